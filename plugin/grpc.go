@@ -1,0 +1,181 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	hclog "github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/statustrace/statustrace/plugin/event"
+	pb "github.com/statustrace/statustrace/plugin/proto"
+)
+
+// MaxMessageBytes bounds one gRPC message (one batch) in both directions.
+// The host cuts batches well below it.
+const MaxMessageBytes = 16 << 20
+
+// GRPCPlugin is the go-plugin glue: on the plugin side it serves Impl, on
+// the host side it hands out a *GRPCClient.
+type GRPCPlugin struct {
+	goplugin.NetRPCUnsupportedPlugin
+	Impl Sink // plugin side only
+}
+
+var _ goplugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+// GRPCServer registers the StatusTrace service.
+func (p *GRPCPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
+	if p.Impl == nil {
+		return errors.New("statustrace plugin: no Sink to serve")
+	}
+	pb.RegisterStatusTraceServer(s, &GRPCServer{Impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns the host's end.
+func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &GRPCClient{client: pb.NewStatusTraceClient(c)}, nil
+}
+
+// Serve runs the plugin process's side until the host stops it. It returns
+// after the gRPC server stopped; the caller then shuts impl down.
+func Serve(impl Sink, logger hclog.Logger) {
+	goplugin.Serve(&goplugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		VersionedPlugins: map[int]goplugin.PluginSet{
+			1: {Name: &GRPCPlugin{Impl: impl}},
+		},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
+			return grpc.NewServer(opts...)
+		},
+		Logger: logger,
+	})
+}
+
+// GRPCClient is the host's end of the StatusTrace service.
+type GRPCClient struct {
+	client pb.StatusTraceClient
+}
+
+var _ Client = (*GRPCClient)(nil)
+
+func (c *GRPCClient) Configure(ctx context.Context, config map[string]string) error {
+	if _, err := c.client.Configure(ctx, &pb.ConfigureRequest{Config: config}); err != nil {
+		return fmt.Errorf("configure plugin: %w", err)
+	}
+	return nil
+}
+
+func (c *GRPCClient) OpenStream(ctx context.Context) (Stream, error) {
+	s, err := c.client.Stream(ctx, grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))
+	if err != nil {
+		return nil, fmt.Errorf("open transition stream: %w", err)
+	}
+	return s, nil
+}
+
+func (c *GRPCClient) ReportOne(ctx context.Context, t *event.Transition) error {
+	var m pb.Transition
+	ToProto(&m, t)
+	if _, err := c.client.ReportOne(ctx, &m); err != nil {
+		return fmt.Errorf("report transition: %w", err)
+	}
+	return nil
+}
+
+func (c *GRPCClient) Shutdown(ctx context.Context) error {
+	if _, err := c.client.Shutdown(ctx, &pb.ShutdownRequest{}); err != nil {
+		return fmt.Errorf("shut plugin down: %w", err)
+	}
+	return nil
+}
+
+// GRPCServer adapts a Sink to the StatusTrace service.
+type GRPCServer struct {
+	pb.UnimplementedStatusTraceServer
+	Impl Sink
+}
+
+func (s *GRPCServer) Configure(ctx context.Context, req *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	if err := s.Impl.Configure(ctx, req.GetConfig()); err != nil {
+		return nil, err
+	}
+	return &pb.ConfigureResponse{}, nil
+}
+
+func (s *GRPCServer) ReportOne(_ context.Context, m *pb.Transition) (*pb.ReportOneResponse, error) {
+	var t event.Transition
+	FromProto(&t, m)
+	if err := s.Impl.Validate(&t); err != nil {
+		return nil, err
+	}
+	return &pb.ReportOneResponse{}, nil
+}
+
+func (s *GRPCServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+	if err := s.Impl.Shutdown(ctx); err != nil {
+		return nil, err
+	}
+	return &pb.ShutdownResponse{}, nil
+}
+
+// Stream receives batches in order and hands each to the Sink; acks go back
+// from one writer goroutine as the Sink finishes batches, possibly out of
+// order. When the host closes its side, Stream waits for the batches in
+// flight so that their acks are still delivered.
+func (s *GRPCServer) Stream(stream pb.StatusTrace_StreamServer) error {
+	ctx := stream.Context()
+	acks := make(chan *pb.BatchAck, 64)
+	writerDone := make(chan error, 1)
+	go func() {
+		var err error
+		for a := range acks {
+			if err == nil {
+				err = stream.Send(a)
+			}
+			// After a send error keep draining so that done callbacks never block.
+		}
+		writerDone <- err
+	}()
+
+	var inflight sync.WaitGroup
+	var batch []event.Transition
+	var recvErr error
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				recvErr = err
+			}
+			break
+		}
+		batch = batch[:0]
+		for _, p := range m.GetTransitions() {
+			var t event.Transition
+			FromProto(&t, p)
+			batch = append(batch, t)
+		}
+		id := m.GetBatchId()
+		inflight.Add(1)
+		s.Impl.Submit(ctx, batch, func(rejected int, err error) {
+			a := &pb.BatchAck{BatchId: id, Ok: err == nil, Rejected: uint32(rejected)}
+			if err != nil {
+				a.Error = err.Error()
+			}
+			acks <- a
+			inflight.Done()
+		})
+	}
+	inflight.Wait()
+	close(acks)
+	if err := <-writerDone; err != nil && recvErr == nil {
+		recvErr = err
+	}
+	return recvErr
+}

@@ -1,0 +1,75 @@
+// Package plugin is the contract between a scheduler (the go-plugin host) and
+// the statustrace plugin process: the handshake, the protocol versions, the Go
+// interfaces of both sides and their gRPC client and server.
+//
+// The shape follows go-plugin's gRPC example: the plugin implements Sink and
+// serves it with Serve; the host dispenses a Client (see plugin/host, which
+// wraps all of this behind a non-blocking Reporter).
+package plugin
+
+import (
+	"context"
+
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/statustrace/statustrace/plugin/event"
+	pb "github.com/statustrace/statustrace/plugin/proto"
+)
+
+// Name is the key under which the plugin is dispensed.
+const Name = "statustrace"
+
+// ProtocolVersion is the newest protocol this package speaks. Version 1: the
+// StatusTrace service of plugin/proto (package statustrace.plugin.v1).
+const ProtocolVersion = 1
+
+// Handshake makes sure that the binary launched is a statustrace plugin and
+// not an arbitrary program; it is not a security measure.
+var Handshake = goplugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion, // ignored when VersionedPlugins is set
+	MagicCookieKey:   "STATUSTRACE_PLUGIN",
+	MagicCookieValue: "c5a3f1f0-statustrace-transitions-to-spans",
+}
+
+// VersionedPlugins is what the host offers: protocol version → plugin set.
+// A later incompatible protocol gets a new key here, and both versions are
+// served while schedulers migrate.
+func VersionedPlugins() map[int]goplugin.PluginSet {
+	return map[int]goplugin.PluginSet{
+		1: {Name: &GRPCPlugin{}},
+	}
+}
+
+// Sink is implemented by the plugin process (see plugin/spans).
+type Sink interface {
+	// Configure sets up the span pipeline from the host's PluginConfig.
+	Configure(ctx context.Context, config map[string]string) error
+	// Submit hands one batch over. It is called from a single goroutine in
+	// stream order, may block to apply back-pressure, and must call done
+	// exactly once, after the batch's spans were exported (nil) or could not
+	// be (error). rejected counts transitions dropped as invalid. batch is
+	// only valid during the call.
+	Submit(ctx context.Context, batch []event.Transition, done func(rejected int, err error))
+	// Validate checks one transition without exporting it.
+	Validate(t *event.Transition) error
+	// Shutdown flushes and stops the pipeline.
+	Shutdown(ctx context.Context) error
+}
+
+// Client is what the host gets from go-plugin.
+type Client interface {
+	Configure(ctx context.Context, config map[string]string) error
+	// OpenStream opens the batch stream; ctx bounds its whole life.
+	OpenStream(ctx context.Context) (Stream, error)
+	// ReportOne sends one transition in one unary call (benchmark baseline).
+	ReportOne(ctx context.Context, t *event.Transition) error
+	Shutdown(ctx context.Context) error
+}
+
+// Stream is the host's end of the batch stream. Send and Recv may be used
+// from two different goroutines, but each from one goroutine at a time.
+type Stream interface {
+	Send(batch *pb.TransitionBatch) error
+	Recv() (*pb.BatchAck, error)
+	CloseSend() error
+}
