@@ -1,0 +1,193 @@
+package migrate
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeConn records statements and keeps the two tables Up reads, so the
+// versioning logic can be tested without an engine (the same behaviour is
+// tested against ClickHouse in migrate_ch_test.go).
+type fakeConn struct {
+	execs     []string
+	applied   []Applied
+	retention string
+	failOn    string // Exec fails for a statement containing this
+}
+
+func (f *fakeConn) Exec(_ context.Context, q string, args ...any) error {
+	if f.failOn != "" && strings.Contains(q, f.failOn) {
+		return errors.New("boom")
+	}
+	f.execs = append(f.execs, q)
+	switch {
+	case strings.HasPrefix(q, "INSERT INTO `") && strings.Contains(q, "schema_migrations"):
+		f.applied = append(f.applied, Applied{Version: args[0].(uint32), Name: args[1].(string), Checksum: args[2].(string)})
+	case strings.HasPrefix(q, "INSERT INTO `") && strings.Contains(q, "settings"):
+		f.retention = args[1].(string)
+	}
+	return nil
+}
+
+func (f *fakeConn) Select(_ context.Context, dest any, q string, _ ...any) error {
+	switch d := dest.(type) {
+	case *[]Applied:
+		*d = append(*d, f.applied...)
+	case *[]struct {
+		Value string `ch:"value"`
+	}:
+		if f.retention != "" {
+			*d = append(*d, struct {
+				Value string `ch:"value"`
+			}{f.retention})
+		}
+	default:
+		return errors.New("unexpected select: " + q)
+	}
+	return nil
+}
+
+func TestUpAppliesThenNoOp(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeConn{}
+	res, err := Up(ctx, f, Options{Database: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != len(builtin) || res.Version != uint32(len(builtin)) || !res.RetentionChanged {
+		t.Fatalf("first Up: %+v", res)
+	}
+	if f.retention != "259200" {
+		t.Errorf("retention setting %q", f.retention)
+	}
+	n := len(f.execs)
+	res, err = Up(ctx, f, Options{Database: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 0 || res.RetentionChanged || res.Version != uint32(len(builtin)) {
+		t.Fatalf("second Up should be a no-op: %+v", res)
+	}
+	// Only the two bootstrap statements run again.
+	for _, q := range f.execs[n:] {
+		if !strings.HasPrefix(q, "CREATE DATABASE IF NOT EXISTS") && !strings.Contains(q, "`schema_migrations`") {
+			t.Errorf("second Up ran %q", q)
+		}
+	}
+}
+
+func TestUpRetentionChange(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeConn{}
+	if _, err := Up(ctx, f, Options{Database: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	n := len(f.execs)
+	res, err := Up(ctx, f, Options{Database: "d", Retention: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.RetentionChanged || f.retention != "86400" {
+		t.Fatalf("retention change not applied: %+v, setting %q", res, f.retention)
+	}
+	var alters int
+	for _, q := range f.execs[n:] {
+		if strings.HasPrefix(q, "ALTER TABLE") {
+			alters++
+			if !strings.Contains(q, "toIntervalSecond(86400)") {
+				t.Errorf("ALTER with wrong TTL: %s", q)
+			}
+		}
+	}
+	if alters != len(ttlTables) {
+		t.Errorf("%d ALTERs, want %d", alters, len(ttlTables))
+	}
+}
+
+func TestUpRefusesChangedMigration(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeConn{}
+	if _, err := Up(ctx, f, Options{Database: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	changed := Migrations()
+	changed[0].Statements = append([]string{"SELECT 1"}, changed[0].Statements...)
+	n := len(f.execs)
+	_, err := up(ctx, f, Options{Database: "d"}, changed)
+	if err == nil || !strings.Contains(err.Error(), "must not change") {
+		t.Fatalf("want a changed-migration error, got %v", err)
+	}
+	if len(f.execs) != n+2 { // bootstrap only
+		t.Errorf("ran statements after detecting the change: %q", f.execs[n:])
+	}
+}
+
+func TestUpRefusesNewerDatabase(t *testing.T) {
+	f := &fakeConn{applied: []Applied{{Version: uint32(len(builtin) + 1), Name: "future"}}}
+	_, err := Up(context.Background(), f, Options{Database: "d"})
+	if err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Fatalf("want a newer-schema error, got %v", err)
+	}
+}
+
+func TestUpAppliesOnlyNewVersions(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeConn{}
+	if _, err := Up(ctx, f, Options{Database: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	next := append(Migrations(), Migration{
+		Version:    uint32(len(builtin) + 1),
+		Name:       "add a column",
+		Statements: []string{`ALTER TABLE {{table "transitions"}}{{.OnCluster}} ADD COLUMN IF NOT EXISTS region LowCardinality(String)`},
+	})
+	n := len(f.execs)
+	res, err := up(ctx, f, Options{Database: "d"}, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != uint32(len(next)) {
+		t.Fatalf("applied %v, want only the new version", res.Applied)
+	}
+	var ran []string
+	for _, q := range f.execs[n+2:] {
+		ran = append(ran, q)
+	}
+	if len(ran) != 2 || !strings.Contains(ran[0], "ADD COLUMN IF NOT EXISTS region") {
+		t.Errorf("ran %q", ran)
+	}
+}
+
+func TestUpStopsAtFailedStatementAndResumes(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeConn{failOn: "stats_minute_mv"}
+	if _, err := Up(ctx, f, Options{Database: "d"}); err == nil {
+		t.Fatal("want an error")
+	}
+	if len(f.applied) != 0 {
+		t.Fatalf("a failed migration must not be recorded: %+v", f.applied)
+	}
+	f.failOn = ""
+	res, err := Up(ctx, f, Options{Database: "d"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != len(builtin) {
+		t.Fatalf("resume applied %v", res.Applied)
+	}
+}
+
+func TestRenderRejectsGaps(t *testing.T) {
+	o, _ := Options{}.withDefaults()
+	_, err := o.renderAll([]Migration{{Version: 2, Name: "x"}})
+	if err == nil {
+		t.Fatal("want an error for a version gap")
+	}
+	_, err = o.renderAll([]Migration{{Version: 1, Name: "x", Statements: []string{`SELECT * FROM {{table "nope"}}`}}})
+	if err == nil {
+		t.Fatal("want an error for an unknown table")
+	}
+}

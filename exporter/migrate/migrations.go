@@ -1,0 +1,159 @@
+package migrate
+
+// The schema history. Rules:
+//   - A migration, once released, never changes: its checksum is recorded
+//     when it is applied and Up refuses to run against a database whose
+//     recorded checksum differs. A changed column is a new version (ALTER ...).
+//   - Every statement is safe to run twice (IF NOT EXISTS / IF EXISTS), so a
+//     migration interrupted half-way is finished by the next Up.
+//   - Templates see: {{.DB}} (quoted database), {{.OnCluster}} (" ON CLUSTER `c`"
+//     or ""), {{table "name"}} (the physical table: name_local in cluster mode
+//     for sharded tables), {{engine "AggregatingMergeTree" "args"}} and
+//     {{globalEngine ...}} (Replicated variants in cluster mode, sharded or
+//     replicated to every node), {{distributed "name" "shardingKey"}} (the
+//     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
+//     (the retention TTL clause). Table and column names come from
+//     internal/schema so the query side reads what is written here.
+
+// builtin is the ordered list of migrations. Version numbers start at 1 and
+// have no gaps.
+var builtin = []Migration{
+	{
+		Version: 1,
+		Name:    "transitions, events and per-minute stats with their materialized views",
+		Statements: []string{
+			// Raw transitions. ReplacingMergeTree keyed by (tenant, request_id,
+			// seq): a re-delivered transition collapses on merge, FINAL/LIMIT 1 BY
+			// hides it before. The key also makes a request_id lookup a primary
+			// key range.
+			`CREATE TABLE IF NOT EXISTS {{table "transitions"}}{{.OnCluster}}
+(
+    tenant        LowCardinality(String),
+    namespace     LowCardinality(String),
+    function      LowCardinality(String),
+    qualifier     LowCardinality(String),
+    request_id    String CODEC(ZSTD(1)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String),
+    to_state      LowCardinality(String),
+    time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    duration_ns   UInt64 CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String),
+    node          LowCardinality(String),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    span_id       FixedString(8) CODEC(ZSTD(1))
+)
+ENGINE = {{engine "ReplacingMergeTree" ""}}
+PARTITION BY toDate(time)
+ORDER BY (tenant, request_id, seq)
+{{ttl "toDateTime(time)"}}
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+			`{{distributed "transitions" "cityHash64(tenant, request_id)"}}`,
+
+			// Current status per event. Every column is an idempotent aggregate,
+			// so re-delivered transitions change nothing and readers that GROUP BY
+			// the key are right whether or not merges ran.
+			`CREATE TABLE IF NOT EXISTS {{table "events"}}{{.OnCluster}}
+(
+    tenant             LowCardinality(String),
+    namespace          LowCardinality(String),
+    function           LowCardinality(String),
+    qualifier          LowCardinality(String),
+    request_id         String CODEC(ZSTD(1)),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9, 'UTC'))),
+    last_seq           SimpleAggregateFunction(max, UInt64),
+    attempts           SimpleAggregateFunction(max, UInt32),
+    transitions        AggregateFunction(uniqExact, UInt64),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
+    last_node          AggregateFunction(argMax, String, UInt64),
+    invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
+    trace_id           AggregateFunction(argMax, FixedString(16), UInt64),
+    INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = {{engine "AggregatingMergeTree" ""}}
+PARTITION BY toDate(last_time)
+ORDER BY (tenant, namespace, function, qualifier, request_id)
+{{ttl "toDateTime(last_time)"}}
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+			`{{distributed "events" ""}}`,
+
+			// Per-minute statistics. uniqExact states over (request_id, seq) and
+			// request_id count a re-delivered transition once, exactly, however the
+			// duplicate was batched; a statistics query reads one row per
+			// (function, minute, state, error code).
+			`CREATE TABLE IF NOT EXISTS {{table "stats_minute"}}{{.OnCluster}}
+(
+    tenant      LowCardinality(String),
+    namespace   LowCardinality(String),
+    function    LowCardinality(String),
+    qualifier   LowCardinality(String),
+    bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    to_state    LowCardinality(String),
+    error_code  LowCardinality(String),
+    transitions AggregateFunction(uniqExact, String, UInt64),
+    events      AggregateFunction(uniqExact, String)
+)
+ENGINE = {{engine "AggregatingMergeTree" ""}}
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
+{{ttl "bucket"}}
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+			`{{distributed "stats_minute" ""}}`,
+
+			// Settings the query side needs (the retention in force).
+			`CREATE TABLE IF NOT EXISTS {{name "settings"}}{{.OnCluster}}
+(
+    name       LowCardinality(String),
+    value      String,
+    updated_at DateTime64(3, 'UTC')
+)
+ENGINE = {{globalEngine "ReplacingMergeTree" "updated_at"}}
+ORDER BY name`,
+
+			`CREATE MATERIALIZED VIEW IF NOT EXISTS {{name "events_mv"}}{{.OnCluster}} TO {{table "events"}} AS
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, {{stateRank}}, time)) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    uniqExactState(seq) AS transitions,
+    min(time) AS first_time,
+    max(time) AS last_time,
+    minOrNullIf(time, to_state = 'QUEUED') AS start_time,
+    maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED')) AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    argMaxState(trace_id, seq) AS trace_id
+FROM {{table "transitions"}}
+GROUP BY tenant, namespace, function, qualifier, request_id`,
+
+			`CREATE MATERIALIZED VIEW IF NOT EXISTS {{name "stats_minute_mv"}}{{.OnCluster}} TO {{table "stats_minute"}} AS
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    uniqExactState(request_id, seq) AS transitions,
+    uniqExactState(request_id) AS events
+FROM {{table "transitions"}}
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code`,
+		},
+	},
+}
+
+// ttlTables lists the physical tables whose TTL follows the retention, with
+// the time expression the TTL is computed from.
+var ttlTables = []struct{ name, expr string }{
+	{"transitions", "toDateTime(time)"},
+	{"events", "toDateTime(last_time)"},
+	{"stats_minute", "bucket"},
+}

@@ -1,0 +1,128 @@
+-- bootstrap
+CREATE DATABASE IF NOT EXISTS `statustrace`;
+
+CREATE TABLE IF NOT EXISTS `statustrace`.`schema_migrations`
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+-- migration transitions, events and per-minute stats with their materialized views
+CREATE TABLE IF NOT EXISTS `statustrace`.`transitions`
+(
+    tenant        LowCardinality(String),
+    namespace     LowCardinality(String),
+    function      LowCardinality(String),
+    qualifier     LowCardinality(String),
+    request_id    String CODEC(ZSTD(1)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String),
+    to_state      LowCardinality(String),
+    time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
+    duration_ns   UInt64 CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String),
+    node          LowCardinality(String),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    span_id       FixedString(8) CODEC(ZSTD(1))
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toDate(time)
+ORDER BY (tenant, request_id, seq)
+TTL toDateTime(time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS `statustrace`.`events`
+(
+    tenant             LowCardinality(String),
+    namespace          LowCardinality(String),
+    function           LowCardinality(String),
+    qualifier          LowCardinality(String),
+    request_id         String CODEC(ZSTD(1)),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9, 'UTC'))),
+    last_seq           SimpleAggregateFunction(max, UInt64),
+    attempts           SimpleAggregateFunction(max, UInt32),
+    transitions        AggregateFunction(uniqExact, UInt64),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
+    last_node          AggregateFunction(argMax, String, UInt64),
+    invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
+    trace_id           AggregateFunction(argMax, FixedString(16), UInt64),
+    INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(last_time)
+ORDER BY (tenant, namespace, function, qualifier, request_id)
+TTL toDateTime(last_time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS `statustrace`.`stats_minute`
+(
+    tenant      LowCardinality(String),
+    namespace   LowCardinality(String),
+    function    LowCardinality(String),
+    qualifier   LowCardinality(String),
+    bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    to_state    LowCardinality(String),
+    error_code  LowCardinality(String),
+    transitions AggregateFunction(uniqExact, String, UInt64),
+    events      AggregateFunction(uniqExact, String)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
+TTL bucket + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+
+CREATE TABLE IF NOT EXISTS `statustrace`.`settings`
+(
+    name       LowCardinality(String),
+    value      String,
+    updated_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `statustrace`.`events_mv` TO `statustrace`.`events` AS
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)), time)) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    uniqExactState(seq) AS transitions,
+    min(time) AS first_time,
+    max(time) AS last_time,
+    minOrNullIf(time, to_state = 'QUEUED') AS start_time,
+    maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED')) AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    argMaxState(trace_id, seq) AS trace_id
+FROM `statustrace`.`transitions`
+GROUP BY tenant, namespace, function, qualifier, request_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `statustrace`.`stats_minute_mv` TO `statustrace`.`stats_minute` AS
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    uniqExactState(request_id, seq) AS transitions,
+    uniqExactState(request_id) AS events
+FROM `statustrace`.`transitions`
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
+-- retention
+ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
+ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
+ALTER TABLE `statustrace`.`stats_minute` MODIFY TTL bucket + toIntervalSecond(259200);

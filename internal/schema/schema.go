@@ -1,0 +1,146 @@
+// Package schema is the one place that names statustrace's ClickHouse tables
+// and columns. The exporter writes them (exporter/migrate creates them), the
+// query package reads them; both import these constants so neither can drift.
+//
+// # Tables
+//
+// All tables live in one database chosen by configuration (DefaultDatabase
+// unless set). In cluster mode every data table below is a Distributed table
+// over a Replicated table named with LocalSuffix ("transitions_local", ...):
+// queries always use the names below.
+//
+//   - Transitions (ReplacingMergeTree, ORDER BY (tenant, request_id, seq),
+//     PARTITION BY day): one row per state change. A re-delivered transition
+//     has the same key and collapses on merge; read it with FINAL or
+//     `LIMIT 1 BY tenant, request_id, seq`. A lookup of one event is a
+//     primary-key range: its cost does not grow with the table.
+//   - Events (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
+//     qualifier, request_id), bloom filter on request_id): current status per
+//     event, fed by the materialized view MVEvents. Every column is an
+//     idempotent aggregate (argMax/min/max/uniqExact), so duplicates change
+//     nothing and a query is correct whether or not merges ran, provided it
+//     groups: `GROUP BY tenant, namespace, function, qualifier, request_id` and
+//     reads `argMaxMerge(state)`, `min(first_time)`, ... (see the column
+//     comments below).
+//   - Stats (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
+//     qualifier, bucket, to_state, error_code)): per-minute counts fed by
+//     MVStats. Counts are uniqExact states over (request_id, seq) and over
+//     request_id, so a re-delivered transition is counted once, exactly, no
+//     matter how the duplicate was batched. Read with uniqExactMerge(...).
+//   - Settings (ReplacingMergeTree(updated_at), ORDER BY name): runtime
+//     settings the query side needs, notably SettingRetentionSeconds.
+//   - Migrations: the applied schema versions (exporter/migrate).
+//
+// # Retention
+//
+// Every data table has `TTL <time> + retention` with ttl_only_drop_parts=1 and
+// daily partitions, so expired data leaves as whole parts. TTL is applied
+// lazily by merges, so queries must also filter: rows whose time is older than
+// RetentionCutoffExpr are never returned. The retention in force is stored in
+// Settings under SettingRetentionSeconds and kept in step with the TTLs by
+// migrate.Up.
+package schema
+
+// DefaultDatabase is the database used when none is configured.
+const DefaultDatabase = "statustrace"
+
+// LocalSuffix names the per-shard Replicated table behind a Distributed table
+// in cluster mode.
+const LocalSuffix = "_local"
+
+// Table and view names.
+const (
+	Transitions = "transitions"
+	Events      = "events"
+	Stats       = "stats_minute"
+	Settings    = "settings"
+	Migrations  = "schema_migrations"
+
+	MVEvents = "events_mv"
+	MVStats  = "stats_minute_mv"
+)
+
+// Columns of Transitions. Keys and low-cardinality text are
+// LowCardinality(String); times are DateTime64(9) UTC.
+const (
+	ColTenant       = "tenant"
+	ColNamespace    = "namespace"
+	ColFunction     = "function"
+	ColQualifier    = "qualifier"
+	ColRequestID    = "request_id"
+	ColSeq          = "seq"           // UInt64, per-event, monotonic
+	ColAttempt      = "attempt"       // UInt32
+	ColFromState    = "from_state"    // "" for the first transition
+	ColToState      = "to_state"      // one of event.State names
+	ColTime         = "time"          // transition time = span end time
+	ColDurationNs   = "duration_ns"   // UInt64: time spent in from_state (span duration)
+	ColErrorCode    = "error_code"    // "" when no error
+	ColErrorMessage = "error_message" // at most event.MaxErrorMessageBytes
+	ColInvokeType   = "invoke_type"
+	ColNode         = "node"
+	ColTraceID      = "trace_id" // FixedString(16), raw bytes: lower(hex(trace_id)) joins otel_traces.TraceId
+	ColSpanID       = "span_id"  // FixedString(8), raw bytes
+)
+
+// Columns of Events (besides the key columns tenant, namespace, function,
+// qualifier, request_id). The comment gives the type and how to read it.
+const (
+	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9))): argMaxMerge(state) = current to_state
+	ColLastSeq          = "last_seq"           // SimpleAggregateFunction(max, UInt64): max(last_seq)
+	ColAttempts         = "attempts"           // SimpleAggregateFunction(max, UInt32): max(attempts)
+	ColTransitionsCount = "transitions"        // AggregateFunction(uniqExact, UInt64): uniqExactMerge(transitions) = distinct seqs seen
+	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(9)): min(first_time)
+	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time)
+	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(9))): min(start_time) = QUEUED time
+	ColEndTime          = "end_time"           // SimpleAggregateFunction(max, Nullable(DateTime64(9))): max(end_time) = terminal time, NULL while running
+	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_code), "" if never failed
+	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_message)
+	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_node)
+	ColEventInvokeType  = "invoke_type"        // SimpleAggregateFunction(any, LowCardinality(String)): any(invoke_type)
+	ColEventTraceID     = "trace_id"           // AggregateFunction(argMax, FixedString(16), UInt64): argMaxMerge(trace_id)
+)
+
+// Columns of Stats (besides tenant, namespace, function, qualifier, to_state
+// and error_code, named as in Transitions).
+const (
+	ColBucket           = "bucket"      // DateTime: toStartOfMinute(transition time)
+	ColStatTransitions  = "transitions" // AggregateFunction(uniqExact, String, UInt64): uniqExactMerge = transitions into to_state
+	ColStatEvents       = "events"      // AggregateFunction(uniqExact, String): uniqExactMerge = distinct events that entered to_state
+	StatsBucketDuration = 60            // seconds per bucket
+)
+
+// Columns of Settings.
+const (
+	ColSettingName      = "name"
+	ColSettingValue     = "value"
+	ColSettingUpdatedAt = "updated_at"
+)
+
+// Setting names stored in Settings.
+const (
+	// SettingRetentionSeconds is the retention in force, in whole seconds
+	// (decimal text). migrate.Up writes it together with the tables' TTLs.
+	SettingRetentionSeconds = "retention_seconds"
+)
+
+// DefaultRetentionSeconds is the retention when none is configured: 72h.
+const DefaultRetentionSeconds = 72 * 3600
+
+// RetentionSecondsExpr is a scalar SQL subquery giving the retention in force
+// (falls back to DefaultRetentionSeconds when Settings is empty). It uses the
+// unqualified Settings table, so run it with the statustrace database as the
+// connection's default database.
+const RetentionSecondsExpr = "(SELECT ifNull(toUInt64OrNull(argMax(" + ColSettingValue + ", " + ColSettingUpdatedAt + ")), 259200) FROM " +
+	Settings + " WHERE " + ColSettingName + " = '" + SettingRetentionSeconds + "')"
+
+// RetentionCutoffExpr is the oldest transition time still visible. Every read
+// filters `time >= RetentionCutoffExpr` (or last_time / bucket for Events and
+// Stats) so that expired rows are invisible before TTL merges remove them.
+const RetentionCutoffExpr = "(now64(9) - toIntervalSecond(" + RetentionSecondsExpr + "))"
+
+// StateRankExpr orders states for the tie-break when two transitions of one
+// event carry the same seq: terminal states win over non-terminal ones, then
+// later states over earlier ones (event.State order). It is an expression
+// over the to_state column. The current status of an event is
+// argMax(to_state, (seq, StateRankExpr, time)).
+const StateRankExpr = "toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], " + ColToState + "))"
