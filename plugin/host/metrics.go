@@ -1,0 +1,80 @@
+package host
+
+import (
+	"context"
+	"fmt"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+// metrics are observed from the Reporter's counters at collection time, so
+// the Report path pays nothing for them.
+type metrics struct {
+	reg metric.Registration
+}
+
+func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	m := mp.Meter(event.ScopeName + "/host")
+	var errs []error
+	counter := func(name, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit("{transition}"))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return c
+	}
+	gauge := func(name, desc, unit string) metric.Int64ObservableGauge {
+		g, err := m.Int64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return g
+	}
+	reported := counter("statustrace.reporter.reported", "Transitions accepted into the buffer.")
+	dropped := counter("statustrace.reporter.dropped", "Transitions dropped by the reporter (reason: buffer_full, closed).")
+	sent := counter("statustrace.reporter.sent", "Transitions written to the plugin stream, re-sends included.")
+	acked := counter("statustrace.reporter.acked", "Transitions acknowledged by the plugin.")
+	rejected := counter("statustrace.reporter.rejected", "Transitions the plugin dropped as invalid.")
+	restarts, err := m.Int64ObservableCounter("statustrace.reporter.plugin.restarts",
+		metric.WithDescription("Plugin processes launched after the first."), metric.WithUnit("{restart}"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	depth := gauge("statustrace.reporter.queue.depth", "Transitions waiting in the buffer.", "{transition}")
+	unacked := gauge("statustrace.reporter.batches.unacked", "Batches not yet acknowledged by the plugin.", "{batch}")
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("statustrace host metrics: %w", errs[0])
+	}
+	full := metric.WithAttributes(attribute.String("reason", "buffer_full"))
+	closed := metric.WithAttributes(attribute.String("reason", "closed"))
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		s := r.Stats()
+		o.ObserveInt64(reported, int64(s.Reported))
+		o.ObserveInt64(dropped, int64(r.droppedFull.Load()), full)
+		o.ObserveInt64(dropped, int64(r.droppedClosed.Load()), closed)
+		o.ObserveInt64(sent, int64(s.Sent))
+		o.ObserveInt64(acked, int64(s.Acked))
+		o.ObserveInt64(rejected, int64(s.Rejected))
+		o.ObserveInt64(restarts, int64(s.Restarts))
+		o.ObserveInt64(depth, int64(s.QueueDepth))
+		o.ObserveInt64(unacked, int64(s.Unacked))
+		return nil
+	}, reported, dropped, sent, acked, rejected, restarts, depth, unacked)
+	if err != nil {
+		return nil, fmt.Errorf("statustrace host metrics: %w", err)
+	}
+	return &metrics{reg: reg}, nil
+}
+
+func (m *metrics) close() {
+	if m != nil && m.reg != nil {
+		_ = m.reg.Unregister()
+	}
+}

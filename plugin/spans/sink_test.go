@@ -1,0 +1,299 @@
+package spans
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+)
+
+const t0 = int64(1_760_000_000_000_000_000)
+
+func keys(id string) event.Keys {
+	return event.Keys{Tenant: "acct-1", Namespace: "ns", Function: "resize", Qualifier: "v3", RequestID: id}
+}
+
+// lifecycle is the README's example: QUEUED→RUNNING→RETRYING→RUNNING→FINISHED.
+func lifecycle(id string) []event.Transition {
+	k := keys(id)
+	mk := func(seq uint64, attempt uint32, from, to event.State, at int64) event.Transition {
+		return event.Transition{Keys: k, Seq: seq, Attempt: attempt, From: from, To: to, TimeUnixNano: t0 + at,
+			InvokeType: "async", Node: "node-a"}
+	}
+	ts := []event.Transition{
+		mk(1, 0, event.StateNone, event.StateQueued, 0),
+		mk(2, 1, event.StateQueued, event.StateRunning, 2_000_000),
+		mk(3, 1, event.StateRunning, event.StateRetrying, 50_000_000),
+		mk(4, 2, event.StateRetrying, event.StateRunning, 1_050_000_000),
+		mk(5, 2, event.StateRunning, event.StateFinished, 1_090_000_000),
+	}
+	ts[2].ErrorCode, ts[2].ErrorMessage = "FunctionTimeout", "attempt 1 timed out after 48ms"
+	return ts
+}
+
+func newSink(t *testing.T, cfg map[string]string) *Sink {
+	t.Helper()
+	s := NewSink(nil)
+	if err := s.Configure(context.Background(), cfg); err != nil {
+		t.Fatalf("configure: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
+	return s
+}
+
+func grpcConfig(r *otlptest.Receiver) map[string]string {
+	return map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeyServiceName: "scheduler-test", KeyRetryMax: "0"}
+}
+
+type result struct {
+	rejected int
+	err      error
+}
+
+func submit(t *testing.T, s *Sink, batch []event.Transition) result {
+	t.Helper()
+	ch := make(chan result, 1)
+	s.Submit(context.Background(), batch, func(rej int, err error) { ch <- result{rej, err} })
+	select {
+	case r := <-ch:
+		return r
+	case <-time.After(30 * time.Second):
+		t.Fatal("batch never acknowledged")
+		return result{}
+	}
+}
+
+type wantSpan struct {
+	name       string
+	spanID     string
+	parent     string
+	start, end int64
+	from, to   string
+	seq        int64
+	attempt    int64
+	role       string
+	kind       ptrace.SpanKind
+	status     ptrace.StatusCode
+}
+
+func TestLifecycleSpans(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, grpcConfig(r))
+	id := "req-0001"
+	if res := submit(t, s, lifecycle(id)); res.err != nil || res.rejected != 0 {
+		t.Fatalf("submit: %+v", res)
+	}
+	traceID := TraceID(id).String()
+	root := EventSpanID(id).String()
+	sid := func(seq uint64) string { return TransitionSpanID(id, seq).String() }
+	want := []wantSpan{
+		{"QUEUED", sid(1), root, t0, t0, "", "QUEUED", 1, 0, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeUnset},
+		{"QUEUED", sid(2), root, t0, t0 + 2_000_000, "QUEUED", "RUNNING", 2, 1, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeUnset},
+		{"RUNNING", sid(3), root, t0 + 2_000_000, t0 + 50_000_000, "RUNNING", "RETRYING", 3, 1, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeError},
+		{"RETRYING", sid(4), root, t0 + 50_000_000, t0 + 1_050_000_000, "RETRYING", "RUNNING", 4, 2, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeUnset},
+		{"RUNNING", sid(5), root, t0 + 1_050_000_000, t0 + 1_090_000_000, "RUNNING", "FINISHED", 5, 2, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeUnset},
+		{"resize", root, "", t0, t0 + 1_090_000_000, "RUNNING", "FINISHED", 5, 2, event.RoleEvent, ptrace.SpanKindConsumer, ptrace.StatusCodeUnset},
+	}
+	got := r.Spans()
+	if len(got) != len(want) {
+		t.Fatalf("got %d spans, want %d: %+v", len(got), len(want), got)
+	}
+	for _, w := range want {
+		g, ok := got[traceID+"/"+w.spanID]
+		if !ok {
+			t.Fatalf("span %s (%s seq %d) missing", w.spanID, w.name, w.seq)
+		}
+		checkSpan(t, g, w)
+		if g.Scope != event.ScopeName {
+			t.Errorf("scope %q", g.Scope)
+		}
+		if g.Resource["service.name"] != "scheduler-test" {
+			t.Errorf("resource %v", g.Resource)
+		}
+		for k, v := range map[string]any{event.AttrTenant: "acct-1", event.AttrNamespace: "ns", event.AttrFunction: "resize",
+			event.AttrQualifier: "v3", event.AttrRequestID: id, event.AttrInvokeType: "async", event.AttrNode: "node-a"} {
+			if g.Attrs[k] != v {
+				t.Errorf("%s %s = %v, want %v", w.name, k, g.Attrs[k], v)
+			}
+		}
+	}
+	retrying := got[traceID+"/"+sid(3)]
+	if retrying.Attrs[event.AttrErrorCode] != "FunctionTimeout" || retrying.Attrs[event.AttrErrorMsg] != "attempt 1 timed out after 48ms" {
+		t.Errorf("error attributes: %v", retrying.Attrs)
+	}
+	if _, ok := got[traceID+"/"+sid(2)].Attrs[event.AttrErrorCode]; ok {
+		t.Errorf("error.type on a transition without error")
+	}
+}
+
+func checkSpan(t *testing.T, g otlptest.Span, w wantSpan) {
+	t.Helper()
+	if g.Name != w.name || g.ParentSpanID != w.parent || g.Start != w.start || g.End != w.end || g.Kind != w.kind || g.StatusCode != w.status {
+		t.Errorf("span seq %d role %s: got name=%q parent=%q start=%d end=%d kind=%v status=%v; want name=%q parent=%q start=%d end=%d kind=%v status=%v",
+			w.seq, w.role, g.Name, g.ParentSpanID, g.Start, g.End, g.Kind, g.StatusCode, w.name, w.parent, w.start, w.end, w.kind, w.status)
+	}
+	for k, v := range map[string]any{event.AttrFromState: w.from, event.AttrToState: w.to, event.AttrSeq: w.seq,
+		event.AttrAttempt: w.attempt, event.AttrSpanRole: w.role} {
+		if g.Attrs[k] != v {
+			t.Errorf("span seq %d role %s: %s = %v (%T), want %v", w.seq, w.role, k, g.Attrs[k], g.Attrs[k], v)
+		}
+	}
+}
+
+// A transition whose predecessor the plugin never saw (it restarted) is a
+// zero-length span at the transition; the root span of an event whose start
+// is unknown is zero-length at the terminal transition. IDs do not change.
+func TestUnknownPredecessorIsZeroLength(t *testing.T) {
+	r := otlptest.Start(t)
+	id := "req-restart"
+	ts := lifecycle(id)
+	s1 := newSink(t, grpcConfig(r))
+	submit(t, s1, ts[:3])
+	s2 := newSink(t, grpcConfig(r)) // a fresh plugin process
+	submit(t, s2, ts[3:])
+	got := r.Spans()
+	traceID := TraceID(id).String()
+	if len(got) != 6 {
+		t.Fatalf("got %d spans, want 6", len(got))
+	}
+	g := got[traceID+"/"+TransitionSpanID(id, 4).String()]
+	checkSpan(t, g, wantSpan{"RETRYING", TransitionSpanID(id, 4).String(), EventSpanID(id).String(), t0 + 1_050_000_000, t0 + 1_050_000_000,
+		"RETRYING", "RUNNING", 4, 2, event.RoleTransition, ptrace.SpanKindInternal, ptrace.StatusCodeUnset})
+	g = got[traceID+"/"+TransitionSpanID(id, 5).String()]
+	if g.Start != t0+1_050_000_000 {
+		t.Errorf("seq 5 start %d: the new process saw seq 4", g.Start)
+	}
+	root := got[traceID+"/"+EventSpanID(id).String()]
+	if root.Start != root.End || root.End != t0+1_090_000_000 {
+		t.Errorf("root span [%d, %d], want zero length at the terminal transition", root.Start, root.End)
+	}
+}
+
+// A re-sent batch produces the same spans (same IDs, same content).
+func TestResendIsIdempotent(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, grpcConfig(r))
+	ts := lifecycle("req-dup")
+	submit(t, s, ts[:2])
+	submit(t, s, ts[2:])
+	submit(t, s, ts[2:]) // the host re-sends a batch whose ack was lost
+	if n := len(r.Spans()); n != 6 {
+		t.Fatalf("distinct spans %d, want 6", n)
+	}
+	if r.Received() != 6+4 {
+		t.Fatalf("received %d, want 10", r.Received())
+	}
+	if d := r.DuplicatesThatDiffered(); len(d) != 0 {
+		t.Fatalf("re-sent spans differ: %v", d)
+	}
+}
+
+func TestTraceparentJoinsCallerTrace(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, grpcConfig(r))
+	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ts := lifecycle("req-traced")
+	for i := range ts {
+		ts[i].TraceParent = "00-" + callerTrace + "-" + callerSpan + "-01"
+	}
+	submit(t, s, ts)
+	got := r.Spans()
+	root, ok := got[callerTrace+"/"+EventSpanID("req-traced").String()]
+	if !ok {
+		t.Fatalf("root span not in the caller's trace: %v", got)
+	}
+	if root.ParentSpanID != callerSpan {
+		t.Errorf("root parent %q, want caller span %s", root.ParentSpanID, callerSpan)
+	}
+	for _, sp := range got {
+		if sp.TraceID != callerTrace {
+			t.Errorf("span %s in trace %s", sp.Name, sp.TraceID)
+		}
+	}
+}
+
+func TestInvalidTransitionsRejected(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, grpcConfig(r))
+	good := lifecycle("req-good")[0]
+	bad := []event.Transition{good, good, good, good, good, good}
+	bad[0].RequestID = ""
+	bad[1].To = event.State(42)
+	bad[2].Function = strings.Repeat("f", event.MaxKeyBytes+1)
+	bad[3].TimeUnixNano = 0
+	bad[4].From = event.StateFinished
+	bad[5].ErrorMessage = strings.Repeat("é", event.MaxErrorMessageBytes) // too long: cut, not rejected
+	res := submit(t, s, bad)
+	if res.err != nil || res.rejected != 5 {
+		t.Fatalf("rejected %d err %v, want 5 rejected", res.rejected, res.err)
+	}
+	got := r.Spans()
+	if len(got) != 1 {
+		t.Fatalf("got %d spans, want 1", len(got))
+	}
+	for _, sp := range got {
+		msg := sp.Attrs[event.AttrErrorMsg].(string)
+		if len(msg) > event.MaxErrorMessageBytes || !strings.HasPrefix(msg, "é") || strings.ContainsRune(msg, '\uFFFD') {
+			t.Errorf("error message not cut cleanly: %d bytes", len(msg))
+		}
+	}
+}
+
+func TestHTTPProtocol(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL, KeyRetryMax: "0"})
+	if res := submit(t, s, lifecycle("req-http")); res.err != nil {
+		t.Fatal(res.err)
+	}
+	if n := len(r.Spans()); n != 6 {
+		t.Fatalf("got %d spans over OTLP/HTTP, want 6", n)
+	}
+}
+
+// A failed export is reported (the host re-sends), not acknowledged.
+func TestExportFailureIsNotAcknowledged(t *testing.T) {
+	r := otlptest.Start(t)
+	s := newSink(t, grpcConfig(r))
+	r.FailNext(1)
+	if res := submit(t, s, lifecycle("req-fail")); res.err == nil {
+		t.Fatal("export failed but the batch was acknowledged")
+	}
+	if res := submit(t, s, lifecycle("req-fail")); res.err != nil {
+		t.Fatalf("second try: %v", res.err)
+	}
+	if n := len(r.Spans()); n != 6 {
+		t.Fatalf("got %d spans, want 6", n)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, m := range map[string]map[string]string{
+		"unknown key": {"otlp.endpiont": "x:4317"},
+		"protocol":    {KeyProtocol: "thrift"},
+		"insecure":    {KeyInsecure: "maybe"},
+		"headers":     {KeyHeaders: "novalue"},
+		"workers":     {KeyExportWorkers: "0"},
+		"cert alone":  {KeyCertFile: "/tmp/c.pem"},
+		"timeout":     {KeyTimeout: "soon"},
+	} {
+		if _, err := ParseConfig(m); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+	c, err := ParseConfig(map[string]string{KeyHeaders: "authorization=Bearer x, x-tenant=a", KeyExportWorkers: "4"})
+	if err != nil || c.Headers["authorization"] != "Bearer x" || c.Headers["x-tenant"] != "a" || c.ExportWorkers != 4 {
+		t.Fatalf("parse: %+v %v", c, err)
+	}
+}
+
+func TestNotConfiguredNacks(t *testing.T) {
+	s := NewSink(nil)
+	if res := submit(t, s, lifecycle("req-x")); res.err == nil {
+		t.Fatal("unconfigured sink acknowledged a batch")
+	}
+}
