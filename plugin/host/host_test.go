@@ -1,0 +1,256 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+	"github.com/statustrace/statustrace/plugin/spans"
+)
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// Many events through the real plugin binary: exactly the expected spans,
+// with their parents and attributes, arrive at a real OTLP receiver.
+func TestManyEventsArriveAsSpans(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BatchSize: 64, FlushInterval: 10 * time.Millisecond})
+	const events = 300
+	for i := 0; i < events; i++ {
+		for _, tr := range lifecycle("ns", "fn", fmt.Sprintf("req-%04d", i), base+int64(i)*1e6) {
+			rep.Report(tr)
+		}
+	}
+	closeReporter(t, rep)
+	st := rep.Stats()
+	if st.Reported != events*5 || st.Acked != events*5 || st.Dropped != 0 || st.Rejected != 0 || st.QueueDepth != 0 || st.Unacked != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	got := recv.Spans()
+	if len(got) != events*6 {
+		t.Fatalf("got %d distinct spans, want %d", len(got), events*6)
+	}
+	for i := 0; i < events; i++ {
+		id := fmt.Sprintf("req-%04d", i)
+		ids := spansOfEvent(id)
+		root := got[ids[0]]
+		if root.Name != "fn" || root.ParentSpanID != "" || root.Attrs[event.AttrSpanRole] != event.RoleEvent ||
+			root.Start != base+int64(i)*1e6 || root.End != base+int64(i)*1e6+4000 {
+			t.Fatalf("event %s root span %+v", id, root)
+		}
+		for seq, key := range ids[1:] {
+			sp, ok := got[key]
+			if !ok {
+				t.Fatalf("event %s: span of seq %d missing", id, seq+1)
+			}
+			if sp.ParentSpanID != spans.EventSpanID(id).String() || sp.Attrs[event.AttrSeq] != int64(seq+1) ||
+				sp.Attrs[event.AttrRequestID] != id || sp.Attrs[event.AttrSpanRole] != event.RoleTransition ||
+				sp.Attrs[event.AttrTenant] != "acct-fn" || sp.Scope != event.ScopeName {
+				t.Fatalf("event %s seq %d: %+v", id, seq+1, sp)
+			}
+		}
+	}
+}
+
+// kill -9 of the plugin while batches wait for their export: the host
+// restarts it and re-sends; every transition arrives, duplicates carry the
+// same IDs and content.
+func TestPluginKilledMidStreamLosesNothing(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BatchSize: 32, FlushInterval: 5 * time.Millisecond})
+	ctx := waitCtx(t)
+	report := func(from, to int) {
+		for i := from; i < to; i++ {
+			for _, tr := range lifecycle("ns", "fn", fmt.Sprintf("kill-%05d", i), base+int64(i)*1e6) {
+				rep.Report(tr)
+			}
+		}
+	}
+	report(0, 200)
+	if !recv.WaitFor(ctx, func(r *otlptest.Receiver) bool { return r.Received() > 0 }) {
+		t.Fatal("nothing arrived before the kill")
+	}
+	// Hold exports so that batches are in the plugin, unacknowledged.
+	recv.Stall()
+	report(200, 400)
+	for rep.Stats().Sent <= rep.Stats().Acked {
+		if ctx.Err() != nil {
+			t.Fatalf("no batch in flight: %+v", rep.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	pid := rep.PluginPID()
+	if pid == 0 {
+		t.Fatal("no plugin pid")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d: %v", pid, err)
+	}
+	recv.Release()
+	report(400, 600)
+	for rep.PluginPID() == pid || rep.PluginPID() == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("plugin not restarted: %+v", rep.Stats())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	closeReporter(t, rep)
+
+	st := rep.Stats()
+	if st.Restarts < 1 || st.Dropped != 0 || st.Acked != 600*5 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.Sent <= st.Acked {
+		t.Errorf("nothing was re-sent: %+v", st)
+	}
+	got := recv.Spans()
+	missing := 0
+	for i := 0; i < 600; i++ {
+		for _, key := range spansOfEvent(fmt.Sprintf("kill-%05d", i)) {
+			if _, ok := got[key]; !ok {
+				missing++
+			}
+		}
+	}
+	if missing > 0 || len(got) != 600*6 {
+		t.Fatalf("%d spans missing, %d distinct received, want %d", missing, len(got), 600*6)
+	}
+	if d := recv.DuplicatesThatDiffered(); len(d) > 0 {
+		t.Fatalf("%d re-sent spans differ from the first copy, e.g. %s", len(d), d[0])
+	}
+	t.Logf("received %d spans for %d distinct (restarts %d)", recv.Received(), len(got), st.Restarts)
+}
+
+// A stalled plugin: the buffer fills, Report drops and counts instead of
+// blocking, and everything accepted still arrives once the plugin recovers.
+func TestFullBufferDropsAndCounts(t *testing.T) {
+	recv := otlptest.Start(t)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BufferSize: 64, BatchSize: 8,
+		MaxInflightBatches: 2, FlushInterval: time.Millisecond, MeterProvider: mp})
+	recv.Stall()
+	const total = 5000
+	for i := 0; i < total; i++ {
+		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-%05d", i), base)[0])
+	}
+	st := rep.Stats()
+	if st.Dropped == 0 || st.Reported+st.Dropped != total {
+		t.Fatalf("stats %+v: want drops, and reported+dropped = %d", st, total)
+	}
+	if got := droppedMetric(t, reader); got != int64(st.Dropped) {
+		t.Fatalf("dropped metric %d, stats %d", got, st.Dropped)
+	}
+	recv.Release()
+	closeReporter(t, rep)
+	st = rep.Stats()
+	if n := len(recv.Spans()); uint64(n) != st.Reported || st.Acked != st.Reported {
+		t.Fatalf("%d spans arrived, stats %+v", n, st)
+	}
+}
+
+func droppedMetric(t *testing.T, reader *sdkmetric.ManualReader) int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "statustrace.reporter.dropped" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				if v, _ := dp.Attributes.Value(attribute.Key("reason")); v.AsString() == "buffer_full" {
+					return dp.Value
+				}
+			}
+		}
+	}
+	t.Fatal("no statustrace.reporter.dropped{reason=buffer_full}")
+	return 0
+}
+
+// Switching a function off stops its spans at once; switching it on resumes
+// them. Other functions are not affected, and nothing counts as dropped.
+func TestTracingSwitch(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), FlushInterval: time.Millisecond})
+	rep.SetTracing("ns", "quiet", false)
+	if rep.Tracing("ns", "quiet") || !rep.Tracing("ns", "loud") || !rep.Tracing("other", "quiet") {
+		t.Fatal("Tracing does not reflect SetTracing")
+	}
+	for i := 0; i < 20; i++ {
+		for _, tr := range lifecycle("ns", "quiet", fmt.Sprintf("off-%d", i), base) {
+			rep.Report(tr)
+		}
+		for _, tr := range lifecycle("ns", "loud", fmt.Sprintf("loud-%d", i), base) {
+			rep.Report(tr)
+		}
+	}
+	rep.SetTracing("ns", "quiet", true)
+	for i := 0; i < 20; i++ {
+		for _, tr := range lifecycle("ns", "quiet", fmt.Sprintf("on-%d", i), base) {
+			rep.Report(tr)
+		}
+	}
+	closeReporter(t, rep)
+	got := recv.Spans()
+	count := map[string]int{}
+	for _, sp := range got {
+		id := sp.Attrs[event.AttrRequestID].(string)
+		count[id[:strings.IndexByte(id, '-')]]++
+	}
+	if count["off"] != 0 || count["loud"] != 20*6 || count["on"] != 20*6 {
+		t.Fatalf("spans per group %v", count)
+	}
+	if st := rep.Stats(); st.Dropped != 0 || st.Reported != 40*5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	recv := otlptest.Start(t)
+	ctx := context.Background()
+	if _, err := Start(ctx, Config{}); err == nil || !strings.Contains(err.Error(), "PluginPath") {
+		t.Errorf("empty config: %v", err)
+	}
+	if _, err := Start(ctx, Config{PluginPath: "/nonexistent/statustrace-plugin"}); err == nil {
+		t.Error("missing binary: no error")
+	}
+	_, err := Start(ctx, Config{PluginPath: pluginPath, PluginConfig: map[string]string{"otlp.endpiont": recv.GRPCAddr}})
+	if err == nil || !strings.Contains(err.Error(), "otlp.endpiont") {
+		t.Errorf("bad plugin config: %v", err)
+	}
+}
+
+// Report after Close is dropped and counted, never blocks or panics; a
+// second Close says so.
+func TestReportAfterClose(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv)})
+	closeReporter(t, rep)
+	rep.Report(lifecycle("ns", "fn", "late", base)[0])
+	if st := rep.Stats(); st.Dropped != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := rep.Close(context.Background()); err != ErrClosed {
+		t.Fatalf("second close: %v", err)
+	}
+	if rep.PluginPID() != 0 {
+		t.Fatal("plugin still running after Close")
+	}
+}
