@@ -96,6 +96,12 @@ func (o Options) withDefaults() (Options, error) {
 	return o, errors.Join(errs...)
 }
 
+// Validate reports whether o (with defaults filled) can be rendered.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
 // retentionSeconds is the retention as whole seconds.
 func (o Options) retentionSeconds() int64 { return int64(o.Retention / time.Second) }
 

@@ -1,0 +1,204 @@
+package statustraceexporter
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/statustrace/statustrace/exporter/internal/metadata"
+	"github.com/statustrace/statustrace/exporter/internal/rows"
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func badStatusTraces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	for i := range 3 {
+		sp := ss.Spans().AppendEmpty()
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+		a := sp.Attributes()
+		a.PutStr(event.AttrSpanRole, event.RoleTransition)
+		a.PutStr(event.AttrTenant, "t")
+		a.PutStr(event.AttrFunction, "f")
+		a.PutStr(event.AttrRequestID, "r")
+		a.PutInt(event.AttrSeq, int64(i))
+		a.PutStr(event.AttrToState, "NOT_A_STATE")
+	}
+	return td
+}
+
+func sumOf(t *testing.T, tel *componenttest.Telemetry, name string) map[string]int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		t.Fatalf("metric %s: %v", name, err)
+	}
+	out := map[string]int64{}
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		var key []string
+		for _, kv := range dp.Attributes.ToSlice() {
+			key = append(key, string(kv.Key)+"="+kv.Value.AsString())
+		}
+		out[strings.Join(key, ",")] += dp.Value
+	}
+	return out
+}
+
+// A batch of only malformed status spans is dropped and counted without
+// touching ClickHouse (which here does not even exist).
+func TestPushDropsAndCountsWithoutClickHouse(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	core, logs := observer.New(zapcore.WarnLevel)
+	set.Logger = zap.New(core)
+
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://" + closedPort(t)
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pushTraces(context.Background(), badStatusTraces()); err != nil {
+		t.Fatalf("malformed spans must not fail the batch: %v", err)
+	}
+	got := sumOf(t, tel, "statustrace_exporter_spans_dropped")
+	if got["reason=unknown_state"] != 3 {
+		t.Errorf("dropped metric: %v", got)
+	}
+	if logs.FilterMessage("dropped malformed status spans").Len() != 1 {
+		t.Errorf("want one drop log line, got %v", logs.All())
+	}
+}
+
+func TestDropLogIsRateLimited(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	now := time.Unix(1000, 0)
+	d := newDropLog(zap.New(core), 10*time.Second, func() time.Time { return now })
+	st := rows.Stats{}
+	st.Dropped[rows.DropWrongType] = 2
+	st.Example[rows.DropWrongType] = rows.DropDetail{Attribute: event.AttrSeq, RequestID: "r1"}
+	for range 100 {
+		d.add(&st)
+		now = now.Add(10 * time.Millisecond)
+	}
+	if n := logs.Len(); n != 1 {
+		t.Fatalf("%d log lines in 1s, want 1", n)
+	}
+	now = now.Add(10 * time.Second)
+	d.add(&st)
+	entries := logs.All()
+	if len(entries) != 2 {
+		t.Fatalf("want a second line after the interval, got %d", len(entries))
+	}
+	// The second line carries everything counted since the first.
+	if got := entries[1].ContextMap()["wrong_type"]; got != int64(2*100) {
+		t.Errorf("second line counts %v, want %d", got, 2*100)
+	}
+}
+
+// ClickHouse down at start: the collector still starts, the export fails
+// with a retryable error, and the password appears in no log line.
+func TestStartWithClickHouseDownNeverLogsPassword(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://" + closedPort(t) + "?dial_timeout=200ms"
+	cfg.Username = "u"
+	cfg.Password = "hunter2-secret"
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := e.start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatalf("start must not fail while ClickHouse is down: %v", err)
+	}
+	defer e.shutdown(ctx)
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	sp := ss.Spans().AppendEmpty()
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	for k, v := range map[string]string{event.AttrSpanRole: event.RoleTransition, event.AttrTenant: "t", event.AttrFunction: "f", event.AttrRequestID: "r", event.AttrToState: "QUEUED"} {
+		sp.Attributes().PutStr(k, v)
+	}
+	sp.Attributes().PutInt(event.AttrSeq, 1)
+	err = e.pushTraces(ctx, td)
+	if err == nil {
+		t.Fatal("want an error while ClickHouse is down")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("error leaks the password: %v", err)
+	}
+	if logs.Len() == 0 {
+		t.Error("want a warning about the failed migration")
+	}
+	for _, l := range logs.All() {
+		if strings.Contains(l.Message, "hunter2") || strings.Contains(fmtFields(l.ContextMap()), "hunter2") {
+			t.Errorf("log leaks the password: %v", l)
+		}
+	}
+}
+
+func fmtFields(m map[string]any) string {
+	var b strings.Builder
+	for k, v := range m {
+		b.WriteString(k)
+		b.WriteString("=")
+		b.WriteString(strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(toString(v), "\n", " "), "\t", " ")))
+	}
+	return b.String()
+}
+
+func toString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	if e, ok := v.(error); ok {
+		return e.Error()
+	}
+	return ""
+}
+
+func TestFactoryCreatesExporter(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://127.0.0.1:9000"
+	if err := componenttest.CheckConfigStruct(cfg); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	if err != nil || exp == nil {
+		t.Fatalf("create: %v", err)
+	}
+	if f.Type().String() != "statustrace" {
+		t.Errorf("type %s", f.Type())
+	}
+}

@@ -1,0 +1,226 @@
+package rows
+
+import (
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+
+// goodSpan appends a valid transition span to ss.
+func goodSpan(ss ptrace.ScopeSpans, req string, seq int64, from, to string) ptrace.Span {
+	sp := ss.Spans().AppendEmpty()
+	sp.SetName(to)
+	sp.SetTraceID(pcommon.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
+	sp.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, byte(seq)})
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(t0))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Duration(seq) * time.Second)))
+	a := sp.Attributes()
+	a.PutStr(event.AttrTenant, "acme")
+	a.PutStr(event.AttrNamespace, "ns")
+	a.PutStr(event.AttrFunction, "resize")
+	a.PutStr(event.AttrQualifier, "LATEST")
+	a.PutStr(event.AttrRequestID, req)
+	a.PutStr(event.AttrInvokeType, "async")
+	a.PutInt(event.AttrSeq, seq)
+	a.PutInt(event.AttrAttempt, 1)
+	a.PutStr(event.AttrFromState, from)
+	a.PutStr(event.AttrToState, to)
+	a.PutStr(event.AttrNode, "node-1")
+	a.PutStr(event.AttrSpanRole, event.RoleTransition)
+	return sp
+}
+
+func newTraces() (ptrace.Traces, ptrace.ScopeSpans) {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	return td, ss
+}
+
+func TestMapGoodSpan(t *testing.T) {
+	td, ss := newTraces()
+	sp := goodSpan(ss, "req-1", 2, "QUEUED", "RUNNING")
+	sp.Attributes().PutStr(event.AttrErrorCode, "Timeout")
+	sp.Attributes().PutStr(event.AttrErrorMsg, "took too long")
+	var c Columns
+	st := Map(td, &c)
+	if st.Rows != 1 || st.TotalDropped() != 0 || c.Len() != 1 {
+		t.Fatalf("stats %+v, rows %d", st, c.Len())
+	}
+	want := map[string]any{
+		"tenant": "acme", "ns": "ns", "fn": "resize", "q": "LATEST", "req": "req-1",
+		"from": "QUEUED", "to": "RUNNING", "code": "Timeout", "msg": "took too long",
+		"invoke": "async", "node": "node-1",
+	}
+	got := map[string]any{
+		"tenant": c.Tenant[0], "ns": c.Namespace[0], "fn": c.Function[0], "q": c.Qualifier[0], "req": c.RequestID[0],
+		"from": c.FromState[0], "to": c.ToState[0], "code": c.ErrorCode[0], "msg": c.ErrorMessage[0],
+		"invoke": c.InvokeType[0], "node": c.Node[0],
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v", k, got[k], v)
+		}
+	}
+	if c.Seq[0] != 2 || c.Attempt[0] != 1 {
+		t.Errorf("seq %d attempt %d", c.Seq[0], c.Attempt[0])
+	}
+	if !c.Time[0].Equal(t0.Add(2*time.Second)) || c.DurationNs[0] != uint64(2*time.Second) {
+		t.Errorf("time %v duration %d", c.Time[0], c.DurationNs[0])
+	}
+	if c.TraceID[0] != string([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}) || c.SpanID[0] != string([]byte{1, 2, 3, 4, 5, 6, 7, 2}) {
+		t.Errorf("ids %x %x", c.TraceID[0], c.SpanID[0])
+	}
+	if got := len(c.Slices()); got != len(InsertColumns) {
+		t.Errorf("Slices has %d columns, InsertColumns %d", got, len(InsertColumns))
+	}
+}
+
+func TestMapIgnoresOtherSpans(t *testing.T) {
+	td, ss := newTraces()
+	root := goodSpan(ss, "req-1", 3, "RUNNING", "FINISHED")
+	root.Attributes().PutStr(event.AttrSpanRole, event.RoleEvent)
+	other := td.ResourceSpans().At(0).ScopeSpans().AppendEmpty()
+	other.Scope().SetName("some/other/library")
+	goodSpan(other, "req-2", 1, "", "QUEUED")
+	var c Columns
+	st := Map(td, &c)
+	if st.Rows != 0 || st.Ignored != 2 || st.TotalDropped() != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// Bad spans are dropped with a reason and do not affect the good rows beside them.
+func TestMapBadInput(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(sp ptrace.Span)
+		reason DropReason
+	}{
+		{"missing tenant", func(sp ptrace.Span) { sp.Attributes().Remove(event.AttrTenant) }, DropMissingAttribute},
+		{"empty request id", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrRequestID, "") }, DropMissingAttribute},
+		{"missing function", func(sp ptrace.Span) { sp.Attributes().Remove(event.AttrFunction) }, DropMissingAttribute},
+		{"missing seq", func(sp ptrace.Span) { sp.Attributes().Remove(event.AttrSeq) }, DropMissingAttribute},
+		{"missing to_state", func(sp ptrace.Span) { sp.Attributes().Remove(event.AttrToState) }, DropMissingAttribute},
+		{"missing role", func(sp ptrace.Span) { sp.Attributes().Remove(event.AttrSpanRole) }, DropMissingAttribute},
+		{"seq as text word", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrSeq, "five") }, DropWrongType},
+		{"negative seq", func(sp ptrace.Span) { sp.Attributes().PutInt(event.AttrSeq, -1) }, DropWrongType},
+		{"fractional seq", func(sp ptrace.Span) { sp.Attributes().PutDouble(event.AttrSeq, 1.5) }, DropWrongType},
+		{"attempt too big", func(sp ptrace.Span) { sp.Attributes().PutInt(event.AttrAttempt, 1<<40) }, DropWrongType},
+		{"tenant as int", func(sp ptrace.Span) { sp.Attributes().PutInt(event.AttrTenant, 7) }, DropWrongType},
+		{"to_state as map", func(sp ptrace.Span) { sp.Attributes().PutEmptyMap(event.AttrToState) }, DropWrongType},
+		{"unknown to_state", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrToState, "EXPLODED") }, DropUnknownState},
+		{"lower-case to_state", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrToState, "running") }, DropUnknownState},
+		{"unknown from_state", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrFromState, "LIMBO") }, DropUnknownState},
+		{"request id too long", func(sp ptrace.Span) {
+			sp.Attributes().PutStr(event.AttrRequestID, strings.Repeat("r", event.MaxKeyBytes+1))
+		}, DropKeyTooLong},
+		{"tenant too long", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrTenant, strings.Repeat("t", 10000)) }, DropKeyTooLong},
+		{"no end time", func(sp ptrace.Span) { sp.SetEndTimestamp(0) }, DropBadTimestamp},
+		{"end time beyond int64", func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.Timestamp(1 << 63)) }, DropBadTimestamp},
+		{"unknown role", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrSpanRole, "weird") }, DropUnknownRole},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			td, ss := newTraces()
+			goodSpan(ss, "good-1", 1, "", "QUEUED")
+			tc.mutate(goodSpan(ss, "bad", 2, "QUEUED", "RUNNING"))
+			goodSpan(ss, "good-2", 1, "", "QUEUED")
+			var c Columns
+			st := Map(td, &c)
+			if st.Rows != 2 || c.Len() != 2 || c.RequestID[0] != "good-1" || c.RequestID[1] != "good-2" {
+				t.Fatalf("good rows lost: stats %+v rows %v", st, c.RequestID)
+			}
+			if st.Dropped[tc.reason] != 1 || st.TotalDropped() != 1 {
+				t.Fatalf("dropped %v, want one %s", st.Dropped, tc.reason)
+			}
+			if st.Example[tc.reason].Attribute == "" {
+				t.Errorf("no example detail for %s", tc.reason)
+			}
+		})
+	}
+}
+
+func TestMapRepairs(t *testing.T) {
+	td, ss := newTraces()
+	sp := goodSpan(ss, "req-\xff\xfe", 4, "RUNNING", "FAILED")
+	huge := strings.Repeat("é", 1<<19) // 1 MiB of two-byte runes
+	sp.Attributes().PutStr(event.AttrErrorMsg, huge)
+	sp.Attributes().PutStr(event.AttrErrorCode, "bad\xc3")
+	sp.Attributes().PutInt(event.AttrNode, 42)                              // wrong type for free text: kept as text
+	sp.Attributes().PutStr(event.AttrInvokeType, strings.Repeat("x", 1000)) // too long
+	var c Columns
+	st := Map(td, &c)
+	if st.Rows != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	msg := c.ErrorMessage[0]
+	if len(msg) > event.MaxErrorMessageBytes || len(msg) < event.MaxErrorMessageBytes-1 || !utf8.ValidString(msg) {
+		t.Errorf("error message: %d bytes, valid %v", len(msg), utf8.ValidString(msg))
+	}
+	if c.RequestID[0] != "req-\uFFFD" || c.ErrorCode[0] != "bad\uFFFD" || c.Node[0] != "42" || len(c.InvokeType[0]) != event.MaxKeyBytes {
+		t.Errorf("repairs: req %q code %q node %q invoke %d bytes", c.RequestID[0], c.ErrorCode[0], c.Node[0], len(c.InvokeType[0]))
+	}
+	if st.Truncated[FieldErrorMessage] != 1 || st.Truncated[FieldInvokeType] != 1 || st.Sanitized[FieldErrorCode] != 1 || st.Sanitized[FieldKey] != 1 {
+		t.Errorf("repair counts: truncated %v sanitized %v", st.Truncated, st.Sanitized)
+	}
+}
+
+func TestMapLenientNumbers(t *testing.T) {
+	td, ss := newTraces()
+	goodSpan(ss, "a", 1, "", "QUEUED").Attributes().PutStr(event.AttrSeq, "17")
+	goodSpan(ss, "b", 1, "", "QUEUED").Attributes().PutDouble(event.AttrSeq, 18)
+	sp := goodSpan(ss, "c", 1, "", "QUEUED")
+	sp.Attributes().Remove(event.AttrAttempt)
+	sp.Attributes().Remove(event.AttrNamespace)
+	var c Columns
+	if st := Map(td, &c); st.Rows != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+	if c.Seq[0] != 17 || c.Seq[1] != 18 || c.Attempt[2] != 0 || c.Namespace[2] != "" {
+		t.Errorf("seq %v attempt %v ns %q", c.Seq, c.Attempt, c.Namespace[2])
+	}
+}
+
+func TestIDsSurviveReset(t *testing.T) {
+	td, ss := newTraces()
+	for i := range 3000 {
+		goodSpan(ss, "r", int64(i%250), "", "QUEUED")
+	}
+	var c Columns
+	Map(td, &c)
+	first := c.SpanID[0]
+	kept := strings.Clone(first)
+	c.Reset()
+	Map(td, &c)
+	if first != kept {
+		t.Error("a string from an earlier batch changed after Reset")
+	}
+	for i, s := range c.SpanID {
+		if len(s) != 8 || s[7] != byte(i%250) {
+			t.Fatalf("span id %d = %x", i, s)
+		}
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"hello", 10, "hello"}, {"hello", 3, "hel"}, {"héllo", 2, "h"}, {"日本", 4, "日"}, {"日本", 0, ""},
+	} {
+		if got := Truncate(tc.in, tc.n); got != tc.want {
+			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
