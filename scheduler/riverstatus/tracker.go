@@ -151,7 +151,7 @@ func (t *Tracker) classify(ctx, wctx context.Context, job *rivertype.JobRow, err
 	case context.Cause(ctx) == rivertype.ErrJobCancelledRemotely:
 		return event.StateAborted, CodeTerminated, "cancelled remotely", err
 	case errors.Is(context.Cause(wctx), ErrExpired) && ctx.Err() == nil:
-		return event.StateExpired, CodeExpired, errMessage(err), Stop(event.StateExpired, CodeExpired, err)
+		return event.StateExpired, CodeExpired, ErrExpired.Error(), Stop(event.StateExpired, CodeExpired, err)
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		// The client is stopping: River puts the job back without counting
 		// the attempt; it will be RUNNING again elsewhere or after restart.

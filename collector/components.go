@@ -1,0 +1,84 @@
+package main
+
+// components mirrors what the OpenTelemetry Collector Builder generates from
+// builder-config.yaml (components_test.go keeps the two in step).
+
+import (
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/otelcol"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
+
+	statustraceexporter "github.com/statustrace/statustrace/exporter"
+)
+
+func components() (otelcol.Factories, error) {
+	var err error
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
+
+	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		filestorage.NewFactory(),
+		healthcheckextension.NewFactory(),
+	)
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
+	f.ExtensionModules = modules(f.Extensions, map[string]string{
+		"file_storage": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1",
+		"health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
+	})
+
+	f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
+		otlpreceiver.NewFactory(),
+	)
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
+	f.ReceiverModules = modules(f.Receivers, map[string]string{
+		"otlp": "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
+	})
+
+	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		memorylimiterprocessor.NewFactory(),
+	)
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
+	f.ProcessorModules = modules(f.Processors, map[string]string{
+		"memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
+	})
+
+	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
+		statustraceexporter.NewFactory(),
+		clickhouseexporter.NewFactory(),
+		debugexporter.NewFactory(),
+	)
+	if err != nil {
+		return otelcol.Factories{}, err
+	}
+	f.ExporterModules = modules(f.Exporters, map[string]string{
+		"statustrace": "github.com/statustrace/statustrace/exporter (this module)",
+		"clickhouse":  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter v0.165.1",
+		"debug":       "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0",
+	})
+	return f, nil
+}
+
+// modules maps each factory type to the Go module it comes from (shown by
+// `collector components`).
+func modules[T any](factories map[component.Type]T, mods map[string]string) map[component.Type]string {
+	out := make(map[component.Type]string, len(factories))
+	for t := range factories {
+		out[t] = mods[t.String()]
+	}
+	return out
+}
