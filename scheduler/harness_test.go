@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,9 @@ func (r *recorder) of(requestID string) []event.Transition {
 			out = append(out, t)
 		}
 	}
+	// Reports from different goroutines and nodes may arrive in any order;
+	// seq is the order, as in storage.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out
 }
 

@@ -98,6 +98,7 @@ func (s *Scheduler) Invoke(ctx context.Context, req api.InvokeRequest) (api.Invo
 	if err != nil {
 		return api.InvokeResult{}, fmt.Errorf("scheduler: %w", err)
 	}
+	acceptedAt := time.Now()
 	res, err := s.client.Insert(ctx, invokeArgs{
 		Namespace:   f.cfg.Namespace,
 		Function:    f.cfg.Name,
@@ -117,7 +118,7 @@ func (s *Scheduler) Invoke(ctx context.Context, req api.InvokeRequest) (api.Invo
 		return api.InvokeResult{}, fmt.Errorf("%w: %s", api.ErrDuplicate, rid)
 	}
 	// Client.Insert has committed: the event exists.
-	s.tracker.Queued(res.Job)
+	s.tracker.Queued(res.Job, acceptedAt)
 	s.metrics.accepted.Add(ctx, 1, f.attrs)
 	return api.InvokeResult{RequestID: rid, State: event.StateQueued.String()}, nil
 }

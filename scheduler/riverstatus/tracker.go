@@ -69,9 +69,11 @@ var _ rivertype.WorkerMiddleware = (*Tracker)(nil)
 
 // Queued reports QUEUED for a job. Call it once the insert has committed,
 // never inside the inserting transaction: a rolled back insert is no event.
-func (t *Tracker) Queued(job *rivertype.JobRow) {
+// at is when the event was accepted: take it before the insert, because a
+// worker may start the job (and report RUNNING) before Queued is called.
+func (t *Tracker) Queued(job *rivertype.JobRow, at time.Time) {
 	if ev, ok := FromJob(job); ok {
-		t.emit(&ev, 0, PhaseStart, event.StateNone, event.StateQueued, "", "")
+		t.emitAt(&ev, at, 0, PhaseStart, event.StateNone, event.StateQueued, "", "")
 	}
 }
 
@@ -169,13 +171,20 @@ func (t *Tracker) emit(ev *Event, attempt int, p Phase, from, to event.State, co
 	if t.rep == nil || ev.Untraced {
 		return
 	}
+	t.emitAt(ev, t.now(), attempt, p, from, to, code, msg)
+}
+
+func (t *Tracker) emitAt(ev *Event, at time.Time, attempt int, p Phase, from, to event.State, code, msg string) {
+	if t.rep == nil || ev.Untraced {
+		return
+	}
 	t.rep.Report(event.Transition{
 		Keys:         ev.Keys(),
 		Seq:          Seq(attempt, p),
 		Attempt:      uint32(max(attempt, 0)),
 		From:         from,
 		To:           to,
-		TimeUnixNano: t.now().UnixNano(),
+		TimeUnixNano: at.UnixNano(),
 		ErrorCode:    truncate(code, event.MaxKeyBytes),
 		ErrorMessage: truncate(msg, event.MaxErrorMessageBytes),
 		InvokeType:   ev.InvokeType,
@@ -320,7 +329,8 @@ func (p RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
 }
 
 // Insert inserts a job carrying ev and, once the insert has committed,
-// reports QUEUED. A unique job skipped as a duplicate reports nothing.
+// reports QUEUED (timed before the insert). A unique job skipped as a
+// duplicate reports nothing.
 func Insert[TTx any](ctx context.Context, t *Tracker, client *river.Client[TTx], args river.JobArgs, ev Event, opts *river.InsertOpts) (*rivertype.JobInsertResult, error) {
 	o := river.InsertOpts{}
 	if opts != nil {
@@ -331,12 +341,13 @@ func Insert[TTx any](ctx context.Context, t *Tracker, client *river.Client[TTx],
 		return nil, err
 	}
 	o.Metadata = md
+	at := t.now()
 	res, err := client.Insert(ctx, args, &o)
 	if err != nil {
 		return nil, fmt.Errorf("riverstatus: insert: %w", err)
 	}
 	if !res.UniqueSkippedAsDuplicate {
-		t.Queued(res.Job)
+		t.Queued(res.Job, at)
 	}
 	return res, nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -46,6 +47,9 @@ func (r *recorder) of(requestID string) []event.Transition {
 			out = append(out, t)
 		}
 	}
+	// Reports from different goroutines and nodes may arrive in any order;
+	// seq is the order, as in storage.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
 	return out
 }
 
