@@ -127,6 +127,14 @@ func (o Options) physical(name string) string {
 
 func (o Options) qualified(name string) string { return quote(o.Database) + "." + quote(name) }
 
+// qualifiedFor is qualified with defaults applied (tests and tools).
+func (o Options) qualifiedFor(name string) string {
+	if o.Database == "" {
+		o.Database = schema.DefaultDatabase
+	}
+	return o.qualified(name)
+}
+
 func (o Options) onCluster() string {
 	if o.Cluster == "" {
 		return ""

@@ -1,0 +1,199 @@
+package statustraceexporter
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+
+	"github.com/statustrace/statustrace/exporter/internal/metadata"
+	"github.com/statustrace/statustrace/internal/chtest"
+)
+
+// newDB gives the test a fresh database on the real engine.
+func newDB(t *testing.T) *chtest.DB {
+	t.Helper()
+	return chtest.New(t)
+}
+
+// testConfig configures the exporter for db: synchronous (no queue, no
+// retry) so that a returned nil means the rows are stored.
+func testConfig(db *chtest.DB) *Config {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = db.DSN
+	cfg.Database = db.Name
+	cfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.BackOffConfig.Enabled = false
+	cfg.Timeout = time.Minute // the local engine is slow
+	return cfg
+}
+
+// startExporter creates and starts the exporter from its factory, and shuts
+// it down when the test ends.
+func startExporter(t *testing.T, cfg *Config) exporter.Traces {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := NewFactory().CreateTraces(ctx, exportertest.NewNopSettings(metadata.Type), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := exp.Shutdown(context.Background()); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return exp
+}
+
+func deliver(t *testing.T, exp exporter.Traces, ts []transition) {
+	t.Helper()
+	if err := exp.ConsumeTraces(context.Background(), tracesOf(ts)); err != nil {
+		t.Fatalf("export %d transitions: %v", len(ts), err)
+	}
+}
+
+// q names a table of db in SQL.
+func q(db *chtest.DB, table string) string { return quoteIdent(db.Name) + "." + quoteIdent(table) }
+
+const eventsQuery = `SELECT request_id,
+    argMaxMerge(state) AS state,
+    max(last_seq) AS last_seq,
+    max(attempts) AS attempts,
+    uniqExactMerge(transitions) AS transitions,
+    toUnixTimestamp64Nano(min(first_time)) AS first_time,
+    toUnixTimestamp64Nano(max(last_time)) AS last_time,
+    ifNull(toUnixTimestamp64Nano(min(start_time)), 0) AS start_time,
+    ifNull(toUnixTimestamp64Nano(max(end_time)), 0) AS end_time,
+    argMaxMerge(last_error_code) AS error_code,
+    argMaxMerge(last_error_message) AS error_msg,
+    argMaxMerge(last_node) AS last_node,
+    hex(argMaxMerge(trace_id)) AS trace_id
+FROM %s
+GROUP BY tenant, namespace, function, qualifier, request_id
+ORDER BY request_id`
+
+// bruteEventsQuery recomputes the events view from the raw rows, written
+// independently of the materialized view.
+const bruteEventsQuery = `SELECT request_id, x_state AS state, x_last_seq AS last_seq, x_attempts AS attempts,
+    x_transitions AS transitions, x_first AS first_time, x_last AS last_time, x_start AS start_time, x_end AS end_time,
+    x_code AS error_code, x_msg AS error_msg, x_node AS last_node, x_trace AS trace_id
+FROM (
+    SELECT request_id,
+        argMax(to_state, (seq, indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state), time)) AS x_state,
+        max(seq) AS x_last_seq,
+        max(attempt) AS x_attempts,
+        count() AS x_transitions,
+        toUnixTimestamp64Nano(min(time)) AS x_first,
+        toUnixTimestamp64Nano(max(time)) AS x_last,
+        ifNull(toUnixTimestamp64Nano(minOrNullIf(time, to_state = 'QUEUED')), 0) AS x_start,
+        ifNull(toUnixTimestamp64Nano(maxOrNullIf(time, to_state IN ('FINISHED','FAILED','ABORTED','EXPIRED'))), 0) AS x_end,
+        argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS x_code,
+        argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS x_msg,
+        argMax(node, seq) AS x_node,
+        hex(argMax(trace_id, seq)) AS x_trace
+    FROM %s FINAL
+    GROUP BY tenant, namespace, function, qualifier, request_id
+)
+ORDER BY request_id`
+
+const statsQuery = `SELECT tenant, function, qualifier, toInt64(toUnixTimestamp(bucket)) AS bucket, to_state, error_code,
+    uniqExactMerge(transitions) AS transitions, uniqExactMerge(events) AS events
+FROM %s
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code
+ORDER BY tenant, function, qualifier, bucket, to_state, error_code`
+
+const bruteStatsQuery = `SELECT tenant, function, qualifier, toInt64(toUnixTimestamp(toStartOfMinute(time))) AS bucket, to_state, error_code,
+    count() AS transitions, uniqExact(request_id) AS events
+FROM %s FINAL
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code
+ORDER BY tenant, function, qualifier, bucket, to_state, error_code`
+
+func selectEvents(t *testing.T, db *chtest.DB, query, table string) []eventRow {
+	t.Helper()
+	var out []eventRow
+	if err := db.Conn.Select(context.Background(), &out, fmt.Sprintf(query, q(db, table))); err != nil {
+		t.Fatalf("select events from %s: %v", table, err)
+	}
+	return out
+}
+
+func selectStats(t *testing.T, db *chtest.DB, query, table string) []statRow {
+	t.Helper()
+	var out []statRow
+	if err := db.Conn.Select(context.Background(), &out, fmt.Sprintf(query, q(db, table))); err != nil {
+		t.Fatalf("select stats from %s: %v", table, err)
+	}
+	return out
+}
+
+func count(t *testing.T, db *chtest.DB, query string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := db.Conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// counts is what a duplicate delivery must not change.
+type counts struct {
+	Raw, Events, Transitions, StatTransitions, StatEvents uint64
+}
+
+func snapshot(t *testing.T, db *chtest.DB) counts {
+	t.Helper()
+	return counts{
+		Raw:             count(t, db, "SELECT count() FROM "+q(db, "transitions")+" FINAL"),
+		Events:          count(t, db, "SELECT count() FROM (SELECT 1 FROM "+q(db, "events")+" GROUP BY tenant, namespace, function, qualifier, request_id)"),
+		Transitions:     count(t, db, "SELECT sum(n) FROM (SELECT uniqExactMerge(transitions) AS n FROM "+q(db, "events")+" GROUP BY tenant, namespace, function, qualifier, request_id)"),
+		StatTransitions: count(t, db, "SELECT sum(n) FROM (SELECT uniqExactMerge(transitions) AS n FROM "+q(db, "stats_minute")+" GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code)"),
+		StatEvents:      count(t, db, "SELECT sum(n) FROM (SELECT uniqExactMerge(events) AS n FROM "+q(db, "stats_minute")+" GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code)"),
+	}
+}
+
+func optimizeAll(t *testing.T, db *chtest.DB) {
+	t.Helper()
+	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+		if err := db.Conn.Exec(context.Background(), "OPTIMIZE TABLE "+q(db, tbl)+" FINAL"); err != nil {
+			t.Fatalf("optimize %s: %v", tbl, err)
+		}
+	}
+}
+
+func diffEvents(t *testing.T, what string, got, want []eventRow) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	t.Errorf("%s: %d rows, want %d", what, len(got), len(want))
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			t.Errorf("%s row %d:\n got %+v\nwant %+v", what, i, got[i], want[i])
+			return
+		}
+	}
+}
+
+func diffStats(t *testing.T, what string, got, want []statRow) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	t.Errorf("%s: %d rows, want %d", what, len(got), len(want))
+	for i := range min(len(got), len(want)) {
+		if got[i] != want[i] {
+			t.Errorf("%s row %d:\n got %+v\nwant %+v", what, i, got[i], want[i])
+			return
+		}
+	}
+}

@@ -1,0 +1,285 @@
+package statustraceexporter
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/statustrace/statustrace/exporter/internal/rows"
+	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+// Tests against the real engine (internal/chtest). Data volumes are modest:
+// the local engine runs one statement at a time.
+
+// The exporter's INSERT columns and types are exactly the table's.
+func TestInsertColumnsMatchTable(t *testing.T) {
+	db := newDB(t)
+	if _, err := migrate.Up(context.Background(), db.Conn, migrate.Options{Database: db.Name}); err != nil {
+		t.Fatal(err)
+	}
+	var cols []struct {
+		Name string `ch:"name"`
+		Type string `ch:"type"`
+	}
+	err := db.Conn.Select(context.Background(), &cols,
+		"SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position", db.Name, schema.Transitions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) != len(rows.InsertColumns) {
+		t.Fatalf("table has %d columns, the exporter inserts %d: %+v", len(cols), len(rows.InsertColumns), cols)
+	}
+	for i, c := range cols {
+		if want := rows.InsertColumns[i]; c.Name != want.Name || c.Type != want.Type {
+			t.Errorf("column %d: table %s %s, exporter %s %s", i, c.Name, c.Type, want.Name, want.Type)
+		}
+	}
+}
+
+func TestSameBatchTwiceChangesNoCount(t *testing.T) {
+	db := newDB(t)
+	exp := startExporter(t, testConfig(db))
+	rng := rand.New(rand.NewPCG(1, 2))
+	ts := genEvents(rng, 40, time.Now().Add(-time.Hour), 30*time.Minute)
+
+	deliver(t, exp, ts)
+	first := snapshot(t, db)
+	if first.Raw != uint64(len(ts)) || first.Transitions != uint64(len(ts)) || first.StatTransitions != uint64(len(ts)) || first.Events != 40 {
+		t.Fatalf("after one delivery: %+v, want %d transitions of 40 events", first, len(ts))
+	}
+	deliver(t, exp, ts) // the same batch again, as a retry re-sends it
+	if again := snapshot(t, db); again != first {
+		t.Fatalf("same batch twice changed counts: %+v -> %+v", first, again)
+	}
+	// A duplicate that arrives re-batched with other data changes nothing either.
+	deliver(t, exp, append(append([]transition{}, ts[len(ts)/3:len(ts)/2]...), ts[:5]...))
+	if again := snapshot(t, db); again != first {
+		t.Fatalf("re-batched duplicates changed counts: %+v -> %+v", first, again)
+	}
+	optimizeAll(t, db)
+	if after := snapshot(t, db); after != first {
+		t.Fatalf("counts changed after merges: %+v -> %+v", first, after)
+	}
+	if raw := count(t, db, "SELECT count() FROM "+q(db, "transitions")); raw != uint64(len(ts)) {
+		t.Errorf("after OPTIMIZE FINAL the raw table holds %d rows, want %d", raw, len(ts))
+	}
+}
+
+func TestFinishedBeforeRunningLeavesFinished(t *testing.T) {
+	db := newDB(t)
+	exp := startExporter(t, testConfig(db))
+	now := time.Now().Add(-time.Minute)
+	mk := func(seq uint64, from, to event.State, at time.Duration) transition {
+		return transition{Transition: event.Transition{
+			Keys: event.Keys{Tenant: "acme", Namespace: "ns", Function: "fn", Qualifier: "LATEST", RequestID: "req-ooo"},
+			Seq:  seq, Attempt: 1, From: from, To: to, TimeUnixNano: now.Add(at).UnixNano(), Node: "n1",
+		}}
+	}
+	queued := mk(1, event.StateNone, event.StateQueued, 0)
+	running := mk(2, event.StateQueued, event.StateRunning, time.Second)
+	finished := mk(3, event.StateRunning, event.StateFinished, 2*time.Second)
+
+	// Each in its own insert (its own part), newest first.
+	deliver(t, exp, []transition{finished})
+	deliver(t, exp, []transition{running})
+	deliver(t, exp, []transition{queued})
+	check := func(when string) {
+		got := selectEvents(t, db, eventsQuery, "events")
+		if len(got) != 1 || got[0].State != "FINISHED" || got[0].StartTime != queued.TimeUnixNano || got[0].EndTime != finished.TimeUnixNano || got[0].Transitions != 3 {
+			t.Fatalf("%s: %+v, want FINISHED with start and end times", when, got)
+		}
+	}
+	check("before merges")
+	optimizeAll(t, db)
+	check("after merges")
+	// A late duplicate of RUNNING does not move it back either.
+	deliver(t, exp, []transition{running})
+	check("after a late duplicate")
+}
+
+// The materialized views agree with a brute-force recomputation, from the
+// raw rows in SQL and from the generated data in Go, with shuffled,
+// duplicated and randomly batched deliveries, before and after merges.
+func TestViewsEqualBruteForce(t *testing.T) {
+	db := newDB(t)
+	exp := startExporter(t, testConfig(db))
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	ts := genEvents(rng, 150, time.Now().Add(-6*time.Hour), 5*time.Hour)
+	for _, batch := range deliveries(rng, ts, 0.3) {
+		deliver(t, exp, batch)
+	}
+	wantEvents, wantStats := expectEvents(ts), expectStats(ts)
+	for _, phase := range []string{"before merges", "after OPTIMIZE FINAL"} {
+		if phase != "before merges" {
+			optimizeAll(t, db)
+		}
+		diffEvents(t, phase+": events view vs Go", selectEvents(t, db, eventsQuery, "events"), wantEvents)
+		diffEvents(t, phase+": raw brute force vs Go", selectEvents(t, db, bruteEventsQuery, "transitions"), wantEvents)
+		diffStats(t, phase+": stats view vs Go", selectStats(t, db, statsQuery, "stats_minute"), wantStats)
+		diffStats(t, phase+": raw brute force stats vs Go", selectStats(t, db, bruteStatsQuery, "transitions"), wantStats)
+	}
+}
+
+// Rows older than the retention leave every table with OPTIMIZE FINAL; the
+// retention in force is readable by the query side, which filters on it.
+func TestRetentionDropsOldRows(t *testing.T) {
+	db := newDB(t)
+	cfg := testConfig(db)
+	cfg.Retention = 48 * time.Hour
+	exp := startExporter(t, cfg)
+	// Keep background TTL merges from dropping the expired parts at once, so
+	// that the cutoff filter is shown hiding rows that are still stored.
+	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+		if err := db.Conn.Exec(context.Background(), "SYSTEM STOP TTL MERGES "+q(db, tbl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	old := genEvents(rng, 10, time.Now().Add(-5*24*time.Hour), time.Hour)
+	for i := range old {
+		old[i].RequestID = "old-" + old[i].RequestID
+	}
+	fresh := genEvents(rng, 10, time.Now().Add(-2*time.Hour), time.Hour)
+	deliver(t, exp, append(append([]transition{}, old...), fresh...))
+
+	visible := func(table, timeCol string) uint64 {
+		return count(t, db, "SELECT count() FROM "+q(db, table)+" WHERE "+timeCol+" >= "+
+			strings.ReplaceAll(schema.RetentionCutoffExpr, "FROM "+schema.Settings, "FROM "+q(db, schema.Settings)))
+	}
+	// Before any merge the old rows are stored but filtered out by the cutoff.
+	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")+" WHERE startsWith(request_id, 'old-')"); n != uint64(len(old)) {
+		t.Fatalf("old rows stored: %d, want %d", n, len(old))
+	}
+	if n := visible("transitions", "time"); n != uint64(len(fresh)) {
+		t.Errorf("visible transitions %d, want only the %d fresh ones", n, len(fresh))
+	}
+	freshEvents := map[string]bool{}
+	for _, tr := range fresh {
+		freshEvents[tr.RequestID] = true
+	}
+	if n := count(t, db, "SELECT count() FROM (SELECT request_id FROM "+q(db, "events")+" GROUP BY tenant, namespace, function, qualifier, request_id HAVING max(last_time) >= "+
+		strings.ReplaceAll(schema.RetentionCutoffExpr, "FROM "+schema.Settings, "FROM "+q(db, schema.Settings))+")"); n != uint64(len(freshEvents)) {
+		t.Errorf("visible events %d, want %d", n, len(freshEvents))
+	}
+	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+		if err := db.Conn.Exec(context.Background(), "SYSTEM START TTL MERGES "+q(db, tbl)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	optimizeAll(t, db)
+	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")+" WHERE startsWith(request_id, 'old-')"); n != 0 {
+		t.Errorf("%d expired transitions left after OPTIMIZE FINAL", n)
+	}
+	if n := count(t, db, "SELECT count() FROM "+q(db, "events")+" WHERE startsWith(request_id, 'old-')"); n != 0 {
+		t.Errorf("%d expired events rows left after OPTIMIZE FINAL", n)
+	}
+	if n := count(t, db, "SELECT count() FROM "+q(db, "stats_minute")+" WHERE bucket < now() - INTERVAL 3 DAY"); n != 0 {
+		t.Errorf("%d expired stats rows left after OPTIMIZE FINAL", n)
+	}
+	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")); n != uint64(len(fresh)) {
+		t.Errorf("fresh transitions %d, want %d", n, len(fresh))
+	}
+	var ret string
+	if err := db.Conn.QueryRow(context.Background(), "SELECT toString("+
+		strings.ReplaceAll(schema.RetentionSecondsExpr, "FROM "+schema.Settings, "FROM "+q(db, schema.Settings))+")").Scan(&ret); err != nil {
+		t.Fatal(err)
+	}
+	if ret != "172800" {
+		t.Errorf("retention setting %s, want 172800", ret)
+	}
+}
+
+// Malformed status spans beside good ones: the good rows land, the batch
+// does not fail.
+func TestBadSpansDoNotFailTheBatch(t *testing.T) {
+	db := newDB(t)
+	exp := startExporter(t, testConfig(db))
+	rng := rand.New(rand.NewPCG(5, 6))
+	good := genEvents(rng, 5, time.Now().Add(-time.Hour), time.Minute)
+	td := tracesOf(good)
+	ss := td.ResourceSpans().At(0).ScopeSpans().At(0)
+	bad := []func(a pcommon.Map){
+		func(a pcommon.Map) { a.Remove(event.AttrTenant) },
+		func(a pcommon.Map) { a.PutStr(event.AttrSeq, "many") },
+		func(a pcommon.Map) { a.PutStr(event.AttrToState, "EXPLODED") },
+		func(a pcommon.Map) { a.PutStr(event.AttrRequestID, strings.Repeat("x", 5000)) },
+	}
+	for i, mutate := range bad {
+		b := good[i]
+		b.RequestID = "bad-" + b.RequestID
+		putSpan(ss, b, event.RoleTransition)
+		mutate(ss.Spans().At(ss.Spans().Len() - 1).Attributes())
+	}
+	// Repaired, not dropped: a 1 MB error message with invalid UTF-8.
+	huge := good[0]
+	huge.RequestID, huge.Seq = "huge-msg", 1
+	huge.ErrorMessage = strings.Repeat("\xff界", 1<<18)
+	putSpan(ss, huge, event.RoleTransition)
+
+	if err := exp.ConsumeTraces(context.Background(), td); err != nil {
+		t.Fatalf("batch with bad spans failed: %v", err)
+	}
+	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")); n != uint64(len(good)+1) {
+		t.Fatalf("%d rows, want the %d good ones and the repaired one", n, len(good)+1)
+	}
+	var msgLen uint64
+	var valid uint8
+	err := db.Conn.QueryRow(context.Background(), "SELECT length(error_message), isValidUTF8(error_message) FROM "+
+		q(db, "transitions")+" WHERE request_id = 'huge-msg'").Scan(&msgLen, &valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msgLen > event.MaxErrorMessageBytes || msgLen < event.MaxErrorMessageBytes-4 || valid != 1 {
+		t.Errorf("stored error message: %d bytes, valid UTF-8 %d", msgLen, valid)
+	}
+}
+
+// Looking one event up reads a bounded number of rows, whatever the table
+// size: the raw table's primary key starts with (tenant, request_id).
+func TestLookupUsesPrimaryKey(t *testing.T) {
+	db := newDB(t)
+	exp := startExporter(t, testConfig(db))
+	rng := rand.New(rand.NewPCG(8, 9))
+	ts := genEvents(rng, 100, time.Now().Add(-time.Hour), 30*time.Minute)
+	deliver(t, exp, ts)
+	var plan []struct {
+		Explain string `ch:"explain"`
+	}
+	err := db.Conn.Select(context.Background(), &plan, "EXPLAIN indexes = 1 SELECT * FROM "+q(db, "transitions")+
+		" WHERE tenant = ? AND request_id = ?", ts[0].Tenant, ts[0].RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	for _, p := range plan {
+		text = append(text, p.Explain)
+	}
+	joined := strings.Join(text, "\n")
+	if !strings.Contains(joined, "PrimaryKey") || !strings.Contains(joined, "request_id") {
+		t.Errorf("lookup does not use the primary key on request_id:\n%s", joined)
+	}
+	// The events table is ordered for lists by function; its lookups go
+	// through the request_id bloom filter.
+	plan = nil
+	err = db.Conn.Select(context.Background(), &plan, "EXPLAIN indexes = 1 SELECT * FROM "+q(db, "events")+
+		" WHERE tenant = ? AND request_id = ?", ts[0].Tenant, ts[0].RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = text[:0]
+	for _, p := range plan {
+		text = append(text, p.Explain)
+	}
+	if joined := strings.Join(text, "\n"); !strings.Contains(joined, "idx_request_id") {
+		t.Errorf("events lookup does not use the request_id bloom filter:\n%s", joined)
+	}
+}
