@@ -23,6 +23,9 @@ func newDB(t *testing.T) *chtest.DB {
 	return chtest.New(t)
 }
 
+// testCompression is the compression the tests insert with.
+const testCompression = "lz4"
+
 // testConfig configures the exporter for db: synchronous (no queue, no
 // retry) so that a returned nil means the rows are stored.
 func testConfig(db *chtest.DB) *Config {
@@ -32,6 +35,7 @@ func testConfig(db *chtest.DB) *Config {
 	cfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
 	cfg.BackOffConfig.Enabled = false
 	cfg.Timeout = time.Minute // the local engine is slow
+	cfg.Compression = testCompression
 	return cfg
 }
 
