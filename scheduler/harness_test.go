@@ -97,7 +97,7 @@ var (
 )
 
 // demo serves the demo functions for a test.
-func demo(t *testing.T) (*demofuncs.Server, string) {
+func demo(t testing.TB) (*demofuncs.Server, string) {
 	t.Helper()
 	d := demofuncs.New()
 	srv := httptest.NewServer(d)
@@ -146,7 +146,7 @@ type node struct {
 	url string
 }
 
-func startNode(t *testing.T, cfg *config.Config, rep riverstatus.Reporter, mp metric.MeterProvider) *node {
+func startNode(t testing.TB, cfg *config.Config, rep riverstatus.Reporter, mp metric.MeterProvider) *node {
 	t.Helper()
 	ctx := context.Background()
 	s, err := scheduler.New(ctx, scheduler.Options{

@@ -95,7 +95,7 @@ func (s *Scheduler) Event(ctx context.Context, requestID string) (api.EventStatu
 		CreatedAt:   row.CreatedAt,
 	}
 	if n := len(row.Errors); n > 0 {
-		st.LastError = row.Errors[n-1].Error
+		st.LastError = riverstatus.ErrorText(row.Errors[n-1].Error)
 	}
 	return st, nil
 }

@@ -296,6 +296,18 @@ func StateOf(job *rivertype.JobRow) event.State {
 	}
 }
 
+// ErrorText is a stored attempt error as a person reads it: without River's
+// cancel prefix and the state marker StateOf reads.
+func ErrorText(stored string) string {
+	s := strings.TrimPrefix(stored, "JobCancelError: ")
+	if rest, ok := strings.CutPrefix(s, stateMarker); ok {
+		if _, msg, ok := strings.Cut(rest, ": "); ok {
+			return msg
+		}
+	}
+	return s
+}
+
 // ClampRetry moves a retry time that falls after the event's max age back
 // to it, so the event is picked up and EXPIRED on time rather than late.
 func ClampRetry(job *rivertype.JobRow, next time.Time) time.Time {

@@ -392,3 +392,9 @@ func TestLongErrorMessagesAreBounded(t *testing.T) {
 	assert.True(t, strings.HasPrefix(msg, got))
 	assert.Equal(t, 0, len(got)%2, "no rune is cut in half")
 }
+
+func TestErrorText(t *testing.T) {
+	err := riverstatus.Stop(event.StateAborted, "x", errors.New("terminated on request (graceful)"))
+	assert.Equal(t, "terminated on request (graceful)", riverstatus.ErrorText(err.Error()))
+	assert.Equal(t, "HTTP 500: boom", riverstatus.ErrorText("HTTP 500: boom"))
+}
