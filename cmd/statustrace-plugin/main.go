@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime/debug"
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -17,6 +18,9 @@ import (
 func main() {
 	// JSON on stderr: go-plugin forwards it into the host's logger with levels.
 	logger := hclog.New(&hclog.LoggerOptions{Name: "statustrace-plugin", Output: os.Stderr, JSONFormat: true})
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // the heap is small and bounded: spend memory, not CPU, on GC
+	}
 	sink := spans.NewSink(logger)
 	plugin.Serve(sink, logger)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

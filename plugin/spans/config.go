@@ -22,8 +22,7 @@ const (
 	KeyHeaders        = "otlp.headers"        // "k1=v1,k2=v2" (e.g. authorization)
 	KeyInsecure       = "otlp.insecure"       // "true": plaintext
 	KeyCompression    = "otlp.compression"    // "gzip" or "none"
-	KeyTimeout        = "otlp.timeout"        // per export, e.g. "10s"
-	KeyRetryMax       = "otlp.retry_max"      // total time the exporter retries one export, e.g. "10s"; "0" disables
+	KeyTimeout        = "otlp.timeout"        // per export, e.g. "10s"; default 10s
 	KeyCAFile         = "otlp.tls.ca_file"    // PEM CA bundle for the collector's certificate
 	KeyCertFile       = "otlp.tls.cert_file"  // client certificate (mTLS)
 	KeyKeyFile        = "otlp.tls.key_file"   // client key (mTLS)
@@ -46,7 +45,6 @@ type Config struct {
 	Insecure       *bool
 	Compression    string
 	Timeout        time.Duration
-	RetryMax       *time.Duration
 	CAFile         string
 	CertFile       string
 	KeyFile        string
@@ -84,10 +82,6 @@ func ParseConfig(m map[string]string) (Config, error) {
 			c.Compression = v
 		case KeyTimeout:
 			c.Timeout, err = time.ParseDuration(v)
-		case KeyRetryMax:
-			var d time.Duration
-			d, err = time.ParseDuration(v)
-			c.RetryMax = &d
 		case KeyCAFile:
 			c.CAFile = v
 		case KeyCertFile:
@@ -130,9 +124,6 @@ func (c Config) Validate() error {
 	}
 	if c.Timeout < 0 {
 		errs = append(errs, fmt.Errorf("plugin config %q: negative", KeyTimeout))
-	}
-	if c.RetryMax != nil && *c.RetryMax < 0 {
-		errs = append(errs, fmt.Errorf("plugin config %q: negative", KeyRetryMax))
 	}
 	if (c.CertFile == "") != (c.KeyFile == "") {
 		errs = append(errs, fmt.Errorf("plugin config: %q and %q go together", KeyCertFile, KeyKeyFile))

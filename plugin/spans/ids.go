@@ -1,7 +1,6 @@
 package spans
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 
@@ -75,17 +74,3 @@ func TransitionSpanID(requestID string, seq uint64) trace.SpanID {
 	var h idHasher
 	return h.transitionSpanID(requestID, seq)
 }
-
-// fixedIDs is the SDK's IDGenerator: it returns the IDs that the builder
-// computed for the span being started. Only the builder starts spans on its
-// provider, one at a time, under the builder's lock.
-type fixedIDs struct {
-	traceID trace.TraceID
-	spanID  trace.SpanID
-}
-
-func (g *fixedIDs) NewIDs(_ context.Context) (trace.TraceID, trace.SpanID) {
-	return g.traceID, g.spanID
-}
-
-func (g *fixedIDs) NewSpanID(_ context.Context, _ trace.TraceID) trace.SpanID { return g.spanID }

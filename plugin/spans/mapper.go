@@ -1,15 +1,11 @@
 package spans
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/statustrace/statustrace/plugin"
@@ -43,68 +39,47 @@ func Validate(t *event.Transition) error {
 	return nil
 }
 
-// collector is the provider's only span processor: it keeps the spans that
-// ended while one batch was built, for that batch's synchronous export.
-type collector struct{ spans []sdktrace.ReadOnlySpan }
-
-func (c *collector) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (c *collector) OnEnd(s sdktrace.ReadOnlySpan)                   { c.spans = append(c.spans, s) }
-func (c *collector) Shutdown(context.Context) error                  { return nil }
-func (c *collector) ForceFlush(context.Context) error                { return nil }
-
-func (c *collector) take() []sdktrace.ReadOnlySpan {
-	s := c.spans
-	c.spans = make([]sdktrace.ReadOnlySpan, 0, cap(s))
-	return s
-}
-
-// builder turns transitions into ended spans. It is not safe for concurrent
-// use: the Sink calls it under its lock.
+// builder turns transitions into OTLP spans (the collector's pdata model,
+// which marshals several times faster than the SDK's span snapshots; see
+// plugin/README.md). It is not safe for concurrent use: the Sink calls it
+// under its lock, in stream order.
 type builder struct {
-	tracer  trace.Tracer
-	ids     *fixedIDs
-	collect *collector
-	hash    idHasher
-	states  *states
-	attrs   []attribute.KeyValue
+	resource pcommon.Resource
+	hash     idHasher
+	states   *states
 }
 
-// newBuilder makes a builder with its own tracer provider (always-on
-// sampling, deterministic IDs). The provider is only a span factory here:
-// its processor hands spans back, the Sink exports them.
-func newBuilder(res *resource.Resource, maxStates int) (*builder, *sdktrace.TracerProvider) {
-	ids := &fixedIDs{}
-	col := &collector{}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.AlwaysSample()), // status spans are never sampled away
-		sdktrace.WithIDGenerator(ids),
-		sdktrace.WithSpanProcessor(col),
-		sdktrace.WithRawSpanLimits(sdktrace.SpanLimits{
-			AttributeValueLengthLimit:   event.MaxErrorMessageBytes,
-			AttributeCountLimit:         64,
-			EventCountLimit:             8,
-			LinkCountLimit:              8,
-			AttributePerEventCountLimit: 8,
-			AttributePerLinkCountLimit:  8,
-		}),
-	)
-	return &builder{
-		tracer:  tp.Tracer(event.ScopeName),
-		ids:     ids,
-		collect: col,
-		states:  newStates(maxStates),
-	}, tp
+func newBuilder(res pcommon.Resource, maxStates int) *builder {
+	return &builder{resource: res, states: newStates(maxStates)}
 }
 
-// build emits the spans of one valid transition: always its transition span,
-// and the event's root span when the transition is terminal.
-func (b *builder) build(ctx context.Context, t *event.Transition) {
+// newBatch returns an empty request body: one resource, one scope.
+func (b *builder) newBatch(capacity int) (ptrace.Traces, ptrace.SpanSlice) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	b.resource.CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	spans := ss.Spans()
+	spans.EnsureCapacity(capacity + capacity/4)
+	return td, spans
+}
+
+// OTLP span flags: W3C sampled, and whether the parent is remote.
+const (
+	flagSampled        = 0x01
+	flagHasIsRemote    = 0x100
+	flagParentIsRemote = 0x200
+)
+
+// build appends the spans of one valid transition: always its transition
+// span, and the event's root span when the transition is terminal.
+func (b *builder) build(out ptrace.SpanSlice, t *event.Transition) {
 	traceID, eventSpanID := b.hash.eventIDs(t.RequestID)
-	var caller trace.SpanContext
+	var callerSpan trace.SpanID
 	if sc, ok := parseTraceparent(t.TraceParent); ok {
-		caller = sc
 		traceID = sc.TraceID() // the event joins its caller's trace
+		callerSpan = sc.SpanID()
 	}
 
 	st := b.states.get(t.RequestID)
@@ -120,47 +95,56 @@ func (b *builder) build(ctx context.Context, t *event.Transition) {
 		b.states.retire(t.RequestID)
 	}
 
-	end := time.Unix(0, t.TimeUnixNano)
-	b.attrs = appendAttributes(b.attrs[:0], t, event.RoleTransition)
-
 	// Transition span: child of the event's root span.
-	root := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: eventSpanID, TraceFlags: trace.FlagsSampled})
-	b.ids.traceID, b.ids.spanID = traceID, b.hash.transitionSpanID(t.RequestID, t.Seq)
-	name := t.From.String()
+	sp := out.AppendEmpty()
+	sp.SetTraceID(pcommon.TraceID(traceID))
+	sp.SetSpanID(pcommon.SpanID(b.hash.transitionSpanID(t.RequestID, t.Seq)))
+	sp.SetParentSpanID(pcommon.SpanID(eventSpanID))
+	sp.SetFlags(flagSampled | flagHasIsRemote)
 	if t.From == event.StateNone {
-		name = t.To.String()
+		sp.SetName(t.To.String())
+	} else {
+		sp.SetName(t.From.String())
 	}
-	_, span := b.tracer.Start(trace.ContextWithSpanContext(ctx, root), name,
-		trace.WithTimestamp(time.Unix(0, start)),
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(b.attrs...))
+	sp.SetKind(ptrace.SpanKindInternal)
+	sp.SetStartTimestamp(pcommon.Timestamp(start))
+	sp.SetEndTimestamp(pcommon.Timestamp(t.TimeUnixNano))
+	putAttributes(sp.Attributes(), t, event.RoleTransition)
 	if t.ErrorCode != "" || failed(t.To) {
-		span.SetStatus(codes.Error, statusMessage(t))
+		sp.Status().SetCode(ptrace.StatusCodeError)
+		sp.Status().SetMessage(statusMessage(t))
 	}
-	span.End(trace.WithTimestamp(end))
-
 	if !t.To.Terminal() {
 		return
 	}
+
 	// Root span of the event: from its first transition to this one. Its
 	// parent is the caller's span, or none.
 	if eventStart <= 0 || eventStart > t.TimeUnixNano {
 		eventStart = t.TimeUnixNano // first transition unknown (plugin restarted): zero length
 	}
-	b.attrs[len(b.attrs)-1] = attribute.String(event.AttrSpanRole, event.RoleEvent)
-	b.ids.traceID, b.ids.spanID = traceID, eventSpanID
-	rootName := t.Function
-	if rootName == "" {
-		rootName = "event"
+	root := out.AppendEmpty()
+	root.SetTraceID(pcommon.TraceID(traceID))
+	root.SetSpanID(pcommon.SpanID(eventSpanID))
+	if callerSpan.IsValid() {
+		root.SetParentSpanID(pcommon.SpanID(callerSpan))
+		root.SetFlags(flagSampled | flagHasIsRemote | flagParentIsRemote)
+	} else {
+		root.SetFlags(flagSampled | flagHasIsRemote)
 	}
-	_, span = b.tracer.Start(trace.ContextWithSpanContext(ctx, caller), rootName,
-		trace.WithTimestamp(time.Unix(0, eventStart)),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(b.attrs...))
+	if t.Function != "" {
+		root.SetName(t.Function)
+	} else {
+		root.SetName("event")
+	}
+	root.SetKind(ptrace.SpanKindConsumer)
+	root.SetStartTimestamp(pcommon.Timestamp(eventStart))
+	root.SetEndTimestamp(pcommon.Timestamp(t.TimeUnixNano))
+	putAttributes(root.Attributes(), t, event.RoleEvent)
 	if failed(t.To) {
-		span.SetStatus(codes.Error, statusMessage(t))
+		root.Status().SetCode(ptrace.StatusCodeError)
+		root.Status().SetMessage(statusMessage(t))
 	}
-	span.End(trace.WithTimestamp(end))
 }
 
 func failed(s event.State) bool { return s == event.StateFailed || s == event.StateExpired }
@@ -175,29 +159,27 @@ func statusMessage(t *event.Transition) string {
 	return t.To.String()
 }
 
-// appendAttributes appends the status attributes of t; the span role is
-// always last (build swaps it for the root span).
-func appendAttributes(dst []attribute.KeyValue, t *event.Transition, role string) []attribute.KeyValue {
-	dst = append(dst,
-		attribute.String(event.AttrTenant, t.Tenant),
-		attribute.String(event.AttrNamespace, t.Namespace),
-		attribute.String(event.AttrFunction, t.Function),
-		attribute.String(event.AttrQualifier, t.Qualifier),
-		attribute.String(event.AttrRequestID, t.RequestID),
-		attribute.String(event.AttrInvokeType, t.InvokeType),
-		attribute.Int64(event.AttrSeq, int64(t.Seq)),
-		attribute.Int64(event.AttrAttempt, int64(t.Attempt)),
-		attribute.String(event.AttrFromState, t.From.String()),
-		attribute.String(event.AttrToState, t.To.String()),
-		attribute.String(event.AttrNode, t.Node),
-	)
+// putAttributes writes the status attributes of t.
+func putAttributes(m pcommon.Map, t *event.Transition, role string) {
+	m.EnsureCapacity(14)
+	m.PutStr(event.AttrTenant, t.Tenant)
+	m.PutStr(event.AttrNamespace, t.Namespace)
+	m.PutStr(event.AttrFunction, t.Function)
+	m.PutStr(event.AttrQualifier, t.Qualifier)
+	m.PutStr(event.AttrRequestID, t.RequestID)
+	m.PutStr(event.AttrInvokeType, t.InvokeType)
+	m.PutInt(event.AttrSeq, int64(t.Seq))
+	m.PutInt(event.AttrAttempt, int64(t.Attempt))
+	m.PutStr(event.AttrFromState, t.From.String())
+	m.PutStr(event.AttrToState, t.To.String())
+	m.PutStr(event.AttrNode, t.Node)
 	if t.ErrorCode != "" {
-		dst = append(dst, attribute.String(event.AttrErrorCode, t.ErrorCode))
+		m.PutStr(event.AttrErrorCode, t.ErrorCode)
 	}
 	if t.ErrorMessage != "" {
-		dst = append(dst, attribute.String(event.AttrErrorMsg, plugin.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes)))
+		m.PutStr(event.AttrErrorMsg, plugin.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes))
 	}
-	return append(dst, attribute.String(event.AttrSpanRole, role))
+	m.PutStr(event.AttrSpanRole, role)
 }
 
 // parseTraceparent reads a W3C traceparent ("00-<trace-id>-<parent-id>-<flags>").

@@ -8,15 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/event"
@@ -34,8 +30,7 @@ type Sink struct {
 	mu       sync.Mutex // guards everything below and the builder
 	cfg      map[string]string
 	b        *builder
-	tp       *sdktrace.TracerProvider
-	exporter sdktrace.SpanExporter
+	exporter exporter
 	slots    chan struct{} // one per concurrent export: the bounded export queue
 	inflight sync.WaitGroup
 	closed   bool
@@ -66,30 +61,28 @@ func (s *Sink) Configure(ctx context.Context, m map[string]string) error {
 	if s.exporter != nil && equalMaps(s.cfg, m) {
 		return nil
 	}
-	exp, err := newExporter(ctx, cfg)
+	settings, err := resolveOTLP(cfg)
 	if err != nil {
 		return err
 	}
-	// Later sources win: default name, environment, then explicit config.
-	res, err := resource.New(ctx,
-		resource.WithAttributes(attribute.String("service.name", "statustrace")),
-		resource.WithFromEnv(), // OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME
-		resource.WithTelemetrySDK(),
-		resource.WithAttributes(resourceAttrs(cfg)...),
-	)
-	if err != nil && res == nil {
-		return fmt.Errorf("build resource: %w", err)
+	res, err := buildResource(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	exp, err := newExporter(settings)
+	if err != nil {
+		return err
 	}
 	if s.exporter != nil {
 		if err := s.stopLocked(ctx); err != nil {
 			s.logger.Warn("replacing exporter", "error", err)
 		}
 	}
-	s.b, s.tp = newBuilder(res, cfg.MaxEventStates)
+	s.b = newBuilder(res, cfg.MaxEventStates)
 	s.exporter = exp
 	s.slots = make(chan struct{}, cfg.ExportWorkers)
 	s.cfg = m
-	s.logger.Info("configured", "service", cfg.ServiceName, "workers", cfg.ExportWorkers)
+	s.logger.Info("configured", "protocol", settings.protocol, "endpoint", settings.endpoint, "workers", cfg.ExportWorkers)
 	return nil
 }
 
@@ -103,20 +96,20 @@ func (s *Sink) Submit(ctx context.Context, batch []event.Transition, done func(r
 		return
 	}
 	rejected := 0
+	td, spans := s.b.newBatch(len(batch))
 	for i := range batch {
 		if err := Validate(&batch[i]); err != nil {
 			rejected++
 			s.logger.Warn("dropping invalid transition", "error", err)
 			continue
 		}
-		s.b.build(ctx, &batch[i])
+		s.b.build(spans, &batch[i])
 	}
-	spans := s.b.collect.take()
 	exp, slots := s.exporter, s.slots
 	s.inflight.Add(1)
 	s.mu.Unlock()
 
-	if len(spans) == 0 {
+	if spans.Len() == 0 {
 		s.inflight.Done()
 		done(rejected, nil)
 		return
@@ -130,10 +123,16 @@ func (s *Sink) Submit(ctx context.Context, batch []event.Transition, done func(r
 	}
 	go func() {
 		defer s.inflight.Done()
-		err := exp.ExportSpans(ctx, spans)
+		err := exp.export(ctx, td)
 		<-slots
+		var partial *rejectedError
+		if errors.As(err, &partial) {
+			// Re-sending cannot fix spans the receiver refused as invalid.
+			s.logger.Warn("OTLP receiver refused spans", "error", err)
+			err = nil
+		}
 		if err != nil {
-			err = fmt.Errorf("export %d spans: %w", len(spans), err)
+			err = fmt.Errorf("export %d spans: %w", spans.Len(), err)
 		}
 		done(rejected, err)
 	}()
@@ -165,103 +164,39 @@ func (s *Sink) stopLocked(ctx context.Context) error {
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("wait for exports in flight: %w", ctx.Err()))
 	}
-	if err := s.exporter.Shutdown(ctx); err != nil {
+	if err := s.exporter.shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut exporter down: %w", err))
 	}
-	if err := s.tp.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("shut tracer provider down: %w", err))
-	}
-	s.exporter, s.tp, s.b = nil, nil, nil
+	s.exporter, s.b = nil, nil
 	return errors.Join(errs...)
 }
 
-func newExporter(ctx context.Context, cfg Config) (sdktrace.SpanExporter, error) {
-	proto, err := cfg.protocol()
-	if err != nil {
-		return nil, err
+// buildResource describes the emitting service with the OTel SDK's resource
+// detection. Later sources win: default name, the environment
+// (OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME), then explicit config.
+func buildResource(ctx context.Context, cfg Config) (pcommon.Resource, error) {
+	r, err := resource.New(ctx,
+		resource.WithAttributes(attribute.String("service.name", "statustrace")),
+		resource.WithFromEnv(),
+		resource.WithAttributes(resourceAttrs(cfg)...),
+	)
+	if err != nil && r == nil {
+		return pcommon.Resource{}, fmt.Errorf("build resource: %w", err)
 	}
-	tlsCfg, err := cfg.tlsConfig()
-	if err != nil {
-		return nil, err
+	out := pcommon.NewResource()
+	for _, kv := range r.Attributes() {
+		switch kv.Value.Type() {
+		case attribute.BOOL:
+			out.Attributes().PutBool(string(kv.Key), kv.Value.AsBool())
+		case attribute.INT64:
+			out.Attributes().PutInt(string(kv.Key), kv.Value.AsInt64())
+		case attribute.FLOAT64:
+			out.Attributes().PutDouble(string(kv.Key), kv.Value.AsFloat64())
+		default:
+			out.Attributes().PutStr(string(kv.Key), kv.Value.Emit())
+		}
 	}
-	insecure := cfg.Insecure != nil && *cfg.Insecure
-	switch proto {
-	case ProtocolHTTP:
-		var opts []otlptracehttp.Option
-		if cfg.Endpoint != "" {
-			if isURL(cfg.Endpoint) {
-				opts = append(opts, otlptracehttp.WithEndpointURL(cfg.Endpoint))
-			} else {
-				opts = append(opts, otlptracehttp.WithEndpoint(cfg.Endpoint))
-			}
-		}
-		if insecure {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if tlsCfg != nil {
-			opts = append(opts, otlptracehttp.WithTLSClientConfig(tlsCfg))
-		}
-		if len(cfg.Headers) > 0 {
-			opts = append(opts, otlptracehttp.WithHeaders(cfg.Headers))
-		}
-		switch cfg.Compression {
-		case "gzip":
-			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
-		case "none":
-			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.NoCompression))
-		}
-		if cfg.Timeout > 0 {
-			opts = append(opts, otlptracehttp.WithTimeout(cfg.Timeout))
-		}
-		if cfg.RetryMax != nil {
-			opts = append(opts, otlptracehttp.WithRetry(httpRetry(*cfg.RetryMax)))
-		}
-		exp, err := otlptracehttp.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP/HTTP exporter: %w", err)
-		}
-		return exp, nil
-	default:
-		var opts []otlptracegrpc.Option
-		if cfg.Endpoint != "" {
-			if isURL(cfg.Endpoint) {
-				opts = append(opts, otlptracegrpc.WithEndpointURL(cfg.Endpoint))
-			} else {
-				opts = append(opts, otlptracegrpc.WithEndpoint(cfg.Endpoint))
-			}
-		}
-		if insecure {
-			opts = append(opts, otlptracegrpc.WithInsecure())
-		}
-		if tlsCfg != nil {
-			opts = append(opts, otlptracegrpc.WithTLSCredentials(credentials.NewTLS(tlsCfg)))
-		}
-		if len(cfg.Headers) > 0 {
-			opts = append(opts, otlptracegrpc.WithHeaders(cfg.Headers))
-		}
-		if cfg.Compression != "" {
-			opts = append(opts, otlptracegrpc.WithCompressor(cfg.Compression))
-		}
-		if cfg.Timeout > 0 {
-			opts = append(opts, otlptracegrpc.WithTimeout(cfg.Timeout))
-		}
-		if cfg.RetryMax != nil {
-			opts = append(opts, otlptracegrpc.WithRetry(grpcRetry(*cfg.RetryMax)))
-		}
-		exp, err := otlptracegrpc.New(ctx, opts...)
-		if err != nil {
-			return nil, fmt.Errorf("OTLP/gRPC exporter: %w", err)
-		}
-		return exp, nil
-	}
-}
-
-func grpcRetry(max time.Duration) otlptracegrpc.RetryConfig {
-	return otlptracegrpc.RetryConfig{Enabled: max > 0, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsedTime: max}
-}
-
-func httpRetry(max time.Duration) otlptracehttp.RetryConfig {
-	return otlptracehttp.RetryConfig{Enabled: max > 0, InitialInterval: 100 * time.Millisecond, MaxInterval: 2 * time.Second, MaxElapsedTime: max}
+	return out, nil
 }
 
 func resourceAttrs(cfg Config) []attribute.KeyValue {

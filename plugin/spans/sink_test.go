@@ -47,7 +47,7 @@ func newSink(t *testing.T, cfg map[string]string) *Sink {
 }
 
 func grpcConfig(r *otlptest.Receiver) map[string]string {
-	return map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeyServiceName: "scheduler-test", KeyRetryMax: "0"}
+	return map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeyServiceName: "scheduler-test"}
 }
 
 type result struct {
@@ -246,7 +246,7 @@ func TestInvalidTransitionsRejected(t *testing.T) {
 
 func TestHTTPProtocol(t *testing.T) {
 	r := otlptest.Start(t)
-	s := newSink(t, map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL, KeyRetryMax: "0"})
+	s := newSink(t, map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL})
 	if res := submit(t, s, lifecycle("req-http")); res.err != nil {
 		t.Fatal(res.err)
 	}

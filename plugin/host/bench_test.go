@@ -1,0 +1,164 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/statustrace/statustrace/plugin"
+	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+)
+
+// BenchmarkReport measures Report on the scheduler's path beside the
+// baseline of one unary go-plugin gRPC call per transition (to the same
+// plugin binary; the call only decodes and validates, so the baseline is a
+// lower bound of what a per-transition RPC design costs), and prints the
+// ratio.
+func BenchmarkReport(b *testing.B) {
+	recv := otlptest.Start(b)
+	recv.CountOnly()
+	rep := startReporter(b, Config{PluginConfig: pluginConfig(recv)})
+	tr := lifecycle("ns", "fn", "bench-report", base)[1]
+	var nsReport, nsUnary float64
+
+	// Accepted path: the buffer has room (the timer stops while it drains).
+	b.Run("report", func(b *testing.B) {
+		b.ReportAllocs()
+		chunk := rep.cfg.BufferSize / 2
+		dropped := rep.Stats().Dropped
+		var elapsed time.Duration
+		for done := 0; done < b.N; {
+			n := min(chunk, b.N-done)
+			start := time.Now()
+			for i := 0; i < n; i++ {
+				tr.Seq = uint64(done + i)
+				rep.Report(tr)
+			}
+			elapsed += time.Since(start)
+			done += n
+			b.StopTimer()
+			for rep.Stats().QueueDepth > 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+			b.StartTimer()
+		}
+		nsReport = float64(elapsed.Nanoseconds()) / float64(b.N)
+		b.ReportMetric(float64(rep.Stats().Dropped-dropped), "dropped")
+	})
+
+	// Drop path: the buffer is full (plugin stalled).
+	b.Run("report_full", func(b *testing.B) {
+		recv.Stall()
+		defer recv.Release()
+		for rep.Stats().Dropped == 0 {
+			rep.Report(tr)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			rep.Report(tr)
+		}
+	})
+
+	b.Run("report_parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			t := tr
+			for pb.Next() {
+				rep.Report(t)
+			}
+		})
+	})
+
+	b.Run("unary_rpc", func(b *testing.B) {
+		pc := dialPlugin(b)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			tr.Seq = uint64(i)
+			if err := pc.ReportOne(ctx, &tr); err != nil {
+				b.Fatal(err)
+			}
+		}
+		nsUnary = float64(time.Since(start).Nanoseconds()) / float64(b.N)
+	})
+	if nsReport > 0 && nsUnary > 0 {
+		fmt.Printf("BENCH report_vs_unary_rpc ns_report=%.1f ns_unary=%.1f ratio=%.1f\n", nsReport, nsUnary, nsUnary/nsReport)
+	}
+}
+
+// dialPlugin launches the plugin binary directly through go-plugin.
+func dialPlugin(b *testing.B) plugin.Client {
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  plugin.Handshake,
+		VersionedPlugins: plugin.VersionedPlugins(),
+		Cmd:              exec.Command(pluginPath),
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Warn}),
+	})
+	b.Cleanup(client.Kill)
+	proto, err := client.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := proto.Dispense(plugin.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return raw.(plugin.Client)
+}
+
+// BenchmarkHostToOTLP measures sustained throughput from Report through the
+// plugin process to an OTLP receiver: the time until every transition is
+// acknowledged, i.e. exported. The producer paces itself on the queue depth
+// so that nothing is dropped.
+func BenchmarkHostToOTLP(b *testing.B) {
+	recv := otlptest.Start(b)
+	recv.CountOnly()
+	rep := startReporter(b, Config{PluginConfig: pluginConfig(recv)})
+	events := b.N/5 + 1
+	ids := make([]string, events)
+	for i := range ids {
+		ids[i] = "thr-" + strconv.Itoa(i)
+	}
+	steps := lifecycle("ns", "fn", "", base)
+	limit := uint64(rep.cfg.BufferSize * 3 / 4)
+	acked0 := rep.Stats().Acked
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		t := steps[i%5]
+		t.RequestID = ids[i/5]
+		t.TimeUnixNano = base + int64(i)
+		rep.Report(t)
+		if i%256 == 0 {
+			for rep.Stats().QueueDepth > limit {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	for rep.Stats().Acked-acked0 < uint64(b.N) {
+		time.Sleep(200 * time.Microsecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if st := rep.Stats(); st.Dropped > 0 {
+		b.Fatalf("dropped %d", st.Dropped)
+	}
+	rate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "transitions/s")
+	if b.N >= 10000 {
+		fmt.Printf("BENCH host_to_otlp transitions_per_s=%.0f spans_received=%d\n", rate, recv.Received())
+	}
+}
+
+var _ = event.StateNone
