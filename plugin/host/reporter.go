@@ -70,6 +70,21 @@ type Stats struct {
 // configuration is invalid or the first launch of the plugin fails; later
 // failures are handled by restarting the plugin.
 func Start(ctx context.Context, cfg Config) (*Reporter, error) {
+	r, err := newReporter(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.loop = newLoop(r)
+	if err := r.loop.connect(ctx); err != nil {
+		r.metrics.close()
+		return nil, err
+	}
+	go r.loop.run()
+	return r, nil
+}
+
+// newReporter builds a Reporter without a plugin or a loop.
+func newReporter(cfg Config) (*Reporter, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("statustrace host config: %w", err)
@@ -89,12 +104,6 @@ func Start(ctx context.Context, cfg Config) (*Reporter, error) {
 		return nil, err
 	}
 	r.metrics = m
-	r.loop = newLoop(r)
-	if err := r.loop.connect(ctx); err != nil {
-		m.close()
-		return nil, err
-	}
-	go r.loop.run()
 	return r, nil
 }
 
