@@ -254,3 +254,24 @@ func TestReportAfterClose(t *testing.T) {
 		t.Fatal("plugin still running after Close")
 	}
 }
+
+// Close with a deadline that cannot be met (the receiver is stalled) stops
+// the plugin anyway and says how much was not acknowledged.
+func TestCloseDeadline(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), FlushInterval: time.Millisecond})
+	recv.Stall()
+	for i := 0; i < 100; i++ {
+		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("dl-%d", i), base)[0])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := rep.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "not acknowledged") {
+		t.Fatalf("close: %v", err)
+	}
+	<-rep.done
+	if rep.PluginPID() != 0 {
+		t.Fatal("plugin still running")
+	}
+}
