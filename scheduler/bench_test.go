@@ -26,14 +26,14 @@ import (
 // Run it once: go test -run '^$' -bench SchedulerTraceOnVsOff -benchtime 1x ./scheduler/
 func BenchmarkSchedulerTraceOnVsOff(b *testing.B) {
 	const (
-		rounds   = 8   // pairs of rounds, one with trace on and one off
-		perRound = 500 // invocations
+		rounds   = 12  // pairs of rounds, one with trace on and one off
+		perRound = 400 // invocations
 		clients  = 16  // concurrent callers
 	)
 	d, demoURL := demo(b)
 	rx := startReceiver(b)
-	rx.countOnly = true // it stands for a collector, which runs elsewhere in production
-	rep := startReporter(b, rx)
+	rx.countOnly = true            // it stands for a collector, which runs elsewhere in production
+	rep := startReporter(b, rx, 0) // the host's default flush interval
 	cfg := benchConfig(b, demoURL)
 	n := startNode(b, cfg, rep, nil)
 

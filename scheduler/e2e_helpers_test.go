@@ -18,6 +18,7 @@ import (
 
 	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/plugin/host"
+	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 var (
@@ -179,18 +180,19 @@ func (r *receiver) waitLife(t *testing.T, requestID string, want []step) {
 }
 
 // startReporter launches the real plugin through plugin/host, exporting to rx.
-func startReporter(t testing.TB, rx *receiver) *host.Reporter {
+// flush is the host's flush interval; 0: its default.
+func startReporter(t testing.TB, rx *receiver, flush time.Duration) *host.Reporter {
 	t.Helper()
 	rep, err := host.Start(context.Background(), host.Config{
 		PluginPath: pluginBinary(t),
 		PluginConfig: map[string]string{
-			"otlp.endpoint":  rx.addr,
-			"otlp.insecure":  "true",
-			"service.name":   "scheduler-test",
-			"otlp.retry_max": "2s",
-			"otlp.timeout":   "5s",
+			spans.KeyEndpoint:    rx.addr,
+			spans.KeyInsecure:    "true",
+			spans.KeyServiceName: "scheduler-test",
+			spans.KeyTimeout:     "5s",
 		},
-		FlushInterval: 20 * time.Millisecond,
+
+		FlushInterval: flush,
 		MaxBackoff:    200 * time.Millisecond,
 	})
 	require.NoError(t, err)

@@ -17,7 +17,7 @@ import (
 func TestEndToEndWithPlugin(t *testing.T) {
 	d, demoURL := demo(t)
 	rx := startReceiver(t)
-	rep := startReporter(t, rx)
+	rep := startReporter(t, rx, 20*time.Millisecond)
 	n := startNode(t, testConfig(t, demoURL), rep, nil)
 
 	kinds := []struct {
@@ -69,7 +69,7 @@ func TestEndToEndWithPlugin(t *testing.T) {
 func TestPluginKilledMidRun(t *testing.T) {
 	d, demoURL := demo(t)
 	rx := startReceiver(t)
-	rep := startReporter(t, rx)
+	rep := startReporter(t, rx, 20*time.Millisecond)
 	n := startNode(t, testConfig(t, demoURL), rep, nil)
 
 	const total = 60
