@@ -31,55 +31,9 @@ func BenchmarkReport(b *testing.B) {
 	// convert to the wire message) without the network behind it; the
 	// producer reports half a buffer at a time and, timer stopped, lets it
 	// drain, so that every measured Report is accepted (dropped = 0).
-	b.Run("report", func(b *testing.B) {
-		rep, err := newReporter(Config{PluginPath: "unused"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		stop := make(chan struct{})
-		drained := make(chan struct{})
-		go func() {
-			defer close(drained)
-			var t event.Transition
-			var m pb.Transition
-			for {
-				if rep.ring.pop(&t) {
-					plugin.ToProto(&m, &t)
-					continue
-				}
-				select {
-				case <-stop:
-					return
-				default:
-					runtime.Gosched()
-				}
-			}
-		}()
-		b.ReportAllocs()
-		b.ResetTimer()
-		chunk := rep.cfg.BufferSize / 2
-		var elapsed time.Duration
-		for done := 0; done < b.N; {
-			n := min(chunk, b.N-done)
-			start := time.Now()
-			for i := 0; i < n; i++ {
-				tr.Seq = uint64(done + i)
-				rep.Report(tr)
-			}
-			elapsed += time.Since(start)
-			done += n
-			b.StopTimer()
-			for rep.ring.depth() > 0 {
-				runtime.Gosched()
-			}
-			b.StartTimer()
-		}
-		nsReport = float64(elapsed.Nanoseconds()) / float64(b.N)
-		b.StopTimer()
-		close(stop)
-		<-drained
-		b.ReportMetric(float64(rep.Stats().Dropped), "dropped")
-	})
+	b.Run("report", func(b *testing.B) { nsReport = benchAccepted(b, tr, 0) })
+	// With some functions switched off, Report looks the function up.
+	b.Run("report_switch_in_use", func(b *testing.B) { benchAccepted(b, tr, 100) })
 
 	recv := otlptest.Start(b)
 	recv.CountOnly()
@@ -181,4 +135,58 @@ func BenchmarkHostToOTLP(b *testing.B) {
 	if b.N >= 10000 {
 		fmt.Printf("BENCH host_to_otlp transitions_per_s=%.0f spans_received=%d\n", rate, recv.Received())
 	}
+}
+
+// benchAccepted measures Report on the accepted path; see BenchmarkReport.
+func benchAccepted(b *testing.B, tr event.Transition, switchedOff int) float64 {
+	rep, err := newReporter(Config{PluginPath: "unused"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < switchedOff; i++ {
+		rep.SetTracing("ns", "off-"+strconv.Itoa(i), false)
+	}
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		var t event.Transition
+		var m pb.Transition
+		for {
+			if rep.ring.pop(&t) {
+				plugin.ToProto(&m, &t)
+				continue
+			}
+			select {
+			case <-stop:
+				return
+			default:
+				runtime.Gosched()
+			}
+		}
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	chunk := rep.cfg.BufferSize / 2
+	var elapsed time.Duration
+	for done := 0; done < b.N; {
+		n := min(chunk, b.N-done)
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			tr.Seq = uint64(done + i)
+			rep.Report(tr)
+		}
+		elapsed += time.Since(start)
+		done += n
+		b.StopTimer()
+		for rep.ring.depth() > 0 {
+			runtime.Gosched()
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	close(stop)
+	<-drained
+	b.ReportMetric(float64(rep.Stats().Dropped), "dropped")
+	return float64(elapsed.Nanoseconds()) / float64(b.N)
 }
