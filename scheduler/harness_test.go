@@ -133,6 +133,7 @@ func testConfig(t *testing.T, demoURL string) *config.Config {
 				Timeout: config.Duration(time.Minute), TerminateGrace: ms(200), Retries: intp(0)},
 			{Name: "patient", Namespace: "demo", Endpoint: demoURL + "/fail", Retries: intp(3), Backoff: config.Backoff{Initial: config.Duration(time.Hour), Max: config.Duration(time.Hour), Multiplier: 1}},
 			{Name: "limited", Namespace: "demo", Endpoint: demoURL + "/succeed", QPS: 0.001, Burst: 1},
+			{Name: "slowish", Namespace: "demo", Endpoint: demoURL + "/slow?delay=1500ms", Timeout: config.Duration(time.Minute), Retries: intp(0)},
 		},
 	}
 	cfg.ApplyDefaults()

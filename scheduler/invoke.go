@@ -53,10 +53,15 @@ var (
 type callError struct {
 	code string
 	msg  string
+	err  error // the transport error, if any
 }
 
 func (e *callError) Error() string     { return e.msg }
 func (e *callError) ErrorCode() string { return e.code }
+
+// Unwrap lets River see a call cut by its own stop (context.Canceled) and
+// put the job back without counting the attempt.
+func (e *callError) Unwrap() error { return e.err }
 
 // Invoke accepts one asynchronous invocation: QPS check, enqueue, QUEUED.
 func (s *Scheduler) Invoke(ctx context.Context, req api.InvokeRequest) (api.InvokeResult, error) {
@@ -204,7 +209,7 @@ func (s *Scheduler) callFunction(ctx context.Context, f *function, job *river.Jo
 		if errors.Is(context.Cause(ctx), errCallTimeout) {
 			return &callError{code: CodeFunctionTimeout, msg: fmt.Sprintf("no answer within the function timeout (%s)", f.cfg.Timeout)}
 		}
-		return &callError{code: CodeFunctionUnreachable, msg: err.Error()}
+		return &callError{code: CodeFunctionUnreachable, msg: err.Error(), err: err}
 	}
 	defer resp.Body.Close()
 	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))

@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -239,6 +240,13 @@ func TestRequestIDIsUniqueAndCallerTraceParentIsHonoured(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, r.Status)
 	assert.Equal(t, "mine-1", r.RequestID)
 	assert.Equal(t, http.StatusConflict, n.invoke(t, "demo", "succeed", "mine-1", "").Status)
+	req, err := http.NewRequest(http.MethodPost, n.url+"/v1/namespaces/demo/functions/succeed/invocations", strings.NewReader("another payload"))
+	require.NoError(t, err)
+	req.Header.Set("X-Request-Id", "mine-1")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusConflict, resp.StatusCode, "the request ID alone decides, not the payload")
 	waitSteps(t, rec.of, "mine-1")
 	assert.Equal(t, http.StatusConflict, n.invoke(t, "demo", "succeed", "mine-1", "").Status, "also after it ended")
 	assert.Len(t, rec.of("mine-1"), 3)
@@ -254,4 +262,33 @@ func TestRequestIDIsUniqueAndCallerTraceParentIsHonoured(t *testing.T) {
 		assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, tp)
 		assert.NotContains(t, tp, "4bf92f3577b34da6a3ce929d0e0e4736")
 	}
+}
+
+// A node stopping mid-call puts the event back without spending an attempt:
+// another node runs it again as the same attempt (RUNNING is reported again
+// with the same seq, which storage keeps once) and the event ends normally.
+func TestNodeStopHandsTheEventOver(t *testing.T) {
+	d, demoURL := demo(t)
+	rec := &recorder{}
+	cfg := testConfig(t, demoURL)
+	a := startNode(t, cfg, rec, nil)
+
+	require.Equal(t, http.StatusAccepted, a.invoke(t, "demo", "slowish", "handover-1", "").Status)
+	require.Eventually(t, func() bool { return d.Calls("handover-1") == 1 }, 10*time.Second, 5*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.NoError(t, a.s.Stop(ctx)) // the call is cut
+
+	cfgB := *cfg
+	cfgB.Node = "test-node-b"
+	startNode(t, &cfgB, rec, nil)
+	ts := waitSteps(t, rec.of, "handover-1")
+	assert.Equal(t, 2, d.Calls("handover-1"), "cut once, run once more: %+v", rec.of("handover-1"))
+	bySeq := map[uint64]step{}
+	for _, s := range ts {
+		bySeq[s.Seq] = s
+	}
+	assert.Equal(t, map[uint64]step{1: lifeSuccess[0], 5: lifeSuccess[1], 7: lifeSuccess[2]}, bySeq)
+	last := rec.of("handover-1")
+	assert.Equal(t, "test-node-b", last[len(last)-1].Node)
 }

@@ -154,9 +154,11 @@ func (t *Tracker) classify(ctx, wctx context.Context, job *rivertype.JobRow, err
 		return event.StateAborted, CodeTerminated, "cancelled remotely", err
 	case errors.Is(context.Cause(wctx), ErrExpired) && ctx.Err() == nil:
 		return event.StateExpired, CodeExpired, ErrExpired.Error(), Stop(event.StateExpired, CodeExpired, err)
-	case ctx.Err() != nil && errors.Is(err, context.Canceled):
-		// The client is stopping: River puts the job back without counting
-		// the attempt; it will be RUNNING again elsewhere or after restart.
+	case ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.Cause(ctx))):
+		// The client is stopping (the only other reason River cancels a work
+		// context; net/http returns the cause, not context.Canceled): River
+		// puts the job back without counting the attempt, and it will be
+		// RUNNING again elsewhere or after a restart.
 		return event.StateNone, "", "", err
 	case errors.Is(err, &rivertype.JobCancelError{}):
 		return event.StateFailed, codeOf(err), errMessage(err), err
