@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
@@ -43,8 +45,11 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *gr
 }
 
 // Serve runs the plugin process's side until the host stops it. It returns
-// after the gRPC server stopped; the caller then shuts impl down.
+// after the gRPC server stopped; the caller then shuts impl down. If the
+// host process dies without stopping the plugin (kill -9), the plugin
+// notices that it was re-parented and exits instead of lingering.
 func Serve(impl Sink, logger hclog.Logger) {
+	go watchParent(logger, os.Getppid(), time.Second)
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]goplugin.PluginSet{
@@ -56,6 +61,15 @@ func Serve(impl Sink, logger hclog.Logger) {
 		},
 		Logger: logger,
 	})
+}
+
+func watchParent(logger hclog.Logger, ppid int, every time.Duration) {
+	for range time.Tick(every) {
+		if os.Getppid() != ppid {
+			logger.Error("host process is gone; exiting", "host_pid", ppid)
+			os.Exit(2)
+		}
+	}
 }
 
 // GRPCClient is the host's end of the StatusTrace service.

@@ -3,6 +3,10 @@ package host
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,6 +16,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/plugin/internal/otlptest"
 	"github.com/statustrace/statustrace/plugin/spans"
@@ -274,4 +279,42 @@ func TestCloseDeadline(t *testing.T) {
 	if rep.PluginPID() != 0 {
 		t.Fatal("plugin still running")
 	}
+}
+
+// A plugin whose host died without stopping it (kill -9 of the scheduler)
+// exits by itself instead of lingering.
+func TestOrphanPluginExits(t *testing.T) {
+	// sh starts the plugin in the background, waits for its handshake line
+	// (it is serving) and exits: the plugin loses its parent as it would
+	// when the host is killed.
+	handshake := filepath.Join(t.TempDir(), "handshake")
+	cmd := exec.Command("sh", "-c", `"$0" >"$1" 2>/dev/null & echo $!; while [ ! -s "$1" ]; do sleep 0.01; done`, pluginPath, handshake)
+	cmd.Env = append(os.Environ(), plugin.Handshake.MagicCookieKey+"="+plugin.Handshake.MagicCookieValue,
+		"PLUGIN_PROTOCOL_VERSIONS=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("pid %q: %v", out, err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+	ctx := waitCtx(t)
+	for alive(pid) {
+		if ctx.Err() != nil {
+			t.Fatalf("orphaned plugin %d still running", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// alive: the process exists and is not a zombie.
+func alive(pid int) bool {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	return len(fields) > 0 && fields[0] != "Z"
 }

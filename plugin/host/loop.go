@@ -91,6 +91,7 @@ func newLoop(r *Reporter) *loop {
 // handles acknowledgements, restarts the plugin and finally closes.
 func (l *loop) run() {
 	defer close(l.r.done)
+	defer l.r.metrics.close()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {

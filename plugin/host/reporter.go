@@ -203,7 +203,6 @@ func (r *Reporter) Close(ctx context.Context) error {
 	}
 	select {
 	case <-r.done:
-		r.metrics.close()
 		return r.closeErr
 	case <-ctx.Done():
 		// The loop sees the same deadline and stops the plugin on its own.
