@@ -197,7 +197,8 @@ func startReporter(t testing.TB, rx *receiver, flush time.Duration) *host.Report
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// Short: with a dead collector, Close waits this long for acks.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = rep.Close(ctx)
 	})

@@ -2,7 +2,9 @@ package scheduler_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -95,4 +97,38 @@ func TestPluginKilledMidRun(t *testing.T) {
 	st := rep.Stats()
 	assert.GreaterOrEqual(t, st.Restarts, uint64(1), "the plugin was restarted")
 	assert.Zero(t, st.Dropped)
+}
+
+// No plugin at all, or a plugin whose collector is down: the scheduler works
+// the same.
+func TestNoPluginOrDeadCollector(t *testing.T) {
+	d, demoURL := demo(t)
+	deadRx := &receiver{addr: freeLoopbackAddr(t)} // nothing listens there
+	for name, rep := range map[string]func() *node{
+		"no plugin": func() *node { return startNode(t, testConfig(t, demoURL), nil, nil) },
+		"dead collector": func() *node {
+			return startNode(t, testConfig(t, demoURL), startReporter(t, deadRx, 20*time.Millisecond), nil)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			n := rep()
+			var ids []string
+			for i := range 30 {
+				rid := fmt.Sprintf("%s-%d", strings.ReplaceAll(name, " ", "-"), i)
+				require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "succeed", rid, "").Status)
+				ids = append(ids, rid)
+			}
+			for _, rid := range ids {
+				n.waitState(t, rid, "FINISHED")
+				assert.Equal(t, 1, d.Calls(rid))
+			}
+		})
+	}
+}
+
+func freeLoopbackAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
 }
