@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	hclog "github.com/hashicorp/go-hclog"
 	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -317,4 +319,73 @@ func alive(pid int) bool {
 	}
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	return len(fields) > 0 && fields[0] != "Z"
+}
+
+// The plugin dies and cannot be started again for a while: Report keeps
+// returning, drops and counts once the buffer is full, and what was
+// accepted arrives once the plugin can be started again.
+func TestPluginDownDropsThenRecovers(t *testing.T) {
+	recv := otlptest.Start(t)
+	bin := filepath.Join(t.TempDir(), "statustrace-plugin")
+	data, err := os.ReadFile(pluginPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	rep, err := Start(context.Background(), Config{PluginPath: bin, PluginConfig: pluginConfig(recv),
+		BufferSize: 64, BatchSize: 8, MaxInflightBatches: 2, FlushInterval: time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Error})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rep.Close(context.Background()) })
+	if err := os.Rename(bin, bin+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(rep.PluginPID(), syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	const total = 3000
+	for i := 0; i < total; i++ {
+		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("down-%05d", i), base)[0])
+	}
+	st := rep.Stats()
+	if st.Dropped == 0 || st.Reported+st.Dropped != total {
+		t.Fatalf("stats %+v", st)
+	}
+	ctx := waitCtx(t)
+	for !strings.Contains(logs.String(), "restart failed") {
+		if ctx.Err() != nil {
+			t.Fatal("no failed restart attempt logged")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := os.Rename(bin+".away", bin); err != nil {
+		t.Fatal(err)
+	}
+	closeReporter(t, rep)
+	st = rep.Stats()
+	if n := len(recv.Spans()); uint64(n) != st.Reported || st.Acked != st.Reported || st.Restarts < 1 {
+		t.Fatalf("%d spans arrived, stats %+v", n, st)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
