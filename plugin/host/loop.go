@@ -298,10 +298,14 @@ func (l *loop) idle() bool {
 
 func (l *loop) nextDeadline(now time.Time) time.Time {
 	d := now.Add(time.Second) // re-check ack timeouts and the like at least this often
-	if l.cur != nil && l.cur.len() > 0 {
-		d = minTime(d, l.curStart.Add(l.cfg.FlushInterval))
-	} else if l.r.ring.depth() > 0 && len(l.outstanding) < l.cfg.MaxInflightBatches {
-		d = now
+	// With the window full nothing can be sealed or drained before an ack:
+	// wait for the ack rather than spin on a passed flush deadline.
+	if len(l.outstanding) < l.cfg.MaxInflightBatches {
+		if l.cur != nil && l.cur.len() > 0 {
+			d = minTime(d, l.curStart.Add(l.cfg.FlushInterval))
+		} else if l.r.ring.depth() > 0 {
+			d = now
+		}
 	}
 	if l.conn == nil {
 		d = minTime(d, l.restartAt)
