@@ -51,7 +51,7 @@ func TestSameBatchTwiceChangesNoCount(t *testing.T) {
 
 	deliver(t, exp, ts)
 	first := snapshot(t, db)
-	if first.Raw != uint64(len(ts)) || first.Transitions != uint64(len(ts)) || first.StatTransitions != uint64(len(ts)) || first.Events != 40 {
+	if first.Raw != uint64(len(ts)) || first.LastSeqs != uint64(len(ts)) || first.StatTransitions != uint64(len(ts)) || first.Events != 40 {
 		t.Fatalf("after one delivery: %+v, want %d transitions of 40 events", first, len(ts))
 	}
 	deliver(t, exp, ts) // the same batch again, as a retry re-sends it
@@ -92,7 +92,7 @@ func TestFinishedBeforeRunningLeavesFinished(t *testing.T) {
 	deliver(t, exp, []transition{queued})
 	check := func(when string) {
 		got := selectEvents(t, db, eventsQuery, "events")
-		if len(got) != 1 || got[0].State != "FINISHED" || got[0].StartTime != queued.TimeUnixNano || got[0].EndTime != finished.TimeUnixNano || got[0].Transitions != 3 {
+		if len(got) != 1 || got[0].State != "FINISHED" || got[0].StartTime != queued.TimeUnixNano || got[0].EndTime != finished.TimeUnixNano || got[0].LastSeq != 3 {
 			t.Fatalf("%s: %+v, want FINISHED with start and end times", when, got)
 		}
 	}

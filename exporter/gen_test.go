@@ -51,7 +51,7 @@ func genEvents(rng *rand.Rand, n int, base time.Time, spread time.Duration) []tr
 				TimeUnixNano: at.UnixNano(), ErrorCode: code, ErrorMessage: msg,
 				InvokeType: "async", Node: fmt.Sprintf("node-%d", rng.IntN(3)),
 			}, TraceID: trace}
-			binary.BigEndian.PutUint64(t.SpanID[:], uint64(i)<<16|seq)
+			binary.BigEndian.PutUint64(t.SpanID[:], rng.Uint64()|1) // random, as a hash-derived ID is
 			out = append(out, t)
 			from = to
 		}
@@ -148,25 +148,24 @@ func deliveries(rng *rand.Rand, ts []transition, dupFraction float64) [][]transi
 
 // eventRow is the current status of one event as the events view must show it.
 type eventRow struct {
-	RequestID   string `ch:"request_id"`
-	State       string `ch:"state"`
-	LastSeq     uint64 `ch:"last_seq"`
-	Attempts    uint32 `ch:"attempts"`
-	Transitions uint64 `ch:"transitions"`
-	FirstTime   int64  `ch:"first_time"`
-	LastTime    int64  `ch:"last_time"`
-	StartTime   int64  `ch:"start_time"` // 0 = NULL
-	EndTime     int64  `ch:"end_time"`   // 0 = NULL
-	ErrorCode   string `ch:"error_code"`
-	ErrorMsg    string `ch:"error_msg"`
-	LastNode    string `ch:"last_node"`
-	TraceID     string `ch:"trace_id"` // hex
+	RequestID string `ch:"request_id"`
+	State     string `ch:"state"`
+	LastSeq   uint64 `ch:"last_seq"`
+	Attempts  uint32 `ch:"attempts"`
+	FirstTime int64  `ch:"first_time"`
+	LastTime  int64  `ch:"last_time"`
+	StartTime int64  `ch:"start_time"` // 0 = NULL
+	EndTime   int64  `ch:"end_time"`   // 0 = NULL
+	ErrorCode string `ch:"error_code"`
+	ErrorMsg  string `ch:"error_msg"`
+	LastNode  string `ch:"last_node"`
+	TraceID   string `ch:"trace_id"` // hex
 }
 
 func rank(s event.State) int { return int(s) }
 
 // expectEvents computes every event's row from the transitions by brute
-// force: highest (seq, state rank, time) wins, as the schema documents.
+// force: highest (seq, state rank) wins, as the schema documents.
 func expectEvents(ts []transition) []eventRow {
 	by := map[string][]transition{}
 	for _, t := range ts {
@@ -176,11 +175,9 @@ func expectEvents(ts []transition) []eventRow {
 	for req, list := range by {
 		r := eventRow{RequestID: req, FirstTime: 1<<63 - 1}
 		var best, bestErr, bestNode *transition
-		seqs := map[uint64]bool{}
 		for i := range list {
 			t := &list[i]
-			seqs[t.Seq] = true
-			if best == nil || cmp.Or(cmp.Compare(t.Seq, best.Seq), cmp.Compare(rank(t.To), rank(best.To)), cmp.Compare(t.TimeUnixNano, best.TimeUnixNano)) > 0 {
+			if best == nil || cmp.Or(cmp.Compare(t.Seq, best.Seq), cmp.Compare(rank(t.To), rank(best.To))) > 0 {
 				best = t
 			}
 			if t.ErrorCode != "" || t.ErrorMessage != "" {
@@ -203,12 +200,11 @@ func expectEvents(ts []transition) []eventRow {
 			}
 		}
 		r.State = best.To.String()
-		r.Transitions = uint64(len(seqs))
 		if bestErr != nil {
 			r.ErrorCode, r.ErrorMsg = bestErr.ErrorCode, bestErr.ErrorMessage
 		}
 		r.LastNode = bestNode.Node
-		r.TraceID = fmt.Sprintf("%X", best.TraceID)
+		r.TraceID = fmt.Sprintf("%X", best.TraceID) // one trace per event
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b eventRow) int { return cmp.Compare(a.RequestID, b.RequestID) })
@@ -224,7 +220,6 @@ type statRow struct {
 	ToState     string `ch:"to_state"`
 	ErrorCode   string `ch:"error_code"`
 	Transitions uint64 `ch:"transitions"`
-	Events      uint64 `ch:"events"`
 }
 
 func expectStats(ts []transition) []statRow {
@@ -234,18 +229,16 @@ func expectStats(ts []transition) []statRow {
 		to, code      string
 	}
 	trans := map[key]map[string]bool{}
-	evs := map[key]map[string]bool{}
 	for _, t := range ts {
 		k := key{t.Tenant, t.Function, t.Qualifier, t.TimeUnixNano / 1e9 / 60 * 60, t.To.String(), t.ErrorCode}
 		if trans[k] == nil {
-			trans[k], evs[k] = map[string]bool{}, map[string]bool{}
+			trans[k] = map[string]bool{}
 		}
 		trans[k][fmt.Sprintf("%s/%d", t.RequestID, t.Seq)] = true
-		evs[k][t.RequestID] = true
 	}
 	var out []statRow
 	for k := range trans {
-		out = append(out, statRow{k.tenant, k.fn, k.q, k.bucket, k.to, k.code, uint64(len(trans[k])), uint64(len(evs[k]))})
+		out = append(out, statRow{k.tenant, k.fn, k.q, k.bucket, k.to, k.code, uint64(len(trans[k]))})
 	}
 	slices.SortFunc(out, func(a, b statRow) int {
 		return cmp.Or(cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Function, b.Function), cmp.Compare(a.Qualifier, b.Qualifier),

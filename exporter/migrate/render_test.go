@@ -166,9 +166,9 @@ func TestSchemaNamesAppearInDDL(t *testing.T) {
 		schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
 		schema.ColDurationNs, schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode,
 		schema.ColTraceID, schema.ColSpanID, schema.ColState, schema.ColLastSeq, schema.ColAttempts,
-		schema.ColTransitionsCount, schema.ColFirstTime, schema.ColLastTime, schema.ColStartTime, schema.ColEndTime,
+		schema.ColFirstTime, schema.ColLastTime, schema.ColStartTime, schema.ColEndTime,
 		schema.ColLastErrorCode, schema.ColLastErrorMessage, schema.ColLastNode, schema.ColEventInvokeType,
-		schema.ColEventTraceID, schema.ColBucket, schema.ColStatTransitions, schema.ColStatEvents,
+		schema.ColEventTraceID, schema.ColBucket, schema.ColStatTransitions,
 		schema.ColSettingName, schema.ColSettingValue, schema.ColSettingUpdatedAt,
 	} {
 		if !strings.Contains(sql, "\n    "+col+" ") {

@@ -23,10 +23,13 @@
 //     reads `argMaxMerge(state)`, `min(first_time)`, ... (see the column
 //     comments below).
 //   - Stats (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
-//     qualifier, bucket, to_state, error_code)): per-minute counts fed by
-//     MVStats. Counts are uniqExact states over (request_id, seq) and over
-//     request_id, so a re-delivered transition is counted once, exactly, no
-//     matter how the duplicate was batched. Read with uniqExactMerge(...).
+//     qualifier, bucket, to_state, error_code)): per-minute counts of
+//     transitions into each state, fed by MVStats. The count is a uniqExact
+//     state over cityHash64(request_id, seq), so a re-delivered transition is
+//     counted once no matter how the duplicate was batched (exact up to a
+//     64-bit hash collision, < 1e-7 for a million transitions in one row).
+//     Read with uniqExactMerge(transitions). For the number of events, not
+//     transitions, in a state use Events.
 //   - Settings (ReplacingMergeTree(updated_at), ORDER BY name): runtime
 //     settings the query side needs, notably SettingRetentionSeconds.
 //   - Migrations: the applied schema versions (exporter/migrate).
@@ -85,10 +88,9 @@ const (
 // Columns of Events (besides the key columns tenant, namespace, function,
 // qualifier, request_id). The comment gives the type and how to read it.
 const (
-	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9))): argMaxMerge(state) = current to_state
+	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): argMaxMerge(state) = current to_state
 	ColLastSeq          = "last_seq"           // SimpleAggregateFunction(max, UInt64): max(last_seq)
 	ColAttempts         = "attempts"           // SimpleAggregateFunction(max, UInt32): max(attempts)
-	ColTransitionsCount = "transitions"        // AggregateFunction(uniqExact, UInt64): uniqExactMerge(transitions) = distinct seqs seen
 	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(9)): min(first_time)
 	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time)
 	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(9))): min(start_time) = QUEUED time
@@ -97,15 +99,14 @@ const (
 	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_message)
 	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_node)
 	ColEventInvokeType  = "invoke_type"        // SimpleAggregateFunction(any, LowCardinality(String)): any(invoke_type)
-	ColEventTraceID     = "trace_id"           // AggregateFunction(argMax, FixedString(16), UInt64): argMaxMerge(trace_id)
+	ColEventTraceID     = "trace_id"           // SimpleAggregateFunction(max, FixedString(16)): max(trace_id); one trace per event
 )
 
 // Columns of Stats (besides tenant, namespace, function, qualifier, to_state
 // and error_code, named as in Transitions).
 const (
 	ColBucket           = "bucket"      // DateTime: toStartOfMinute(transition time)
-	ColStatTransitions  = "transitions" // AggregateFunction(uniqExact, String, UInt64): uniqExactMerge = transitions into to_state
-	ColStatEvents       = "events"      // AggregateFunction(uniqExact, String): uniqExactMerge = distinct events that entered to_state
+	ColStatTransitions  = "transitions" // AggregateFunction(uniqExact, UInt64) over cityHash64(request_id, seq): uniqExactMerge = transitions into to_state
 	StatsBucketDuration = 60            // seconds per bucket
 )
 
@@ -142,5 +143,6 @@ const RetentionCutoffExpr = "(now64(9) - toIntervalSecond(" + RetentionSecondsEx
 // event carry the same seq: terminal states win over non-terminal ones, then
 // later states over earlier ones (event.State order). It is an expression
 // over the to_state column. The current status of an event is
-// argMax(to_state, (seq, StateRankExpr, time)).
+// argMax(to_state, (seq, StateRankExpr)): equal (seq, rank) means equal
+// state, so the result is deterministic.
 const StateRankExpr = "toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], " + ColToState + "))"

@@ -47,10 +47,9 @@ CREATE TABLE IF NOT EXISTS `st`.`events_local` ON CLUSTER `prod-1`
     function           LowCardinality(String),
     qualifier          LowCardinality(String),
     request_id         String CODEC(ZSTD(1)),
-    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9, 'UTC'))),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)),
     last_seq           SimpleAggregateFunction(max, UInt64),
     attempts           SimpleAggregateFunction(max, UInt32),
-    transitions        AggregateFunction(uniqExact, UInt64),
     first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
     last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
     start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
@@ -59,7 +58,7 @@ CREATE TABLE IF NOT EXISTS `st`.`events_local` ON CLUSTER `prod-1`
     last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
     last_node          AggregateFunction(argMax, String, UInt64),
     invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
-    trace_id           AggregateFunction(argMax, FixedString(16), UInt64),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)),
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/statustrace/st/{shard}/events_local', '{replica}')
@@ -79,8 +78,7 @@ CREATE TABLE IF NOT EXISTS `st`.`stats_minute_local` ON CLUSTER `prod-1`
     bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
     to_state    LowCardinality(String),
     error_code  LowCardinality(String),
-    transitions AggregateFunction(uniqExact, String, UInt64),
-    events      AggregateFunction(uniqExact, String)
+    transitions AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/statustrace/st/{shard}/stats_minute_local', '{replica}')
 PARTITION BY toDate(bucket)
@@ -102,10 +100,9 @@ ORDER BY name;
 CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`events_mv` ON CLUSTER `prod-1` TO `st`.`events_local` AS
 SELECT
     tenant, namespace, function, qualifier, request_id,
-    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)), time)) AS state,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)))) AS state,
     max(seq) AS last_seq,
     max(attempt) AS attempts,
-    uniqExactState(seq) AS transitions,
     min(time) AS first_time,
     max(time) AS last_time,
     minOrNullIf(time, to_state = 'QUEUED') AS start_time,
@@ -114,7 +111,7 @@ SELECT
     argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
     argMaxState(CAST(node, 'String'), seq) AS last_node,
     any(invoke_type) AS invoke_type,
-    argMaxState(trace_id, seq) AS trace_id
+    max(trace_id) AS trace_id
 FROM `st`.`transitions_local`
 GROUP BY tenant, namespace, function, qualifier, request_id;
 
@@ -123,8 +120,7 @@ SELECT
     tenant, namespace, function, qualifier,
     toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
     to_state, error_code,
-    uniqExactState(request_id, seq) AS transitions,
-    uniqExactState(request_id) AS events
+    uniqExactState(cityHash64(request_id, seq)) AS transitions
 FROM `st`.`transitions_local`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 

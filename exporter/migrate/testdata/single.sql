@@ -45,10 +45,9 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`events`
     function           LowCardinality(String),
     qualifier          LowCardinality(String),
     request_id         String CODEC(ZSTD(1)),
-    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8, DateTime64(9, 'UTC'))),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)),
     last_seq           SimpleAggregateFunction(max, UInt64),
     attempts           SimpleAggregateFunction(max, UInt32),
-    transitions        AggregateFunction(uniqExact, UInt64),
     first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
     last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
     start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
@@ -57,7 +56,7 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`events`
     last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
     last_node          AggregateFunction(argMax, String, UInt64),
     invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
-    trace_id           AggregateFunction(argMax, FixedString(16), UInt64),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)),
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = AggregatingMergeTree()
@@ -75,8 +74,7 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`stats_minute`
     bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
     to_state    LowCardinality(String),
     error_code  LowCardinality(String),
-    transitions AggregateFunction(uniqExact, String, UInt64),
-    events      AggregateFunction(uniqExact, String)
+    transitions AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = AggregatingMergeTree()
 PARTITION BY toDate(bucket)
@@ -96,10 +94,9 @@ ORDER BY name;
 CREATE MATERIALIZED VIEW IF NOT EXISTS `statustrace`.`events_mv` TO `statustrace`.`events` AS
 SELECT
     tenant, namespace, function, qualifier, request_id,
-    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)), time)) AS state,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)))) AS state,
     max(seq) AS last_seq,
     max(attempt) AS attempts,
-    uniqExactState(seq) AS transitions,
     min(time) AS first_time,
     max(time) AS last_time,
     minOrNullIf(time, to_state = 'QUEUED') AS start_time,
@@ -108,7 +105,7 @@ SELECT
     argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
     argMaxState(CAST(node, 'String'), seq) AS last_node,
     any(invoke_type) AS invoke_type,
-    argMaxState(trace_id, seq) AS trace_id
+    max(trace_id) AS trace_id
 FROM `statustrace`.`transitions`
 GROUP BY tenant, namespace, function, qualifier, request_id;
 
@@ -117,8 +114,7 @@ SELECT
     tenant, namespace, function, qualifier,
     toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
     to_state, error_code,
-    uniqExactState(request_id, seq) AS transitions,
-    uniqExactState(request_id) AS events
+    uniqExactState(cityHash64(request_id, seq)) AS transitions
 FROM `statustrace`.`transitions`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 

@@ -1,0 +1,221 @@
+package statustraceexporter
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+// BenchmarkExporterVsContrib sends the same status spans through this
+// exporter and through the contrib clickhouseexporter (v0.165.x, otel_traces
+// schema) into the same ClickHouse endpoint, in one run, and compares
+// throughput, the exporter process's own CPU per span (getrusage around each
+// export: the engine runs elsewhere) and bytes on disk per span
+// (system.parts, after merges).
+//
+//	STATUSTRACE_BENCH_SPANS=1000000 go test -run '^$' -bench ExporterVsContrib -benchtime 1x ./exporter/
+//
+// Both exporters run synchronously (no queue), with the same protocol,
+// compression (lz4) and sync inserts, one batch at a time in alternating
+// order, so that neither gets a warmer engine.
+func BenchmarkExporterVsContrib(b *testing.B) {
+	n := 1_000_000
+	if s := os.Getenv("STATUSTRACE_BENCH_SPANS"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil || v <= 0 {
+			b.Fatalf("STATUSTRACE_BENCH_SPANS=%q: want a positive integer", s)
+		}
+		n = v
+	}
+	batchSize := 10_000
+	if s := os.Getenv("STATUSTRACE_BENCH_BATCH"); s != "" {
+		if v, err := strconv.Atoi(s); err == nil && v > 0 {
+			batchSize = v
+		}
+	}
+	ctx := context.Background()
+	oursDB, contribDB := newDB(b), newDB(b)
+
+	oursCfg := NewFactory().CreateDefaultConfig().(*Config)
+	oursCfg.Endpoint, oursCfg.Database = oursDB.DSN, oursDB.Name
+	oursCfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
+	oursCfg.BackOffConfig.Enabled = false
+	oursCfg.Timeout = 10 * time.Minute
+	oursCfg.Compression = testCompression
+	ours := startBenchExporter(b, NewFactory(), oursCfg)
+
+	cf := clickhouseexporter.NewFactory()
+	contribCfg := cf.CreateDefaultConfig().(*clickhouseexporter.Config)
+	contribCfg.Endpoint, contribCfg.Database = contribDB.DSN, contribDB.Name
+	contribCfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
+	contribCfg.BackOffConfig.Enabled = false
+	contribCfg.TimeoutSettings.Timeout = 10 * time.Minute
+	contribCfg.Compress = testCompression
+	contribCfg.AsyncInsert = false // as ours: acknowledged means stored
+	contribCfg.TTL = 72 * time.Hour
+	contrib := startBenchExporter(b, cf, contribCfg)
+
+	// Warm both up (connections, schema) outside the measurement.
+	rng := rand.New(rand.NewPCG(42, 43))
+	const warmSpans = 100
+	warm := statusSpansOnly(genTransitions(rng, warmSpans, "warm-"))
+	for _, e := range []exporter.Traces{ours, contrib} {
+		if err := e.ConsumeTraces(ctx, warm); err != nil {
+			b.Fatal(err)
+		}
+	}
+
+	var mOurs, mContrib measure
+	b.ResetTimer()
+	for i, sent := 0, 0; sent < n; i++ {
+		size := min(batchSize, n-sent)
+		td := statusSpansOnly(genTransitions(rng, size, fmt.Sprintf("b%d-", i)))
+		first, second := &mOurs, &mContrib
+		e1, e2 := ours, contrib
+		if i%2 == 1 {
+			first, second, e1, e2 = second, first, e2, e1
+		}
+		first.export(b, e1, td)
+		second.export(b, e2, td)
+		sent += size
+	}
+	b.StopTimer()
+
+	oursBytes := dbBytes(b, oursDB, true)
+	contribBytes := dbBytes(b, contribDB, true)
+	oursRaw := tableBytes(b, oursDB, "transitions")
+	contribRaw := tableBytes(b, contribDB, "otel_traces")
+
+	fn := float64(n)
+	oursTP, contribTP := fn/mOurs.wall.Seconds(), fn/mContrib.wall.Seconds()
+	oursCPU, contribCPU := mOurs.cpu.Seconds()*1e6/fn, mContrib.cpu.Seconds()*1e6/fn
+	stored := fn + float64(warmSpans) // the warm-up spans are on disk too
+	oursBPS, contribBPS := float64(oursBytes)/stored, float64(contribBytes)/stored
+	oursRawBPS, contribRawBPS := float64(oursRaw)/stored, float64(contribRaw)/stored
+	fmt.Printf("\nexporter vs contrib clickhouseexporter: %d status spans, batches of %d, compression %s, sync inserts\n", n, batchSize, testCompression)
+	fmt.Printf("%-20s %12s %12s %16s %18s\n", "exporter", "spans/s", "CPU s / 1M", "bytes/span all", "bytes/span spans")
+	fmt.Printf("%-20s %12.0f %12.2f %16.1f %18.1f\n", "statustrace", oursTP, oursCPU, oursBPS, oursRawBPS)
+	fmt.Printf("%-20s %12.0f %12.2f %16.1f %18.1f\n", "contrib clickhouse", contribTP, contribCPU, contribBPS, contribRawBPS)
+	fmt.Printf("bytes/span all: every table each writes (statustrace: transitions + events + stats_minute views; contrib: otel_traces + otel_traces_trace_id_ts)\n")
+	fmt.Printf("bytes/span spans: the one-row-per-span table only (transitions vs otel_traces)\n")
+	fmt.Printf("BENCH exporter_vs_contrib throughput_ratio=%.3f cpu_ratio=%.3f bytes_ratio=%.3f\n",
+		oursTP/contribTP, oursCPU/contribCPU, oursBPS/contribBPS)
+	fmt.Printf("BENCH exporter_vs_contrib_span_table bytes_ratio=%.3f\n", oursRawBPS/contribRawBPS)
+}
+
+func startBenchExporter(b *testing.B, f exporter.Factory, cfg component.Config) exporter.Traces {
+	b.Helper()
+	ctx := context.Background()
+	exp, err := f.CreateTraces(ctx, exportertest.NewNopSettings(f.Type()), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
+	return exp
+}
+
+// measure accumulates wall time and this process's CPU time around exports.
+type measure struct {
+	wall, cpu time.Duration
+}
+
+func (m *measure) export(b *testing.B, e exporter.Traces, td ptrace.Traces) {
+	b.Helper()
+	cpu0 := processCPU(b)
+	t0 := time.Now()
+	if err := e.ConsumeTraces(context.Background(), td); err != nil {
+		b.Fatal(err)
+	}
+	m.wall += time.Since(t0)
+	m.cpu += processCPU(b) - cpu0
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// statusSpansOnly is one payload of transition spans only (no root spans,
+// which the contrib exporter would store too), so both store n spans.
+func statusSpansOnly(ts []transition) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "statustrace")
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	for _, t := range ts {
+		putSpan(ss, t, event.RoleTransition)
+	}
+	return td
+}
+
+// genTransitions makes exactly n transitions (whole events, the last one
+// cut short) with request IDs prefixed by prefix.
+func genTransitions(rng *rand.Rand, n int, prefix string) []transition {
+	ts := genEvents(rng, n/3+1, time.Now().Add(-time.Hour), 50*time.Minute)
+	for len(ts) < n {
+		ts = append(ts, genEvents(rng, n/3+1, time.Now().Add(-time.Hour), 50*time.Minute)...)
+	}
+	ts = ts[:n]
+	for i := range ts {
+		ts[i].RequestID = prefix + ts[i].RequestID
+	}
+	return ts
+}
+
+// dbBytes is the bytes on disk of every active part in db, after merging
+// (so both sides are measured in the same, compact state).
+func dbBytes(b *testing.B, db *chtest.DB, optimize bool) uint64 {
+	b.Helper()
+	ctx := context.Background()
+	var tables []struct {
+		Name string `ch:"name"`
+	}
+	if err := db.Conn.Select(ctx, &tables, "SELECT name FROM system.tables WHERE database = ? AND engine LIKE '%MergeTree'", db.Name); err != nil {
+		b.Fatal(err)
+	}
+	if optimize {
+		for _, t := range tables {
+			if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+quoteIdent(db.Name)+"."+quoteIdent(t.Name)+" FINAL"); err != nil {
+				b.Fatalf("optimize %s: %v", t.Name, err)
+			}
+		}
+	}
+	var n uint64
+	if err := db.Conn.QueryRow(ctx, "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = ? AND active", db.Name).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
+func tableBytes(b *testing.B, db *chtest.DB, table string) uint64 {
+	b.Helper()
+	var n uint64
+	if err := db.Conn.QueryRow(context.Background(), "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = ? AND table = ? AND active", db.Name, table).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
