@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Starts the local ClickHouse endpoint (deploy/local) unless one answers
+# already, and prints the DSN to use. Idempotent and safe to run from several
+# processes at once (go test runs packages in parallel): a lock serialises them.
+#   STATUSTRACE_LOCAL_ADDR   listen address (default 127.0.0.1:8123)
+#   STATUSTRACE_LOCAL_STATE  folder for the binary, pid and log (default .cache/chlocal)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+addr=${STATUSTRACE_LOCAL_ADDR:-127.0.0.1:8123}
+state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
+mkdir -p "$state"
+
+ping() { curl -fsS --max-time 2 "http://$addr/ping" >/dev/null 2>&1; }
+
+exec 9>"$state/lock"
+flock 9
+if ping; then echo "http://$addr"; exit 0; fi
+
+# The engine and its Node 24 runtime, pinned by package-lock.json, installed
+# inside the project (never globally).
+local_dir="$root/deploy/local"
+if ! cmp -s "$local_dir/package-lock.json" "$local_dir/node_modules/.statustrace-installed" 2>/dev/null; then
+  echo "installing the embedded ClickHouse engine (npm ci in deploy/local)..." >&2
+  (cd "$local_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  cp "$local_dir/package-lock.json" "$local_dir/node_modules/.statustrace-installed"
+fi
+
+(cd "$root" && go build -o "$state/chlocal" ./cmd/chlocal)
+nohup setsid "$state/chlocal" -listen "$addr" ${STATUSTRACE_LOCAL_VERBOSE:+-v} \
+  -node "$local_dir/node_modules/.bin/node" -engine "$local_dir/engine.mjs" \
+  >"$state/chlocal.log" 2>&1 </dev/null 9>&- &
+pid=$!
+echo "$pid" >"$state/pid"
+
+for _ in $(seq 1 360); do
+  if ping; then echo "http://$addr"; exit 0; fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "local ClickHouse endpoint failed to start; its log:" >&2
+    cat "$state/chlocal.log" >&2
+    exit 1
+  fi
+  sleep 0.5
+done
+echo "local ClickHouse endpoint did not answer on $addr within 180s; its log:" >&2
+cat "$state/chlocal.log" >&2
+exit 1
