@@ -19,8 +19,9 @@ import (
 
 type transition struct {
 	event.Transition
-	TraceID [16]byte
-	SpanID  [8]byte
+	TraceID       [16]byte
+	SpanID        [8]byte
+	StartUnixNano int64 // span start: when the event entered From (the previous transition)
 }
 
 // genEvents makes n events with random histories between base and
@@ -45,12 +46,16 @@ func genEvents(rng *rand.Rand, n int, base time.Time, spread time.Duration) []tr
 		from := event.StateNone
 		add := func(to event.State, code, msg string) {
 			seq++
-			at = at.Add(time.Duration(rng.IntN(90_000)) * time.Millisecond)
+			prev := at
+			at = at.Add(time.Duration(rng.Int64N(int64(90 * time.Second))))
+			if from == event.StateNone {
+				prev = at // the first transition's span has zero length
+			}
 			t := transition{Transition: event.Transition{
 				Keys: keys, Seq: seq, Attempt: attempt, From: from, To: to,
 				TimeUnixNano: at.UnixNano(), ErrorCode: code, ErrorMessage: msg,
 				InvokeType: "async", Node: fmt.Sprintf("node-%d", rng.IntN(3)),
-			}, TraceID: trace}
+			}, TraceID: trace, StartUnixNano: prev.UnixNano()}
 			binary.BigEndian.PutUint64(t.SpanID[:], rng.Uint64()|1) // random, as a hash-derived ID is
 			out = append(out, t)
 			from = to
@@ -104,7 +109,7 @@ func putSpan(ss ptrace.ScopeSpans, t transition, role string) {
 	sp.SetName(t.To.String())
 	sp.SetTraceID(t.TraceID)
 	sp.SetSpanID(t.SpanID)
-	sp.SetStartTimestamp(pcommon.Timestamp(t.TimeUnixNano - 1000))
+	sp.SetStartTimestamp(pcommon.Timestamp(t.StartUnixNano))
 	sp.SetEndTimestamp(pcommon.Timestamp(t.TimeUnixNano))
 	a := sp.Attributes()
 	a.PutStr(event.AttrTenant, t.Tenant)

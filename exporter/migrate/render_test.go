@@ -164,7 +164,7 @@ func TestSchemaNamesAppearInDDL(t *testing.T) {
 	for _, col := range []string{
 		schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 		schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-		schema.ColDurationNs, schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode,
+		schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode,
 		schema.ColTraceID, schema.ColSpanID, schema.ColState, schema.ColLastSeq, schema.ColAttempts,
 		schema.ColFirstTime, schema.ColLastTime, schema.ColStartTime, schema.ColEndTime,
 		schema.ColLastErrorCode, schema.ColLastErrorMessage, schema.ColLastNode, schema.ColEventInvokeType,

@@ -75,8 +75,7 @@ const (
 	ColAttempt      = "attempt"       // UInt32
 	ColFromState    = "from_state"    // "" for the first transition
 	ColToState      = "to_state"      // one of event.State names
-	ColTime         = "time"          // transition time = span end time
-	ColDurationNs   = "duration_ns"   // UInt64: time spent in from_state (span duration)
+	ColTime         = "time"          // transition time = span end time; time in from_state = time - previous seq's time
 	ColErrorCode    = "error_code"    // "" when no error
 	ColErrorMessage = "error_message" // at most event.MaxErrorMessageBytes
 	ColInvokeType   = "invoke_type"

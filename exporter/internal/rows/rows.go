@@ -100,7 +100,6 @@ type Columns struct {
 	Attempt                                           []uint32
 	FromState, ToState                                []string
 	Time                                              []time.Time
-	DurationNs                                        []uint64
 	ErrorCode, ErrorMessage, InvokeType, Node         []string
 	TraceID, SpanID                                   []string // raw bytes (16 and 8)
 
@@ -116,7 +115,7 @@ func (c *Columns) Reset() {
 	c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID = c.Tenant[:0], c.Namespace[:0], c.Function[:0], c.Qualifier[:0], c.RequestID[:0]
 	c.Seq, c.Attempt = c.Seq[:0], c.Attempt[:0]
 	c.FromState, c.ToState = c.FromState[:0], c.ToState[:0]
-	c.Time, c.DurationNs = c.Time[:0], c.DurationNs[:0]
+	c.Time = c.Time[:0]
 	c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node = c.ErrorCode[:0], c.ErrorMessage[:0], c.InvokeType[:0], c.Node[:0]
 	c.TraceID, c.SpanID = c.TraceID[:0], c.SpanID[:0]
 	c.ids = nil // strings handed out point into it: never overwrite
@@ -137,7 +136,6 @@ var InsertColumns = []Column{
 	{schema.ColFromState, "LowCardinality(String)"},
 	{schema.ColToState, "LowCardinality(String)"},
 	{schema.ColTime, "DateTime64(9, 'UTC')"},
-	{schema.ColDurationNs, "UInt64"},
 	{schema.ColErrorCode, "LowCardinality(String)"},
 	{schema.ColErrorMessage, "String"},
 	{schema.ColInvokeType, "LowCardinality(String)"},
@@ -150,7 +148,7 @@ var InsertColumns = []Column{
 func (c *Columns) Slices() []any {
 	return []any{
 		c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID,
-		c.Seq, c.Attempt, c.FromState, c.ToState, c.Time, c.DurationNs,
+		c.Seq, c.Attempt, c.FromState, c.ToState, c.Time,
 		c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node, c.TraceID, c.SpanID,
 	}
 }
@@ -162,7 +160,6 @@ type Row struct {
 	Attempt      uint32
 	From, To     event.State
 	TimeUnixNano int64
-	DurationNs   uint64
 	ErrorCode    string
 	ErrorMessage string
 	InvokeType   string
@@ -222,7 +219,6 @@ func (c *Columns) Append(r *Row) {
 	c.FromState = append(c.FromState, r.From.String())
 	c.ToState = append(c.ToState, r.To.String())
 	c.Time = append(c.Time, time.Unix(0, r.TimeUnixNano).UTC())
-	c.DurationNs = append(c.DurationNs, r.DurationNs)
 	c.ErrorCode = append(c.ErrorCode, r.ErrorCode)
 	c.ErrorMessage = append(c.ErrorMessage, r.ErrorMessage)
 	c.InvokeType = append(c.InvokeType, r.InvokeType)
@@ -360,14 +356,11 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats) (reason DropReason, status boo
 		return DropUnknownState, true, DropDetail{event.AttrFromState, detail.RequestID}
 	}
 
-	end, start := span.EndTimestamp(), span.StartTimestamp()
+	end := span.EndTimestamp()
 	if end == 0 || uint64(end) > math.MaxInt64 {
 		return DropBadTimestamp, true, DropDetail{"end_time", detail.RequestID}
 	}
 	r.TimeUnixNano = int64(end)
-	if start != 0 && start <= end {
-		r.DurationNs = uint64(end - start)
-	}
 
 	r.ErrorMessage = repair(r.ErrorMessage, event.MaxErrorMessageBytes, FieldErrorMessage, st)
 	r.ErrorCode = repair(r.ErrorCode, event.MaxKeyBytes, FieldErrorCode, st)

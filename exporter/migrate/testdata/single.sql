@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`transitions`
     from_state    LowCardinality(String),
     to_state      LowCardinality(String),
     time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
-    duration_ns   UInt64 CODEC(T64, ZSTD(1)),
     error_code    LowCardinality(String),
     error_message String CODEC(ZSTD(3)),
     invoke_type   LowCardinality(String),
