@@ -110,8 +110,13 @@ type Columns struct {
 // Len is the number of rows.
 func (c *Columns) Len() int { return len(c.RequestID) }
 
-// Reset empties c, keeping its memory.
+// Reset empties c, keeping its memory. The strings are cleared first: they
+// point into the exported pdata, which must not stay reachable from a pool.
 func (c *Columns) Reset() {
+	for _, col := range [...][]string{c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID, c.FromState, c.ToState,
+		c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node, c.TraceID, c.SpanID} {
+		clear(col)
+	}
 	c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID = c.Tenant[:0], c.Namespace[:0], c.Function[:0], c.Qualifier[:0], c.RequestID[:0]
 	c.Seq, c.Attempt = c.Seq[:0], c.Attempt[:0]
 	c.FromState, c.ToState = c.FromState[:0], c.ToState[:0]
