@@ -253,9 +253,11 @@ var macroFuncs = map[string]macroFunc{
 	},
 }
 
-func date(t time.Time) string       { return fmt.Sprintf("toDate('%s')", t.UTC().Format("2006-01-02")) }
-func dateTime(t time.Time) string   { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
-func dateTime64(t time.Time) string { return fmt.Sprintf("fromUnixTimestamp64Milli(%d)", t.UnixMilli()) }
+func date(t time.Time) string     { return fmt.Sprintf("toDate('%s')", t.UTC().Format("2006-01-02")) }
+func dateTime(t time.Time) string { return fmt.Sprintf("toDateTime(%d)", t.Unix()) }
+func dateTime64(t time.Time) string {
+	return fmt.Sprintf("fromUnixTimestamp64Milli(%d)", t.UnixMilli())
+}
 
 func wantArgs(args []string, n int) error {
 	if len(args) != n {
