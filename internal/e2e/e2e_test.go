@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/scheduler/api"
+	"github.com/statustrace/statustrace/scheduler/config"
+)
+
+const tenant = "e2e"
+
+// The known mix and what it must produce.
+const (
+	nOK        = 30 // succeed at once: FINISHED
+	nFail      = 6  // fail every attempt (3): FAILED after 2 retries
+	nFlaky     = 6  // fail once, succeed on the retry: FINISHED
+	nGraceful  = 3  // run until terminated gracefully: TERMINATING, ABORTED
+	nImmediate = 3  // terminated immediately: ABORTED
+	nExpire    = 2  // slower than their max event age: EXPIRED (public FAILED)
+	nLimited   = 7  // sent at once to a function with burst 2 and 0.1 QPS
+	nAdmitted  = 2  // of those, accepted; the rest get 429 and leave no event
+)
+
+func e2eConfig() config.Config {
+	fast := config.Backoff{Initial: dur(10 * time.Millisecond), Max: dur(50 * time.Millisecond), Multiplier: 2}
+	return config.Config{
+		Node:    "e2e-node",
+		Tenant:  tenant,
+		Workers: 20,
+		// Quick fetches so that the test does not wait on River's poll.
+		FetchPoll: dur(50 * time.Millisecond),
+		StatusTrace: config.StatusTrace{
+			FlushInterval: dur(20 * time.Millisecond),
+		},
+		Functions: []config.Function{
+			{Name: "ok", Namespace: "shop", Endpoint: stack.DemoBase + "/succeed", Retries: ptr(2), Backoff: fast},
+			{Name: "fail", Namespace: "shop", Endpoint: stack.DemoBase + "/fail", Retries: ptr(2), Backoff: fast},
+			{Name: "flaky", Namespace: "shop", Endpoint: stack.DemoBase + "/flaky?failures=1", Retries: ptr(2), Backoff: fast},
+			{Name: "wait", Namespace: "shop", Endpoint: stack.DemoBase + "/until-terminated",
+				TerminateEndpoint: stack.DemoBase + "/until-terminated/terminate",
+				TerminateGrace:    dur(10 * time.Second), Timeout: dur(2 * time.Minute), Retries: ptr(0)},
+			{Name: "expire", Namespace: "shop", Endpoint: stack.DemoBase + "/slow?delay=1m",
+				MaxEventAge: dur(time.Second), Timeout: dur(2 * time.Minute), Retries: ptr(0)},
+			{Name: "limited", Namespace: "shop", Endpoint: stack.DemoBase + "/succeed", QPS: 0.1, Burst: nAdmitted, Retries: ptr(0)},
+		},
+	}
+}
+
+// TestEndToEnd: scheduler → plugin → collector → ClickHouse → query side,
+// with exact counts per status for a known mix, a lookup with its full
+// timeline, and the events' traces in otel_traces.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test runs the whole pipeline; skipped with -short")
+	}
+	s, db := startStack(t, e2eConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sc := stack.NewSchedulerClient(s.SchedulerURL)
+
+	type inv struct {
+		fn, rid, traceparent string
+	}
+	var invs []inv
+	add := func(fn string, n int) {
+		for i := range n {
+			invs = append(invs, inv{fn: fn, rid: fmt.Sprintf("%s-%d", fn, i)})
+		}
+	}
+	add("ok", nOK)
+	add("fail", nFail)
+	add("flaky", nFlaky)
+	add("wait", nGraceful+nImmediate)
+	add("expire", nExpire)
+	// One invocation carries its caller's trace context: the event must
+	// join that trace.
+	const callerTrace, callerSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	invs[0].traceparent = "00-" + callerTrace + "-" + callerSpan + "-01"
+
+	var wg sync.WaitGroup
+	errs := make(chan error, len(invs)+nLimited)
+	for _, in := range invs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, rid, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: in.fn, RequestID: in.rid, TraceParent: in.traceparent, Payload: []byte(`{}`)})
+			if err == nil && (code != http.StatusAccepted || rid != in.rid) {
+				err = fmt.Errorf("invoke %s: HTTP %d, request id %q", in.rid, code, rid)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	// The rate-limited function, sequentially so the token bucket is exact.
+	var admitted, rejected []string
+	for i := range nLimited {
+		rid := fmt.Sprintf("limited-%d", i)
+		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: "limited", RequestID: rid, Payload: []byte(`{}`)})
+		require.NoError(t, err)
+		switch code {
+		case http.StatusAccepted:
+			admitted = append(admitted, rid)
+		case http.StatusTooManyRequests:
+			rejected = append(rejected, rid)
+		default:
+			t.Fatalf("invoke %s: HTTP %d", rid, code)
+		}
+	}
+	require.Len(t, admitted, nAdmitted, "burst %d admits exactly %d", nAdmitted, nAdmitted)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	require.False(t, t.Failed())
+
+	// Terminate the waiting ones once they run: half gracefully (the
+	// function is told and winds down), half at once.
+	for i := range nGraceful + nImmediate {
+		rid := fmt.Sprintf("wait-%d", i)
+		require.NoError(t, sc.WaitState(ctx, rid, "RUNNING"))
+		mode := api.Graceful
+		if i >= nGraceful {
+			mode = api.Immediate
+		}
+		code, _, err := sc.Terminate(ctx, rid, mode)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, code, "terminate %s", rid)
+	}
+
+	// Everything settles in the events view with exactly these states.
+	wantState := map[string]int{"FINISHED": nOK + nFlaky + nAdmitted, "FAILED": nFail, "ABORTED": nGraceful + nImmediate, "EXPIRED": nExpire}
+	var evs map[string]eventRow
+	var got map[string]int
+	settled := func() bool {
+		var err error
+		evs, err = events(ctx, db.Conn, tenant)
+		if err != nil {
+			t.Logf("events: %v", err)
+			return false
+		}
+		got = map[string]int{}
+		for _, e := range evs {
+			got[e.State]++
+		}
+		return assert.ObjectsAreEqual(wantState, got)
+	}
+	waitFor(t, ctx, settled, func() string { return fmt.Sprintf("events by state: %v, want %v", got, wantState) })
+
+	// Exact: no extra event, and none for the rejected invocations.
+	require.Len(t, evs, len(invs)+nAdmitted)
+	for _, rid := range rejected {
+		assert.NotContains(t, evs, rid, "a request rejected by the QPS limit must leave no event")
+	}
+	for _, e := range evs {
+		switch e.Function {
+		case "fail":
+			assert.Equal(t, uint32(3), e.Attempts, "%s attempts", e.RequestID)
+			assert.NotEmpty(t, e.LastError, "%s last error", e.RequestID)
+		case "flaky":
+			assert.Equal(t, uint32(2), e.Attempts, "%s attempts", e.RequestID)
+		}
+	}
+
+	// The statistics view counts every transition once.
+	wantTransitions := map[string]uint64{
+		"QUEUED":      uint64(len(evs)),
+		"RUNNING":     nOK + 3*nFail + 2*nFlaky + nGraceful + nImmediate + nExpire + nAdmitted,
+		"RETRYING":    2*nFail + nFlaky,
+		"TERMINATING": nGraceful,
+		"FINISHED":    nOK + nFlaky + nAdmitted,
+		"FAILED":      nFail,
+		"ABORTED":     nGraceful + nImmediate,
+		"EXPIRED":     nExpire,
+	}
+	counts, err := transitionCounts(ctx, db.Conn, tenant)
+	require.NoError(t, err)
+	assert.Equal(t, wantTransitions, counts, "transitions per state in the statistics view")
+
+	// Lookup: a failed event's full timeline.
+	tl, err := timeline(ctx, db.Conn, tenant, "fail-0")
+	require.NoError(t, err)
+	wantSteps := []struct {
+		from, to string
+		attempt  uint32
+		err      bool
+	}{
+		{"", "QUEUED", 0, false},
+		{"QUEUED", "RUNNING", 1, false},
+		{"RUNNING", "RETRYING", 1, true},
+		{"RETRYING", "RUNNING", 2, false},
+		{"RUNNING", "RETRYING", 2, true},
+		{"RETRYING", "RUNNING", 3, false},
+		{"RUNNING", "FAILED", 3, true},
+	}
+	require.Len(t, tl, len(wantSteps), "timeline of fail-0: %+v", tl)
+	for i, w := range wantSteps {
+		g := tl[i]
+		assert.Equal(t, w.from+">"+w.to, g.From+">"+g.To, "step %d", i)
+		assert.Equal(t, w.attempt, g.Attempt, "step %d attempt", i)
+		assert.Equal(t, w.err, g.ErrorCode != "", "step %d error code %q", i, g.ErrorCode)
+		if i > 0 {
+			assert.Greater(t, g.Seq, tl[i-1].Seq, "seq grows")
+			assert.False(t, g.Time.Before(tl[i-1].Time), "time does not go backwards")
+		}
+		assert.Equal(t, evs["fail-0"].TraceID, g.TraceID, "one trace per event")
+	}
+	assert.Contains(t, tl[len(tl)-1].ErrorMessage, "failed on purpose")
+
+	// A graceful termination went through TERMINATING.
+	tl, err = timeline(ctx, db.Conn, tenant, "wait-0")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"QUEUED", "RUNNING", "TERMINATING", "ABORTED"}, toStates(tl))
+
+	// Traces: the caller's trace was joined; every event's trace is in
+	// otel_traces (written by the contrib exporter, which batches for 1 s).
+	require.Equal(t, callerTrace, evs["ok-0"].TraceID)
+	var spans, children uint64
+	waitFor(t, ctx, func() bool {
+		spans, children, err = traceSpans(ctx, db.Conn, callerTrace, callerSpan)
+		return err == nil && spans == 4 && children == 1
+	}, func() string {
+		return fmt.Sprintf("caller trace in otel_traces: %d spans (want QUEUED, RUNNING, FINISHED and the event span), %d children of the caller's span (want 1): %v", spans, children, err)
+	})
+	var missing uint64
+	waitFor(t, ctx, func() bool {
+		missing, err = tracesMissing(ctx, db.Conn, tenant)
+		return err == nil && missing == 0
+	}, func() string { return fmt.Sprintf("%d events have no trace in otel_traces (%v)", missing, err) })
+}
+
+func toStates(tl []transitionRow) []string {
+	out := make([]string, len(tl))
+	for i, t := range tl {
+		out[i] = t.To
+	}
+	return out
+}
+
+// waitFor polls cond until it holds, failing with msg() if ctx ends first.
+func waitFor(t *testing.T, ctx context.Context, cond func() bool, msg func() string) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("timed out: %s", msg())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,121 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Process is one child process of the stack, in a process group of its own
+// so that stopping it also stops what it started (the scheduler's plugin),
+// and so that a terminal's Ctrl-C reaches only the parent, which then stops
+// the children in order (scheduler first so it flushes, collector last).
+type Process struct {
+	Name    string
+	LogPath string
+
+	cmd  *exec.Cmd
+	log  *os.File
+	done chan struct{} // closed when the process has exited
+	err  error         // its exit status, valid once done is closed
+}
+
+// startProcess runs path with args and env (added to the parent's), writing
+// stdout and stderr to logPath.
+func startProcess(name, path string, args, env []string, dir, logPath string) (*Process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("%s: log file: %w", name, err)
+	}
+	cmd := exec.Command(path, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout = logf
+	cmd.Stderr = logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Setpgid: true,
+		// If the parent dies without stopping us (kill -9), the kernel
+		// stops the child; the plugin notices its host is gone by itself.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("%s: start %s: %w", name, path, err)
+	}
+	p := &Process{Name: name, LogPath: logPath, cmd: cmd, log: logf, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = logf.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// PID is the process id (= its process group id).
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// Exited reports whether the process has ended, and its exit error.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// Done is closed when the process has exited.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stop sends SIGTERM to the process group, waits up to grace for the
+// process to exit, then SIGKILLs the group. It also SIGKILLs whatever is
+// left in the group after a clean exit, so nothing outlives Stop. The error
+// is the process's exit status unless it was a clean exit on SIGTERM.
+func (p *Process) Stop(grace time.Duration) error {
+	pgid := p.PID()
+	if ok, _ := p.Exited(); !ok {
+		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		select {
+		case <-p.done:
+			t.Stop()
+		case <-t.C:
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			<-p.done
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return fmt.Errorf("%s did not exit within %s of SIGTERM; killed (log: %s)", p.Name, grace, p.LogPath)
+		}
+	}
+	// Stragglers of the group (none when the process stopped its children).
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err == nil {
+		waitGroupGone(pgid, 2*time.Second)
+	}
+	var exitErr *exec.ExitError
+	if errors.As(p.err, &exitErr) {
+		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() && ws.Signal() == syscall.SIGTERM {
+			return nil // died of the SIGTERM we sent: a stop, not a failure
+		}
+		return fmt.Errorf("%s exited: %w (log: %s)", p.Name, p.err, p.LogPath)
+	}
+	return p.err
+}
+
+// waitGroupGone waits until no process is left in the process group.
+func waitGroupGone(pgid int, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// GroupAlive reports whether any process is left in the process group of p
+// (for tests that prove nothing outlives Stop).
+func (p *Process) GroupAlive() bool {
+	return !errors.Is(syscall.Kill(-p.PID(), 0), syscall.ESRCH)
+}
