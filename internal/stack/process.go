@@ -76,6 +76,7 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // is the process's exit status unless it was a clean exit on SIGTERM.
 func (p *Process) Stop(grace time.Duration) error {
 	pgid := p.PID()
+	var killed error
 	if ok, _ := p.Exited(); !ok {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
 		t := time.NewTimer(grace)
@@ -85,13 +86,15 @@ func (p *Process) Stop(grace time.Duration) error {
 		case <-t.C:
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 			<-p.done
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			return fmt.Errorf("%s did not exit within %s of SIGTERM; killed (log: %s)", p.Name, grace, p.LogPath)
+			killed = fmt.Errorf("%s did not exit within %s of SIGTERM; killed (log: %s)", p.Name, grace, p.LogPath)
 		}
 	}
 	// Stragglers of the group (none when the process stopped its children).
 	if err := syscall.Kill(-pgid, syscall.SIGKILL); err == nil {
-		waitGroupGone(pgid, 2*time.Second)
+		waitGroupGone(pgid, 5*time.Second)
+	}
+	if killed != nil {
+		return killed
 	}
 	var exitErr *exec.ExitError
 	if errors.As(p.err, &exitErr) {
