@@ -11,10 +11,23 @@ state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
 mkdir -p "$state"
 
 ping() { curl -fsS --max-time 2 "http://$addr/ping" >/dev/null 2>&1; }
+# /ping is answered without the engine; a query proves the engine is alive.
+healthy() { curl -fsS --max-time 20 "http://$addr/?query=SELECT%201" >/dev/null 2>&1; }
 
 exec 9>"$state/lock"
 flock 9
-if ping; then echo "http://$addr"; exit 0; fi
+if ping; then
+  if healthy; then echo "http://$addr"; exit 0; fi
+  pid=$(cat "$state/pid" 2>/dev/null || true)
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+    echo "local ClickHouse endpoint on $addr answers /ping but not queries: restarting it" >&2
+    kill -9 "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do ping || break; sleep 0.1; done
+  else
+    echo "something on $addr answers /ping but not queries, and it was not started from this checkout" >&2
+    exit 1
+  fi
+fi
 
 # The engine and its Node 24 runtime, pinned by package-lock.json, installed
 # inside the project (never globally).
@@ -33,7 +46,7 @@ pid=$!
 echo "$pid" >"$state/pid"
 
 for _ in $(seq 1 360); do
-  if ping; then echo "http://$addr"; exit 0; fi
+  if ping && healthy; then echo "http://$addr"; exit 0; fi
   if ! kill -0 "$pid" 2>/dev/null; then
     echo "local ClickHouse endpoint failed to start; its log:" >&2
     cat "$state/chlocal.log" >&2
