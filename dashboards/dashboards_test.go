@@ -89,7 +89,6 @@ var requiredVars = map[string][]string{
 
 var panelTypes = []string{"stat", "table", "timeseries", "state-timeline", "traces"}
 
-
 func TestDashboardsValidate(t *testing.T) {
 	ds := build.Datasource()
 	for name, d := range load(t) {
