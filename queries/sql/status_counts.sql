@@ -1,0 +1,25 @@
+-- status_counts: how many transitions into each detailed state happened in
+-- a window, for a tenant, a namespace, a function or one qualifier.
+--
+--   SELECT * FROM status_counts(tenant = 't1', namespaces = [], namespace = '', function = 'resize',
+--                               qualifier = '', from_ms = 1700000000000, to_ms = 1700259200000)
+--
+-- Parameters: tenant, namespaces; namespace, function, qualifier ('' = all);
+--   from_ms, to_ms (Int64 Unix ms; whole minutes from from_ms rounded down).
+--
+-- Every event enters QUEUED once (accepted events), RUNNING once per attempt,
+-- RETRYING once per retry and one terminal state once, so these are also event
+-- counts: FINISHED / FAILED / EXPIRED / ABORTED = events that ended in the
+-- window. Exact under duplicate delivery. Reads only the per-minute stats.
+--
+-- Columns: state, status (public status of the state), transitions.
+SELECT
+    to_state AS state,
+    {{public "to_state"}} AS status,
+    sum(n) AS transitions
+FROM
+(
+    {{template "_stats_rows.sql" .}}
+)
+GROUP BY to_state
+ORDER BY to_state
