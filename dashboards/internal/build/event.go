@@ -52,17 +52,21 @@ FROM ` + eventTransitions + `
 ORDER BY seq`)
 
 	attemptsSQL = sql(`
-SELECT attempt,
-    minIf(time, to_state = 'RUNNING') AS started_at,
-    argMax(time, seq) AS ended_at,
-    argMax(to_state, seq) AS outcome,
-    if(outcome = 'RUNNING', NULL, dateDiff('millisecond', started_at, ended_at) / 1000) AS run_s,
-    argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS error_code,
-    argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS error_message,
-    argMinIf(node, seq, to_state = 'RUNNING') AS node
-FROM ` + eventTransitions + `
-WHERE attempt > 0
-GROUP BY attempt
+SELECT attempt, started_at, ended_at, outcome, run_s,
+    attempt_error AS error_code, attempt_message AS error_message, attempt_node AS node
+FROM (
+    SELECT attempt,
+        minIf(time, to_state = 'RUNNING') AS started_at,
+        argMax(time, seq) AS ended_at,
+        argMax(to_state, seq) AS outcome,
+        if(outcome = 'RUNNING', NULL, dateDiff('millisecond', started_at, ended_at) / 1000) AS run_s,
+        argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS attempt_error,
+        argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS attempt_message,
+        argMinIf(node, seq, to_state = 'RUNNING') AS attempt_node
+    FROM ` + eventTransitions + `
+    WHERE attempt > 0
+    GROUP BY attempt
+)
 ORDER BY attempt`)
 
 	errorsSQL = sql(`
