@@ -156,9 +156,9 @@ func (c *Client) Stats(ctx context.Context, q queries.StatsQuery, durations bool
 
 // ExportRequest says what to export.
 type ExportRequest struct {
-	Kind   string             // KindEvents or KindTransitions
-	Events queries.ListFilter // KindEvents: Start is the window; filters and order apply
-	Window queries.WindowFilter
+	Kind   string               // KindEvents or KindTransitions
+	Events queries.ListFilter   // KindEvents: Start is the window (on start time); filters and order apply
+	Window queries.WindowFilter // KindTransitions: the window is on transition time
 }
 
 // ExportValues encodes r as the query parameters of GET /v1/export.

@@ -2,7 +2,9 @@ package api
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,15 +20,8 @@ const (
 
 var exportParams = paramSet{"kind", "from", "to", "namespace", "function", "qualifier", "invoke_type", "status", "order"}
 
-// exportRequest is a parsed GET /v1/export.
-type exportRequest struct {
-	kind   string
-	events queries.ListFilter   // KindEvents: the window is on start time
-	window queries.WindowFilter // KindTransitions: the window is on transition time
-}
-
-func parseExport(q url.Values) (exportRequest, error) {
-	var er exportRequest
+func parseExport(q url.Values) (ExportRequest, error) {
+	var er ExportRequest
 	if err := exportParams.check(q); err != nil {
 		return er, err
 	}
@@ -36,9 +31,9 @@ func parseExport(q url.Values) (exportRequest, error) {
 	}
 	switch kind {
 	case "", KindEvents:
-		er.kind = KindEvents
+		er.Kind = KindEvents
 	case KindTransitions:
-		er.kind = KindTransitions
+		er.Kind = KindTransitions
 	default:
 		return er, bad("kind", "%.40q: want events or transitions", kind)
 	}
@@ -47,10 +42,10 @@ func parseExport(q url.Values) (exportRequest, error) {
 		return er, err
 	}
 	keys := map[string]*string{}
-	if er.kind == KindEvents {
-		keys = map[string]*string{"namespace": &er.events.Namespace, "function": &er.events.Function, "qualifier": &er.events.Qualifier}
+	if er.Kind == KindEvents {
+		keys = map[string]*string{"namespace": &er.Events.Namespace, "function": &er.Events.Function, "qualifier": &er.Events.Qualifier}
 	} else {
-		keys = map[string]*string{"namespace": &er.window.Namespace, "function": &er.window.Function, "qualifier": &er.window.Qualifier}
+		keys = map[string]*string{"namespace": &er.Window.Namespace, "function": &er.Window.Function, "qualifier": &er.Window.Qualifier}
 		for _, k := range []string{"invoke_type", "status", "order"} {
 			if q.Has(k) {
 				return er, bad(k, "applies to kind=events only")
@@ -67,15 +62,15 @@ func parseExport(q url.Values) (exportRequest, error) {
 		}
 		*dst = v
 	}
-	if er.kind == KindTransitions {
-		er.window.Window = w
-		return er, er.window.Validate()
+	if er.Kind == KindTransitions {
+		er.Window.Window = w
+		return er, er.Window.Validate()
 	}
-	er.events.Start = w
-	if er.events.InvokeTypes, err = exactList(q, "invoke_type"); err != nil {
+	er.Events.Start = w
+	if er.Events.InvokeTypes, err = exactList(q, "invoke_type"); err != nil {
 		return er, err
 	}
-	er.events.Statuses = list(q, "status")
+	er.Events.Statuses = list(q, "status")
 	order, err := single(q, "order")
 	if err != nil {
 		return er, err
@@ -83,16 +78,63 @@ func parseExport(q url.Values) (exportRequest, error) {
 	if order == "" {
 		order = "asc" // oldest first: what an archive wants
 	}
-	if er.events.Desc, err = queries.ParseDesc(order); err != nil {
+	if er.Events.Desc, err = queries.ParseDesc(order); err != nil {
 		return er, err
 	}
-	return er, er.events.Validate()
+	return er, er.Events.Validate()
+}
+
+// ExportTo writes the export r of scope sc from b to w as NDJSON, one JSON
+// object per line (an Event for KindEvents, a TransitionRecord for
+// KindTransitions). total is called with the number of lines before the
+// first is written (it is counted first; rows that arrive meanwhile may make
+// the stream a little longer); line after each line. The API and the CLI's
+// direct mode both use it, so the two give the same bytes.
+func ExportTo(ctx context.Context, b Backend, sc queries.Scope, r ExportRequest, w io.Writer, total func(uint64) error, line func()) error {
+	var (
+		n   uint64
+		err error
+	)
+	if r.Kind == KindTransitions {
+		n, err = b.CountTransitions(ctx, sc, r.Window)
+	} else {
+		n, err = b.Count(ctx, sc, r.Events)
+	}
+	if err != nil {
+		return err
+	}
+	if total != nil {
+		if err := total(n); err != nil {
+			return err
+		}
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	emit := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+		if line != nil {
+			line()
+		}
+		return nil
+	}
+	if r.Kind == KindTransitions {
+		err = b.ExportTransitions(ctx, sc, r.Window, func(t queries.TransitionRecord) error { return emit(t) })
+	} else {
+		err = b.ExportEvents(ctx, sc, r.Events, func(e queries.Event) error { return emit(e) })
+	}
+	if ferr := bw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 // export streams a window as NDJSON. X-Total-Count says how many lines will
 // follow (so a client can show progress). If the query fails after the
-// first line the status is already sent: the stream then ends with one
-// {"error": {...}} line, which a reader must treat as a failed export.
+// status is sent, the stream ends with one {"error": {...}} line, which a
+// reader must treat as a failed export.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	er, err := parseExport(r.URL.Query())
 	if err != nil {
@@ -100,34 +142,22 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	sc := principal(ctx).Scope()
-	var total uint64
-	cctx, cancel := s.queryCtx(r)
-	if er.kind == KindEvents {
-		total, err = s.cfg.Backend.Count(cctx, sc, er.events)
-	} else {
-		total, err = s.cfg.Backend.CountTransitions(cctx, sc, er.window)
-	}
-	cancel()
-	if err != nil {
+	sent := false
+	err = ExportTo(ctx, s.cfg.Backend, principal(ctx).Scope(), er, w, func(n uint64) error {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Total-Count", strconv.FormatUint(n, 10))
+		w.WriteHeader(http.StatusOK)
+		sent = true
+		return nil
+	}, nil)
+	switch {
+	case err == nil:
+	case !sent:
 		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Total-Count", strconv.FormatUint(total, 10))
-	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	if er.kind == KindEvents {
-		err = s.cfg.Backend.ExportEvents(ctx, sc, er.events, func(e queries.Event) error { return enc.Encode(e) })
-	} else {
-		err = s.cfg.Backend.ExportTransitions(ctx, sc, er.window, func(t queries.TransitionRecord) error { return enc.Encode(t) })
-	}
-	if err != nil && ctx.Err() == nil {
+	case ctx.Err() == nil:
 		_, code, msg := s.classify(r, err)
-		_ = enc.Encode(map[string]Error{"error": {Code: code, Message: msg}})
+		b, _ := json.Marshal(map[string]Error{"error": {Code: code, Message: msg}})
+		_, _ = w.Write(append(b, '\n'))
 	}
-	_ = bw.Flush()
 }

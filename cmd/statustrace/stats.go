@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/statustrace/statustrace/internal/api"
+	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/queries"
+)
+
+// window reads --since or --from/--to into a required time range.
+func (a *app) window(since, from, to string) (queries.TimeRange, error) {
+	var w queries.TimeRange
+	var err error
+	if since != "" && from != "" {
+		return w, usagef("--since and --from both set the start of the window")
+	}
+	if since != "" {
+		from = since
+	}
+	if w.From, err = a.parseWhen("from", from); err != nil {
+		return w, err
+	}
+	if w.To, err = a.parseWhen("to", to); err != nil {
+		return w, err
+	}
+	if w.From.IsZero() {
+		return w, usagef("no window: set --since (e.g. 3h) or --from")
+	}
+	if w.To.IsZero() {
+		w.To = a.now().UTC()
+	}
+	return w, nil
+}
+
+func (a *app) statsCmd() *cobra.Command {
+	var (
+		q                     queries.StatsQuery
+		since, from, to, step string
+		durations, showSeries bool
+	)
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Counts per status, failure rate, retries, top errors and a series for a window",
+		Example: `  statustrace stats --function resize --since 3h
+  statustrace stats --namespace billing --since 72h --step 1h --series
+  statustrace stats --function resize --since 1h --durations -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if q.Window, err = a.window(since, from, to); err != nil {
+				return err
+			}
+			if q.Step, err = api.ParseStep(step); err != nil {
+				return err
+			}
+			if err := q.Validate(); err != nil {
+				return err
+			}
+			src, err := a.source(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			st, err := src.Stats(ctx, q, durations)
+			if err != nil {
+				return err
+			}
+			if a.output == "json" {
+				return writeJSON(a.stdout, st)
+			}
+			return a.printStats(st, showSeries)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&q.Namespace, "namespace", "", "namespace (default: all the tenant's)")
+	fl.StringVar(&q.Function, "function", "", "function name (default: all)")
+	fl.StringVar(&q.Qualifier, "qualifier", "", "version or alias (default: all)")
+	fl.StringVar(&since, "since", "1h", "window: from this long ago until now (or --from/--to)")
+	fl.StringVar(&from, "from", "", "window start (RFC 3339, Unix ms or a duration ago)")
+	fl.StringVar(&to, "to", "", "window end (default now)")
+	fl.StringVar(&step, "step", "", "series step: 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
+	fl.BoolVar(&durations, "durations", false, "also queue-wait and run-duration percentiles (reads raw transitions: slower)")
+	fl.BoolVar(&showSeries, "series", false, "print the series too")
+	// --from replaces the --since default.
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Flags().Changed("from") && !cmd.Flags().Changed("since") {
+			since = ""
+		}
+	}
+	return cmd
+}
+
+// stateOrder sorts detailed states in their lifecycle order.
+func stateOrder(states map[string]uint64) []string {
+	out := make([]string, 0, len(states))
+	for s := range states {
+		out = append(out, s)
+	}
+	rank := func(s string) int {
+		st, err := event.ParseState(s)
+		if err != nil {
+			return 100
+		}
+		return int(st)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if rank(out[i]) != rank(out[j]) {
+			return rank(out[i]) < rank(out[j])
+		}
+		return out[i] < out[j]
+	})
+	return out
+}
+
+func (a *app) printStats(st *queries.Stats, showSeries bool) error {
+	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	fmt.Fprintf(a.stdout, "Window: %s .. %s (%s)\n\n", st.From.Format(time.RFC3339), st.To.Format(time.RFC3339), short(st.To.Sub(st.From)))
+	kv := newTable(a.stdout, "Accepted:", n(st.Accepted))
+	kv.row("Finished:", n(st.ByStatus["FINISHED"]))
+	kv.row("Failed:", n(st.ByStatus["FAILED"])+" (incl. expired: "+n(st.ByState["EXPIRED"])+")")
+	kv.row("Aborted:", n(st.ByStatus["ABORTED"]))
+	kv.row("Failure rate:", pct(st.FailureRate))
+	kv.row("Attempts:", n(st.Attempts))
+	kv.row("Retries:", n(st.Retries))
+	if err := kv.flush(); err != nil {
+		return err
+	}
+	if d := st.Durations; d != nil {
+		fmt.Fprintln(a.stdout)
+		t := newTable(a.stdout, "DURATION", "COUNT", "P50", "P90", "P99")
+		t.row("queue wait", n(d.QueueWaits), short(d.QueueWait.P50), short(d.QueueWait.P90), short(d.QueueWait.P99))
+		t.row("run (per attempt)", n(d.Runs), short(d.Run.P50), short(d.Run.P90), short(d.Run.P99))
+		t.row("retry delay", n(d.RetryDelays), short(d.RetryDelayP50), "-", "-")
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if len(st.Errors) > 0 {
+		fmt.Fprintln(a.stdout)
+		t := newTable(a.stdout, "ERROR CODE", "STATE", "COUNT")
+		for _, e := range st.Errors {
+			t.row(cell(e.Code, 40), e.State, n(e.Count))
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	}
+	if showSeries && len(st.Series) > 0 {
+		fmt.Fprintln(a.stdout)
+		states := stateOrder(st.ByState)
+		t := newTable(a.stdout, append(append([]string{"TIME"}, states...), "FAILURE RATE")...)
+		for _, p := range st.Series {
+			row := []string{p.Time.Format("2006-01-02 15:04")}
+			for _, s := range states {
+				row = append(row, n(p.ByState[s]))
+			}
+			t.row(append(row, pct(p.FailureRate))...)
+		}
+		return t.flush()
+	}
+	return nil
+}
