@@ -1,0 +1,23 @@
+# Make targets of the read side: queries/ (SQL views and the package that runs
+# them), internal/api (the HTTP JSON API) and cmd/statustrace (serve and the
+# CLI). The top-level Makefile includes this file:  include queries/queries.mk
+# Run from the repository root. Without the include: make -f queries/queries.mk test-queries
+# ClickHouse: CLICKHOUSE_DSN, or the local endpoint of deploy/local (internal/chtest).
+
+.PHONY: test-queries bench-queries build-statustrace
+
+# Unit tests and the engine tests (seeded data with duplicates, out-of-order
+# arrival, rows past retention, two tenants, hostile strings); the API over
+# real HTTP; the CLI in-process. About a minute on the local engine.
+test-queries:
+	go test -count=1 -timeout 20m ./queries/... ./internal/api/... ./cmd/statustrace/...
+
+# Prints "BENCH lookup_read_rows at_1x=... at_2x=..." and
+# "BENCH stats_read_rows events=... read=..." (at 1x and 2x), ClickHouse's own
+# read_rows. STATUSTRACE_BENCH_EVENTS sets the events of the 1x load
+# (default 2000000; the 2x load doubles it). Several minutes on the local engine.
+bench-queries:
+	go test -run '^$$' -bench '^BenchmarkQueryCost$$' -benchtime 1x -count=1 -timeout 90m ./queries/
+
+build-statustrace:
+	go build -o bin/statustrace ./cmd/statustrace
