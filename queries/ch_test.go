@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/queries/querytest"
 )
@@ -67,6 +68,7 @@ func TestQueries(t *testing.T) {
 	ctx := ctxT(t)
 
 	t.Run("Get", func(t *testing.T) { testGet(t, ctx, st, fx) })
+	t.Run("GetMatchesStatusView", func(t *testing.T) { testGetMatchesStatusView(t, ctx, db, st) })
 	t.Run("List", func(t *testing.T) { testList(t, ctx, st, fx) })
 	t.Run("Paging", func(t *testing.T) { testPaging(t, ctx, st) })
 	t.Run("Hostile", func(t *testing.T) { testHostile(t, ctx, st, fx) })
@@ -577,5 +579,91 @@ func testRetention(t *testing.T, ctx context.Context, db *chtest.DB, st *queries
 	p := list(t, ctx, st, scopeA, queries.ListFilter{RequestID: querytest.OldID})
 	if p.Total != 1 {
 		t.Errorf("old event listed %d times with a 72h retention", p.Total)
+	}
+}
+
+// Get derives the status from the timeline in Go; the event_status view
+// computes it in SQL. Both must agree on every event.
+func testGetMatchesStatusView(t *testing.T, ctx context.Context, db *chtest.DB, st *queries.Store) {
+	for _, c := range []struct {
+		tenant string
+		ids    []string
+	}{
+		{querytest.TenantA, querytest.VisibleA},
+		{querytest.TenantB, []string{querytest.FinishedID, querytest.BOnlyID}},
+	} {
+		for _, id := range c.ids {
+			d, err := st.Get(ctx, queries.Scope{Tenant: c.tenant}, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var (
+				v                      queries.EventDetail
+				startNs, endNs, lastNs int64
+			)
+			err = db.Conn.QueryRow(ctx, `SELECT tenant, namespace, function, qualifier, request_id, status, state, invoke_type, attempts, last_seq,
+    transitions, errors, start_ns, end_ns, last_ns, error_code, error_message, node, trace_id
+FROM event_status(tenant = {t:String}, namespaces = [], request_id = {r:String})`, clickhouse.Named("t", c.tenant), clickhouse.Named("r", id)).Scan(
+				&v.Tenant, &v.Namespace, &v.Function, &v.Qualifier, &v.RequestID, &v.Status, &v.State, &v.InvokeType, &v.Attempts, &v.LastSeq,
+				&v.Transitions, &v.Errors, &startNs, &endNs, &lastNs, &v.ErrorCode, &v.ErrorMessage, &v.Node, &v.TraceID)
+			if err != nil {
+				t.Fatalf("event_status %s: %v", id, err)
+			}
+			gotEnd := int64(0)
+			if d.EndTime != nil {
+				gotEnd = d.EndTime.UnixNano()
+			}
+			if d.Tenant != v.Tenant || d.Namespace != v.Namespace || d.Function != v.Function || d.Qualifier != v.Qualifier ||
+				d.RequestID != v.RequestID || d.Status != v.Status || d.State != v.State || d.InvokeType != v.InvokeType ||
+				d.Attempts != v.Attempts || d.LastSeq != v.LastSeq || d.Transitions != v.Transitions || d.Errors != v.Errors ||
+				d.StartTime.UnixNano() != startNs || gotEnd != endNs || d.LastTime.UnixNano() != lastNs ||
+				d.ErrorCode != v.ErrorCode || d.ErrorMessage != v.ErrorMessage || d.Node != v.Node || d.TraceID != v.TraceID {
+				t.Errorf("%s/%s: Get %+v\nview %+v (start %d end %d last %d)", c.tenant, id, d.Event, v.Event, startNs, endNs, lastNs)
+			}
+		}
+	}
+}
+
+// Two transitions that claim one seq (a producer bug or a replay with a
+// different state) resolve the same way everywhere, whichever arrives
+// last: terminal over non-terminal, then the later state. (Before merges:
+// transitions is a ReplacingMergeTree without a version column, so a merge
+// keeps the row inserted last; see the report to the schema owner.)
+func TestSameSeqConflict(t *testing.T) {
+	db := chtest.New(t)
+	ctx := ctxT(t)
+	if err := querytest.Setup(ctx, db.Conn, db.Name); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().Add(-time.Hour)
+	keys := func(id string) event.Keys {
+		return event.Keys{Tenant: "t", Namespace: "default", Function: "f", Qualifier: "LATEST", RequestID: id}
+	}
+	// c1: seq 3 is FINISHED and FAILED; FAILED (later in the state order) wins.
+	c1 := querytest.History(keys("c1"), "async", at,
+		querytest.Step{To: event.StateRunning, After: time.Second}, querytest.Step{To: event.StateFinished, After: time.Second},
+		querytest.Step{To: event.StateFailed, SameSeq: true})
+	// c2: seq 2 is RUNNING and ABORTED; the terminal one wins, and it was sent first.
+	c2 := querytest.History(keys("c2"), "async", at,
+		querytest.Step{To: event.StateAborted, After: time.Second}, querytest.Step{To: event.StateRunning, SameSeq: true})
+	for _, batch := range [][]querytest.Row{{c1[3], c2[1]}, {c1[0], c1[1], c1[2], c2[0], c2[2]}} {
+		if err := querytest.Insert(ctx, db.Conn, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := queries.New(ctx, db.Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := queries.Scope{Tenant: "t"}
+	for id, want := range map[string]string{"c1": "FAILED", "c2": "ABORTED"} {
+		d, err := st.Get(ctx, sc, id)
+		if err != nil || d.State != want || d.Timeline[len(d.Timeline)-1].ToState != want {
+			t.Errorf("Get(%s) = %+v %v, want %s", id, d, err, want)
+		}
+		p, err := st.List(ctx, sc, queries.ListFilter{RequestID: id})
+		if err != nil || len(p.Events) != 1 || p.Events[0].State != want {
+			t.Errorf("List(%s) = %+v %v, want %s (the events table)", id, p, err, want)
+		}
 	}
 }

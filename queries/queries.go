@@ -20,6 +20,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // Event is the current status of one event.
@@ -142,7 +143,9 @@ func traceHex(h string) string {
 	return h
 }
 
-// Get returns an event with its timeline, or ErrNotFound.
+// Get returns an event with its timeline, or ErrNotFound. It reads the
+// event's transitions once (event_timeline) and derives the status from them
+// as event_status does (the tests hold the two to the same answers).
 func (s *Store) Get(ctx context.Context, sc Scope, requestID string) (*EventDetail, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
@@ -150,53 +153,85 @@ func (s *Store) Get(ctx context.Context, sc Scope, requestID string) (*EventDeta
 	if requestID == "" {
 		return nil, paramErr("request_id", "required")
 	}
-	a := scopeArgs(sc).add("request_id", requestID)
-	var (
-		d                      EventDetail
-		startNs, endNs, lastNs int64
-		trace                  string
-	)
-	err := s.conn.QueryRow(ctx, `SELECT tenant, namespace, function, qualifier, request_id, status, state, invoke_type,
-    attempts, last_seq, transitions, errors, start_ns, end_ns, last_ns, error_code, error_message, node, trace_id
-FROM (`+compiled.sql["event_status"]+`)`, a...).Scan(
-		&d.Tenant, &d.Namespace, &d.Function, &d.Qualifier, &d.RequestID, &d.Status, &d.State, &d.InvokeType,
-		&d.Attempts, &d.LastSeq, &d.Transitions, &d.Errors, &startNs, &endNs, &lastNs, &d.ErrorCode, &d.ErrorMessage, &d.Node, &trace)
-	if err != nil {
-		if isNoRows(err) {
-			return nil, ErrNotFound
-		}
-		return nil, fmt.Errorf("event status: %w", err)
-	}
-	d.StartTime, d.LastTime = fromNs(startNs), fromNs(lastNs)
-	if endNs != 0 {
-		t := fromNs(endNs)
-		d.EndTime = &t
-	}
-	d.TraceID = traceHex(trace)
-
-	rows, err := s.conn.Query(ctx, `SELECT seq, attempt, from_state, to_state, time_ns, in_state_ns, error_code, error_message, node, span_id
-FROM (`+compiled.sql["event_timeline"]+`)`, a...)
+	rows, err := s.conn.Query(ctx, `SELECT tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state,
+    time_ns, in_state_ns, error_code, error_message, node, invoke_type, trace_id, span_id
+FROM (`+compiled.sql["event_timeline"]+`)`, scopeArgs(sc).add("request_id", requestID)...)
 	if err != nil {
 		return nil, fmt.Errorf("event timeline: %w", err)
 	}
 	defer rows.Close()
-	d.Timeline = []Transition{}
+	var tl []timelineRow
 	for rows.Next() {
 		var (
-			t       Transition
+			r       timelineRow
 			timeNs  int64
 			inState uint64
 		)
-		if err := rows.Scan(&t.Seq, &t.Attempt, &t.FromState, &t.ToState, &timeNs, &inState, &t.ErrorCode, &t.ErrorMessage, &t.Node, &t.SpanID); err != nil {
+		if err := rows.Scan(&r.keys[0], &r.keys[1], &r.keys[2], &r.keys[3], &r.keys[4], &r.Seq, &r.Attempt, &r.FromState, &r.ToState,
+			&timeNs, &inState, &r.ErrorCode, &r.ErrorMessage, &r.Node, &r.invokeType, &r.traceID, &r.SpanID); err != nil {
 			return nil, fmt.Errorf("event timeline row: %w", err)
 		}
-		t.Time, t.InState = fromNs(timeNs), time.Duration(inState)
-		d.Timeline = append(d.Timeline, t)
+		r.Time, r.InState = fromNs(timeNs), time.Duration(inState)
+		tl = append(tl, r)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("event timeline rows: %w", err)
 	}
-	return &d, nil
+	if len(tl) == 0 {
+		return nil, ErrNotFound
+	}
+	return summarize(tl), nil
+}
+
+// timelineRow is a Transition with the event-level columns of its row.
+type timelineRow struct {
+	Transition
+	keys       [5]string // tenant, namespace, function, qualifier, request_id
+	invokeType string
+	traceID    string
+}
+
+// summarize derives the event from its deduplicated timeline (ordered by
+// seq), with the rules of sql/event_status.sql.
+func summarize(tl []timelineRow) *EventDetail {
+	last := tl[len(tl)-1]
+	d := &EventDetail{Timeline: make([]Transition, 0, len(tl))}
+	d.Tenant, d.Namespace, d.Function, d.Qualifier, d.RequestID = last.keys[0], last.keys[1], last.keys[2], last.keys[3], last.keys[4]
+	d.State, d.LastSeq, d.Node, d.InvokeType = last.ToState, last.Seq, last.Node, tl[0].invokeType
+	st, _ := event.ParseState(d.State)
+	d.Status = st.Public()
+	var queued, first time.Time
+	for _, r := range tl {
+		d.Timeline = append(d.Timeline, r.Transition)
+		d.Transitions++
+		d.Attempts = max(d.Attempts, r.Attempt)
+		if first.IsZero() || r.Time.Before(first) {
+			first = r.Time
+		}
+		if r.Time.After(d.LastTime) {
+			d.LastTime = r.Time
+		}
+		if r.ToState == event.StateQueued.String() && (queued.IsZero() || r.Time.Before(queued)) {
+			queued = r.Time
+		}
+		if ts, err := event.ParseState(r.ToState); err == nil && ts.Terminal() && (d.EndTime == nil || r.Time.After(*d.EndTime)) {
+			t := r.Time
+			d.EndTime = &t
+		}
+		if r.ErrorCode != "" || r.ErrorMessage != "" {
+			d.Errors++
+			d.ErrorCode, d.ErrorMessage = r.ErrorCode, r.ErrorMessage
+		}
+		if r.traceID > d.TraceID {
+			d.TraceID = r.traceID
+		}
+	}
+	d.StartTime = queued
+	if queued.IsZero() {
+		d.StartTime = first
+	}
+	d.TraceID = traceHex(d.TraceID)
+	return d
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -10,11 +10,17 @@
 -- later over earlier). Transitions older than the retention window are not
 -- shown. Reads one primary-key range of transitions.
 --
--- Columns: seq, attempt, from_state, to_state, time, time_ns (Int64),
+-- Columns: tenant, namespace, function, qualifier, request_id, seq,
+--   attempt, from_state, to_state, time, time_ns (Int64),
 --   in_state_ns (time spent in from_state: time minus the previous
 --   transition's time; 0 when the previous one is not known), error_code,
 --   error_message, node, invoke_type, trace_id and span_id (hex).
 SELECT
+    tenant,
+    namespace,
+    function,
+    qualifier,
+    request_id,
     seq,
     attempt,
     from_state,
