@@ -21,6 +21,7 @@ import (
 
 	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 // BenchmarkExporterVsContrib sends the same status spans through this
@@ -118,6 +119,43 @@ func BenchmarkExporterVsContrib(b *testing.B) {
 	fmt.Printf("BENCH exporter_vs_contrib throughput_ratio=%.3f cpu_ratio=%.3f bytes_ratio=%.3f\n",
 		oursTP/contribTP, oursCPU/contribCPU, oursBPS/contribBPS)
 	fmt.Printf("BENCH exporter_vs_contrib_span_table bytes_ratio=%.3f\n", oursRawBPS/contribRawBPS)
+	if os.Getenv("STATUSTRACE_BENCH_COLUMNS") != "" {
+		printColumnBytes(b, "statustrace", oursDB, stored)
+		printColumnBytes(b, "contrib", contribDB, stored)
+	}
+}
+
+// printColumnBytes prints bytes per span of every table and column of db
+// (STATUSTRACE_BENCH_COLUMNS=1): where the bytes go, for schema work.
+func printColumnBytes(b *testing.B, label string, db *chtest.DB, spans float64) {
+	b.Helper()
+	ctx := context.Background()
+	var tables []struct {
+		Table string `ch:"table"`
+		Rows  uint64 `ch:"rows"`
+		Bytes uint64 `ch:"bytes"`
+		Parts uint64 `ch:"parts"`
+	}
+	if err := db.Conn.Select(ctx, &tables, "SELECT table, sum(rows) AS rows, sum(bytes_on_disk) AS bytes, count() AS parts FROM system.parts WHERE database = ? AND active GROUP BY table ORDER BY bytes DESC", db.Name); err != nil {
+		b.Fatal(err)
+	}
+	var cols []struct {
+		Table string `ch:"table"`
+		Name  string `ch:"name"`
+		Comp  uint64 `ch:"comp"`
+		Raw   uint64 `ch:"raw"`
+	}
+	if err := db.Conn.Select(ctx, &cols, "SELECT table, column AS name, sum(column_data_compressed_bytes) AS comp, sum(column_data_uncompressed_bytes) AS raw FROM system.parts_columns WHERE database = ? AND active GROUP BY table, column ORDER BY table, comp DESC", db.Name); err != nil {
+		b.Fatal(err)
+	}
+	for _, t := range tables {
+		fmt.Printf("%s %-28s rows=%-9d parts=%-3d bytes/span=%6.2f\n", label, t.Table, t.Rows, t.Parts, float64(t.Bytes)/spans)
+		for _, c := range cols {
+			if c.Table == t.Table {
+				fmt.Printf("    %-22s compressed/span=%6.2f uncompressed/span=%7.2f\n", c.Name, float64(c.Comp)/spans, float64(c.Raw)/spans)
+			}
+		}
+	}
 }
 
 func startBenchExporter(b *testing.B, f exporter.Factory, cfg component.Config) exporter.Traces {
@@ -182,6 +220,7 @@ func genTransitions(rng *rand.Rand, n int, prefix string) []transition {
 	ts = ts[:n]
 	for i := range ts {
 		ts[i].RequestID = prefix + ts[i].RequestID
+		ts[i].SpanID = spans.TransitionSpanID(ts[i].RequestID, ts[i].Seq) // as the plugin derives it
 	}
 	return ts
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 // Test data: random event histories, their spans, and what the views must
@@ -56,7 +57,10 @@ func genEvents(rng *rand.Rand, n int, base time.Time, spread time.Duration) []tr
 				TimeUnixNano: at.UnixNano(), ErrorCode: code, ErrorMessage: msg,
 				InvokeType: "async", Node: fmt.Sprintf("node-%d", rng.IntN(3)),
 			}, TraceID: trace, StartUnixNano: prev.UnixNano()}
-			binary.BigEndian.PutUint64(t.SpanID[:], rng.Uint64()|1) // random, as a hash-derived ID is
+			// The plugin's span ID (derived from request_id and seq); the
+			// trace ID stays random, as for an event that joined its
+			// caller's trace.
+			t.SpanID = spans.TransitionSpanID(keys.RequestID, seq)
 			out = append(out, t)
 			from = to
 		}

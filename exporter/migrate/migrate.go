@@ -59,6 +59,9 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	if err != nil {
 		return res, fmt.Errorf("migrate options: %w", err)
 	}
+	if !o.AutoStatistics {
+		o.AutoStatistics = hasMergeTreeSetting(ctx, conn, "auto_statistics_types")
+	}
 	rendered, err := o.renderAll(ms)
 	if err != nil {
 		return res, err
@@ -107,6 +110,19 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	}
 	res.RetentionChanged = changed
 	return res, nil
+}
+
+// hasMergeTreeSetting reports whether the server knows a MergeTree setting.
+// A failed look-up counts as no: the DDL rendered without the setting works
+// on every server.
+func hasMergeTreeSetting(ctx context.Context, conn Conn, name string) bool {
+	var rows []struct {
+		Name string `ch:"name"`
+	}
+	if err := conn.Select(ctx, &rows, "SELECT name FROM system.merge_tree_settings WHERE name = ?", name); err != nil {
+		return false
+	}
+	return len(rows) == 1
 }
 
 func (o Options) readApplied(ctx context.Context, conn Conn) ([]Applied, error) {

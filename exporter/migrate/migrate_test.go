@@ -15,7 +15,8 @@ type fakeConn struct {
 	execs     []string
 	applied   []Applied
 	retention string
-	failOn    string // Exec fails for a statement containing this
+	failOn    string   // Exec fails for a statement containing this
+	settings  []string // MergeTree settings the server knows
 }
 
 func (f *fakeConn) Exec(_ context.Context, q string, args ...any) error {
@@ -32,10 +33,20 @@ func (f *fakeConn) Exec(_ context.Context, q string, args ...any) error {
 	return nil
 }
 
-func (f *fakeConn) Select(_ context.Context, dest any, q string, _ ...any) error {
+func (f *fakeConn) Select(_ context.Context, dest any, q string, args ...any) error {
 	switch d := dest.(type) {
 	case *[]Applied:
 		*d = append(*d, f.applied...)
+	case *[]struct {
+		Name string `ch:"name"`
+	}:
+		for _, name := range f.settings {
+			if strings.Contains(q, "merge_tree_settings") && len(args) == 1 && args[0] == name {
+				*d = append(*d, struct {
+					Name string `ch:"name"`
+				}{name})
+			}
+		}
 	case *[]struct {
 		Value string `ch:"value"`
 	}:
@@ -79,6 +90,33 @@ func TestUpAppliesThenNoOp(t *testing.T) {
 	}
 }
 
+// Up turns off the costly automatic column statistics only on a server that
+// has them: an older one would reject the unknown setting.
+func TestUpAutoStatistics(t *testing.T) {
+	for _, known := range []bool{false, true} {
+		f := &fakeConn{}
+		if known {
+			f.settings = []string{"auto_statistics_types"}
+		}
+		if _, err := Up(context.Background(), f, Options{Database: "d"}); err != nil {
+			t.Fatal(err)
+		}
+		var tables int
+		for _, q := range f.execs {
+			if !strings.Contains(q, "MergeTree()") || strings.Contains(q, "schema_migrations") || strings.Contains(q, "`settings`") {
+				continue
+			}
+			tables++
+			if got := strings.Contains(q, "auto_statistics_types = 'minmax'"); got != known {
+				t.Errorf("server knows the setting: %v, DDL sets it: %v:\n%s", known, got, q)
+			}
+		}
+		if tables != 3 {
+			t.Errorf("%d data tables created, want 3", tables)
+		}
+	}
+}
+
 func TestUpRetentionChange(t *testing.T) {
 	ctx := context.Background()
 	f := &fakeConn{}
@@ -102,8 +140,8 @@ func TestUpRetentionChange(t *testing.T) {
 			}
 		}
 	}
-	if alters != len(ttlTables) {
-		t.Errorf("%d ALTERs, want %d", alters, len(ttlTables))
+	if alters != len(ttlTables)+1 { // and span_id's column TTL
+		t.Errorf("%d ALTERs, want %d", alters, len(ttlTables)+1)
 	}
 }
 

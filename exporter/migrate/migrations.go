@@ -12,8 +12,12 @@ package migrate
 //     {{globalEngine ...}} (Replicated variants in cluster mode, sharded or
 //     replicated to every node), {{distributed "name" "shardingKey"}} (the
 //     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
-//     (the retention TTL clause). Table and column names come from
-//     internal/schema so the query side reads what is written here.
+//     (the retention TTL clause), {{settings "a = 1, ..."}} (a data table's
+//     SETTINGS clause, with auto_statistics_types where the server has it),
+//     {{derivedSpanID}} and {{spanIDTTL}} (transitions.span_id's DEFAULT and
+//     column TTL, see internal/schema.DerivedSpanIDExpr). Table and column
+//     names come from internal/schema so the query side reads what is
+//     written here.
 
 // builtin is the ordered list of migrations. Version numbers start at 1 and
 // have no gaps.
@@ -25,31 +29,38 @@ var builtin = []Migration{
 			// Raw transitions. ReplacingMergeTree keyed by (tenant, request_id,
 			// seq): a re-delivered transition collapses on merge, FINAL/LIMIT 1 BY
 			// hides it before. The key also makes a request_id lookup a primary
-			// key range.
+			// key range. Codecs were chosen by measurement (exporter/README.md,
+			// "Storage"): ZSTD on the LowCardinality index streams, T64 for
+			// times and small integers. span_id is stored only where the plugin's
+			// derivation from (request_id, seq) does not give it: derivable values
+			// expire at once (column TTL, applied on merge) and come back from the
+			// DEFAULT, which must therefore never change; other values live as
+			// long as the row.
 			`CREATE TABLE IF NOT EXISTS {{table "transitions"}}{{.OnCluster}}
 (
-    tenant        LowCardinality(String),
-    namespace     LowCardinality(String),
-    function      LowCardinality(String),
-    qualifier     LowCardinality(String),
-    request_id    String CODEC(ZSTD(1)),
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
     seq           UInt64 CODEC(T64, ZSTD(1)),
     attempt       UInt32 CODEC(T64, ZSTD(1)),
-    from_state    LowCardinality(String),
-    to_state      LowCardinality(String),
-    time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
-    error_code    LowCardinality(String),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
     error_message String CODEC(ZSTD(3)),
-    invoke_type   LowCardinality(String),
-    node          LowCardinality(String),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) CODEC(ZSTD(1))
+    span_id       FixedString(8) DEFAULT {{derivedSpanID}} CODEC(ZSTD(1))
+                  TTL {{spanIDTTL}}
 )
 ENGINE = {{engine "ReplacingMergeTree" ""}}
 PARTITION BY toDate(time)
 ORDER BY (tenant, request_id, seq)
 {{ttl "toDateTime(time)"}}
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+{{settings "ttl_only_drop_parts = 1, index_granularity = 8192"}}`,
 			`{{distributed "transitions" "cityHash64(tenant, request_id)"}}`,
 
 			// Current status per event. Every column is an idempotent aggregate,
@@ -62,25 +73,25 @@ SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
     function           LowCardinality(String),
     qualifier          LowCardinality(String),
     request_id         String CODEC(ZSTD(1)),
-    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)),
-    last_seq           SimpleAggregateFunction(max, UInt64),
-    attempts           SimpleAggregateFunction(max, UInt32),
-    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
-    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
-    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
-    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))),
-    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_node          AggregateFunction(argMax, String, UInt64),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)) CODEC(ZSTD(3)),
+    last_seq           SimpleAggregateFunction(max, UInt64) CODEC(T64, ZSTD(1)),
+    attempts           SimpleAggregateFunction(max, UInt32) CODEC(T64, ZSTD(1)),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_node          AggregateFunction(argMax, String, UInt64) CODEC(ZSTD(3)),
     invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
-    trace_id           SimpleAggregateFunction(max, FixedString(16)),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)) CODEC(ZSTD(1)),
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = {{engine "AggregatingMergeTree" ""}}
 PARTITION BY toDate(last_time)
 ORDER BY (tenant, namespace, function, qualifier, request_id)
 {{ttl "toDateTime(last_time)"}}
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+{{settings "ttl_only_drop_parts = 1, index_granularity = 8192"}}`,
 			`{{distributed "events" ""}}`,
 
 			// Per-minute statistics. A uniqExact state over the 64-bit hash of
@@ -103,7 +114,7 @@ ENGINE = {{engine "AggregatingMergeTree" ""}}
 PARTITION BY toDate(bucket)
 ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
 {{ttl "bucket"}}
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192`,
+{{settings "ttl_only_drop_parts = 1, index_granularity = 8192"}}`,
 			`{{distributed "stats_minute" ""}}`,
 
 			// Settings the query side needs (the retention in force).

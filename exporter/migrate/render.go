@@ -27,6 +27,15 @@ type Options struct {
 	// ReplicationPathPrefix is the ZooKeeper/Keeper path prefix of the
 	// Replicated tables in cluster mode. Default "/clickhouse/statustrace".
 	ReplicationPathPrefix string
+	// AutoStatistics says the server builds column statistics for every
+	// column by default (the auto_statistics_types MergeTree setting,
+	// ClickHouse 26 and later). The data tables then keep only the minmax
+	// ones: the uniq sketches cost up to 256 KiB per column and part (about a
+	// sixth of the bytes on disk at a million spans) and no statustrace query
+	// needs them. Older servers reject the setting, so Up sets this when
+	// system.merge_tree_settings has it; set it yourself to render (Render)
+	// for such a server.
+	AutoStatistics bool
 }
 
 // Migration is one schema version.
@@ -202,9 +211,32 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":       o.ttl,
-		"stateRank": func() string { return schema.StateRankExpr },
+		"ttl":           o.ttl,
+		"stateRank":     func() string { return schema.StateRankExpr },
+		"settings":      o.settings,
+		"derivedSpanID": func() string { return schema.DerivedSpanIDExpr },
+		"spanIDTTL":     o.spanIDTTL,
 	}
+}
+
+// settings renders a data table's SETTINGS clause.
+func (o Options) settings(s string) string {
+	if o.AutoStatistics {
+		s += ", auto_statistics_types = 'minmax'"
+	}
+	return "SETTINGS " + s
+}
+
+// spanIDTTL is the column TTL of transitions.span_id: a value the DEFAULT
+// (schema.DerivedSpanIDExpr) gives back expires at once, so merges drop it
+// (and the whole column from a part where every value is derivable); any
+// other value lives exactly as long as its row, so it never outlives the
+// retention nor keeps a part from being dropped with ttl_only_drop_parts
+// (whose drop time is the latest TTL of any kind in the part). A TTL of 0
+// means "none" to ClickHouse, hence the row's time rather than a constant.
+func (o Options) spanIDTTL() string {
+	return fmt.Sprintf("if(%s = %s, toDateTime(time), toDateTime(time) + toIntervalSecond(%d))",
+		schema.ColSpanID, schema.DerivedSpanIDExpr, o.retentionSeconds())
 }
 
 // tableOf finds the table a CREATE TABLE statement's template creates, so
@@ -279,12 +311,15 @@ ORDER BY version`,
 	}
 }
 
-// retentionSQL sets every data table's TTL to the retention in o.
+// retentionSQL sets every data table's TTL, and span_id's column TTL, to
+// the retention in o.
 func (o Options) retentionSQL() []string {
-	out := make([]string, 0, len(ttlTables))
+	out := make([]string, 0, len(ttlTables)+1)
 	for _, t := range ttlTables {
 		out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY %s",
 			o.qualified(o.physical(t.name)), o.onCluster(), o.ttl(t.expr)))
 	}
+	out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY COLUMN %s TTL %s",
+		o.qualified(o.physical(schema.Transitions)), o.onCluster(), schema.ColSpanID, o.spanIDTTL()))
 	return out
 }

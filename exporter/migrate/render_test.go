@@ -47,7 +47,7 @@ func renderFile(t *testing.T, opts Options) string {
 func TestRenderGolden(t *testing.T) {
 	cases := map[string]Options{
 		"single.sql":  {},
-		"cluster.sql": {Database: "st", Cluster: "prod-1", Retention: 48 * time.Hour},
+		"cluster.sql": {Database: "st", Cluster: "prod-1", Retention: 48 * time.Hour, AutoStatistics: true},
 	}
 	for file, opts := range cases {
 		t.Run(file, func(t *testing.T) {

@@ -14,28 +14,29 @@ ORDER BY version;
 -- migration transitions, events and per-minute stats with their materialized views
 CREATE TABLE IF NOT EXISTS `st`.`transitions_local` ON CLUSTER `prod-1`
 (
-    tenant        LowCardinality(String),
-    namespace     LowCardinality(String),
-    function      LowCardinality(String),
-    qualifier     LowCardinality(String),
-    request_id    String CODEC(ZSTD(1)),
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
     seq           UInt64 CODEC(T64, ZSTD(1)),
     attempt       UInt32 CODEC(T64, ZSTD(1)),
-    from_state    LowCardinality(String),
-    to_state      LowCardinality(String),
-    time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
-    error_code    LowCardinality(String),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
     error_message String CODEC(ZSTD(3)),
-    invoke_type   LowCardinality(String),
-    node          LowCardinality(String),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) CODEC(ZSTD(1))
+    span_id       FixedString(8) DEFAULT toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8) CODEC(ZSTD(1))
+                  TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(172800))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/statustrace/st/{shard}/transitions_local', '{replica}')
 PARTITION BY toDate(time)
 ORDER BY (tenant, request_id, seq)
 TTL toDateTime(time) + toIntervalSecond(172800)
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
 
 CREATE TABLE IF NOT EXISTS `st`.`transitions` ON CLUSTER `prod-1` AS `st`.`transitions_local` ENGINE = Distributed('prod-1', 'st', 'transitions_local', cityHash64(tenant, request_id));
 
@@ -46,25 +47,25 @@ CREATE TABLE IF NOT EXISTS `st`.`events_local` ON CLUSTER `prod-1`
     function           LowCardinality(String),
     qualifier          LowCardinality(String),
     request_id         String CODEC(ZSTD(1)),
-    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)),
-    last_seq           SimpleAggregateFunction(max, UInt64),
-    attempts           SimpleAggregateFunction(max, UInt32),
-    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
-    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
-    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
-    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))),
-    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_node          AggregateFunction(argMax, String, UInt64),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)) CODEC(ZSTD(3)),
+    last_seq           SimpleAggregateFunction(max, UInt64) CODEC(T64, ZSTD(1)),
+    attempts           SimpleAggregateFunction(max, UInt32) CODEC(T64, ZSTD(1)),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_node          AggregateFunction(argMax, String, UInt64) CODEC(ZSTD(3)),
     invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
-    trace_id           SimpleAggregateFunction(max, FixedString(16)),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)) CODEC(ZSTD(1)),
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/statustrace/st/{shard}/events_local', '{replica}')
 PARTITION BY toDate(last_time)
 ORDER BY (tenant, namespace, function, qualifier, request_id)
 TTL toDateTime(last_time) + toIntervalSecond(172800)
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
 
 CREATE TABLE IF NOT EXISTS `st`.`events` ON CLUSTER `prod-1` AS `st`.`events_local` ENGINE = Distributed('prod-1', 'st', 'events_local');
 
@@ -83,7 +84,7 @@ ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/statustrace/st/{shard}/stat
 PARTITION BY toDate(bucket)
 ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
 TTL bucket + toIntervalSecond(172800)
-SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
 
 CREATE TABLE IF NOT EXISTS `st`.`stats_minute` ON CLUSTER `prod-1` AS `st`.`stats_minute_local` ENGINE = Distributed('prod-1', 'st', 'stats_minute_local');
 
@@ -127,3 +128,4 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(last_time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`stats_minute_local` ON CLUSTER `prod-1` MODIFY TTL bucket + toIntervalSecond(172800);
+ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY COLUMN span_id TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(172800));

@@ -14,22 +14,23 @@ ORDER BY version;
 -- migration transitions, events and per-minute stats with their materialized views
 CREATE TABLE IF NOT EXISTS `statustrace`.`transitions`
 (
-    tenant        LowCardinality(String),
-    namespace     LowCardinality(String),
-    function      LowCardinality(String),
-    qualifier     LowCardinality(String),
-    request_id    String CODEC(ZSTD(1)),
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
     seq           UInt64 CODEC(T64, ZSTD(1)),
     attempt       UInt32 CODEC(T64, ZSTD(1)),
-    from_state    LowCardinality(String),
-    to_state      LowCardinality(String),
-    time          DateTime64(9, 'UTC') CODEC(Delta(8), ZSTD(1)),
-    error_code    LowCardinality(String),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
     error_message String CODEC(ZSTD(3)),
-    invoke_type   LowCardinality(String),
-    node          LowCardinality(String),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) CODEC(ZSTD(1))
+    span_id       FixedString(8) DEFAULT toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8) CODEC(ZSTD(1))
+                  TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(259200))
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toDate(time)
@@ -44,18 +45,18 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`events`
     function           LowCardinality(String),
     qualifier          LowCardinality(String),
     request_id         String CODEC(ZSTD(1)),
-    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)),
-    last_seq           SimpleAggregateFunction(max, UInt64),
-    attempts           SimpleAggregateFunction(max, UInt32),
-    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')),
-    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')),
-    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))),
-    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))),
-    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)),
-    last_node          AggregateFunction(argMax, String, UInt64),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)) CODEC(ZSTD(3)),
+    last_seq           SimpleAggregateFunction(max, UInt64) CODEC(T64, ZSTD(1)),
+    attempts           SimpleAggregateFunction(max, UInt32) CODEC(T64, ZSTD(1)),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_node          AggregateFunction(argMax, String, UInt64) CODEC(ZSTD(3)),
     invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
-    trace_id           SimpleAggregateFunction(max, FixedString(16)),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)) CODEC(ZSTD(1)),
     INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
 )
 ENGINE = AggregatingMergeTree()
@@ -121,3 +122,4 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`stats_minute` MODIFY TTL bucket + toIntervalSecond(259200);
+ALTER TABLE `statustrace`.`transitions` MODIFY COLUMN span_id TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(259200));
