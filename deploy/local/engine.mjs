@@ -21,7 +21,22 @@ const moduleUrl = join(dirname(require.resolve('chdb-wasm/chdb.wasm')), 'chdb.mj
 
 const log = (...a) => process.stderr.write(`[engine] ${a.join(' ')}\n`);
 
+// Server settings, read by the engine from /config.xml (its working directory)
+// when the first connection opens:
+// - dropped tables free their memory at once (the default keeps them 8 min,
+//   and here all data lives in the engine's memory, which never shrinks);
+// - caches stay small, for the same reason.
+const serverConfig = `<clickhouse>
+  <database_atomic_delay_before_drop_table_sec>0</database_atomic_delay_before_drop_table_sec>
+  <mark_cache_size>67108864</mark_cache_size>
+  <index_mark_cache_size>16777216</index_mark_cache_size>
+  <uncompressed_cache_size>0</uncompressed_cache_size>
+  <max_server_memory_usage_to_ram_ratio>0.95</max_server_memory_usage_to_ram_ratio>
+</clickhouse>
+`;
+
 const db = await AsyncChdb.create({ moduleUrl });
+await db.putFile('/config.xml', new TextEncoder().encode(serverConfig));
 const sessions = new Map(); // session id -> AsyncChdbConnection
 // Opening a connection costs ~100 ms, so requests without a session share one.
 const shared = await db.connect();

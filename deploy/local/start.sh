@@ -11,8 +11,9 @@ state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
 mkdir -p "$state"
 
 ping() { curl -fsS --max-time 2 "http://$addr/ping" >/dev/null 2>&1; }
-# /ping is answered without the engine; a query proves the engine is alive.
-healthy() { curl -fsS --max-time 20 "http://$addr/?query=SELECT%201" >/dev/null 2>&1; }
+# /ping is answered without the engine; a query that allocates proves the
+# engine is alive and not stuck at its memory limit (its memory never shrinks).
+healthy() { curl -fsS --max-time 20 "http://$addr/?query=SELECT%20count()%20FROM%20numbers(100)%20GROUP%20BY%20number%20%25%207%20FORMAT%20Null" >/dev/null 2>&1; }
 
 exec 9>"$state/lock"
 flock 9
