@@ -81,7 +81,6 @@ func TestRetentionChangeOnEngine(t *testing.T) {
 		t.Fatal("retention change not applied")
 	}
 	for _, tbl := range []string{schema.Transitions, schema.Events, schema.Stats} {
-		// No old retention left: span_id's column TTL follows it too.
 		if ddl := tableDDL(t, db, tbl); !strings.Contains(ddl, "toIntervalSecond(86400)") || strings.Contains(ddl, "259200") || !strings.Contains(ddl, "ttl_only_drop_parts = 1") {
 			t.Errorf("%s TTL not changed: %s", tbl, ddl)
 		}

@@ -140,8 +140,8 @@ func TestUpRetentionChange(t *testing.T) {
 			}
 		}
 	}
-	if alters != len(ttlTables)+1 { // and span_id's column TTL
-		t.Errorf("%d ALTERs, want %d", alters, len(ttlTables)+1)
+	if alters != len(ttlTables) {
+		t.Errorf("%d ALTERs, want %d", alters, len(ttlTables))
 	}
 }
 

@@ -13,11 +13,9 @@ package migrate
 //     replicated to every node), {{distributed "name" "shardingKey"}} (the
 //     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
 //     (the retention TTL clause), {{settings "a = 1, ..."}} (a data table's
-//     SETTINGS clause, with auto_statistics_types where the server has it),
-//     {{derivedSpanID}} and {{spanIDTTL}} (transitions.span_id's DEFAULT and
-//     column TTL, see internal/schema.DerivedSpanIDExpr). Table and column
-//     names come from internal/schema so the query side reads what is
-//     written here.
+//     SETTINGS clause, with auto_statistics_types where the server has it).
+//     Table and column names come from internal/schema so the query side
+//     reads what is written here.
 
 // builtin is the ordered list of migrations. Version numbers start at 1 and
 // have no gaps.
@@ -31,11 +29,7 @@ var builtin = []Migration{
 			// hides it before. The key also makes a request_id lookup a primary
 			// key range. Codecs were chosen by measurement (exporter/README.md,
 			// "Storage"): ZSTD on the LowCardinality index streams, T64 for
-			// times and small integers. span_id is stored only where the plugin's
-			// derivation from (request_id, seq) does not give it: derivable values
-			// expire at once (column TTL, applied on merge) and come back from the
-			// DEFAULT, which must therefore never change; other values live as
-			// long as the row.
+			// times and small integers.
 			`CREATE TABLE IF NOT EXISTS {{table "transitions"}}{{.OnCluster}}
 (
     tenant        LowCardinality(String) CODEC(ZSTD(1)),
@@ -53,8 +47,7 @@ var builtin = []Migration{
     invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
     node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) DEFAULT {{derivedSpanID}} CODEC(ZSTD(1))
-                  TTL {{spanIDTTL}}
+    span_id       FixedString(8) CODEC(ZSTD(1))
 )
 ENGINE = {{engine "ReplacingMergeTree" ""}}
 PARTITION BY toDate(time)

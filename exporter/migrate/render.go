@@ -211,11 +211,9 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":           o.ttl,
-		"stateRank":     func() string { return schema.StateRankExpr },
-		"settings":      o.settings,
-		"derivedSpanID": func() string { return schema.DerivedSpanIDExpr },
-		"spanIDTTL":     o.spanIDTTL,
+		"ttl":       o.ttl,
+		"stateRank": func() string { return schema.StateRankExpr },
+		"settings":  o.settings,
 	}
 }
 
@@ -225,18 +223,6 @@ func (o Options) settings(s string) string {
 		s += ", auto_statistics_types = 'minmax'"
 	}
 	return "SETTINGS " + s
-}
-
-// spanIDTTL is the column TTL of transitions.span_id: a value the DEFAULT
-// (schema.DerivedSpanIDExpr) gives back expires at once, so merges drop it
-// (and the whole column from a part where every value is derivable); any
-// other value lives exactly as long as its row, so it never outlives the
-// retention nor keeps a part from being dropped with ttl_only_drop_parts
-// (whose drop time is the latest TTL of any kind in the part). A TTL of 0
-// means "none" to ClickHouse, hence the row's time rather than a constant.
-func (o Options) spanIDTTL() string {
-	return fmt.Sprintf("if(%s = %s, toDateTime(time), toDateTime(time) + toIntervalSecond(%d))",
-		schema.ColSpanID, schema.DerivedSpanIDExpr, o.retentionSeconds())
 }
 
 // tableOf finds the table a CREATE TABLE statement's template creates, so
@@ -311,15 +297,12 @@ ORDER BY version`,
 	}
 }
 
-// retentionSQL sets every data table's TTL, and span_id's column TTL, to
-// the retention in o.
+// retentionSQL sets every data table's TTL to the retention in o.
 func (o Options) retentionSQL() []string {
-	out := make([]string, 0, len(ttlTables)+1)
+	out := make([]string, 0, len(ttlTables))
 	for _, t := range ttlTables {
 		out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY %s",
 			o.qualified(o.physical(t.name)), o.onCluster(), o.ttl(t.expr)))
 	}
-	out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY COLUMN %s TTL %s",
-		o.qualified(o.physical(schema.Transitions)), o.onCluster(), schema.ColSpanID, o.spanIDTTL()))
 	return out
 }

@@ -81,23 +81,8 @@ const (
 	ColInvokeType   = "invoke_type"
 	ColNode         = "node"
 	ColTraceID      = "trace_id" // FixedString(16), raw bytes: lower(hex(trace_id)) joins otel_traces.TraceId
-	ColSpanID       = "span_id"  // FixedString(8), raw bytes; read and insert it like any column (see DerivedSpanIDExpr for how it is stored)
+	ColSpanID       = "span_id"  // FixedString(8), raw bytes
 )
-
-// DerivedSpanIDExpr is, as SQL over the Transitions columns request_id and
-// seq, the span ID the plugin gives the transition (request_id, seq)
-// (plugin/spans: the first 8 bytes of SHA-256("statustrace/transition\x00" +
-// request_id + "\x00" + seq as 8 bytes big-endian), an all-zero ID made
-// ...01). It is span_id's DEFAULT: Transitions keeps span_id on disk only for
-// rows whose span_id differs from it (a column TTL clears the derivable ones
-// on merge, and a part where all of them are derivable drops the column);
-// reading span_id returns the inserted value either way. It must never
-// change: stored data depends on it.
-const DerivedSpanIDExpr = "toFixedString(if(" + transitionSpanHash + " = unhex('0000000000000000'), unhex('0000000000000001'), " +
-	transitionSpanHash + "), 8)"
-
-const transitionSpanHash = "substring(SHA256(concat('statustrace/transition\\0', " + ColRequestID + ", '\\0', reverse(reinterpretAsFixedString(" +
-	ColSeq + ")))), 1, 8)"
 
 // Columns of Events (besides the key columns tenant, namespace, function,
 // qualifier, request_id). The comment gives the type and how to read it.

@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS `st`.`transitions_local` ON CLUSTER `prod-1`
     invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
     node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) DEFAULT toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8) CODEC(ZSTD(1))
-                  TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(172800))
+    span_id       FixedString(8) CODEC(ZSTD(1))
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/statustrace/st/{shard}/transitions_local', '{replica}')
 PARTITION BY toDate(time)
@@ -128,4 +127,3 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(last_time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`stats_minute_local` ON CLUSTER `prod-1` MODIFY TTL bucket + toIntervalSecond(172800);
-ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY COLUMN span_id TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(172800));

@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS `statustrace`.`transitions`
     invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
     node          LowCardinality(String) CODEC(ZSTD(1)),
     trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id       FixedString(8) DEFAULT toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8) CODEC(ZSTD(1))
-                  TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(259200))
+    span_id       FixedString(8) CODEC(ZSTD(1))
 )
 ENGINE = ReplacingMergeTree()
 PARTITION BY toDate(time)
@@ -122,4 +121,3 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`stats_minute` MODIFY TTL bucket + toIntervalSecond(259200);
-ALTER TABLE `statustrace`.`transitions` MODIFY COLUMN span_id TTL if(span_id = toFixedString(if(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8) = unhex('0000000000000000'), unhex('0000000000000001'), substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8)), 8), toDateTime(time), toDateTime(time) + toIntervalSecond(259200));
