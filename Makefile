@@ -13,6 +13,8 @@ all: build
 include plugin/plugin.mk
 include exporter/exporter.mk
 include scheduler/scheduler.mk
+include dashboards/dashboards.mk
+include deploy/deploy.mk
 
 build:
 	$(GO) build ./...
