@@ -70,15 +70,17 @@ func (p *Process) Exited() (bool, error) {
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
 
-// Stop sends SIGTERM to the process group, waits up to grace for the
-// process to exit, then SIGKILLs the group. It also SIGKILLs whatever is
+// Stop sends SIGTERM to the process, waits up to grace for it to exit,
+// then SIGKILLs its process group. It also SIGKILLs whatever is
 // left in the group after a clean exit, so nothing outlives Stop. The error
 // is the process's exit status unless it was a clean exit on SIGTERM.
 func (p *Process) Stop(grace time.Duration) error {
 	pgid := p.PID()
 	var killed error
 	if ok, _ := p.Exited(); !ok {
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
+		// SIGTERM to the leader only: it stops its own children in order
+		// (the scheduler flushes its plugin before stopping it).
+		_ = syscall.Kill(pgid, syscall.SIGTERM)
 		t := time.NewTimer(grace)
 		select {
 		case <-p.done:

@@ -1,0 +1,28 @@
+# The demo, the end-to-end test and the freshness benchmark (internal/stack,
+# internal/e2e, cmd/statustrace-demo), for the top-level Makefile to include:
+#   include internal/stack/demo.mk
+#   demo: demo-run
+# Usable alone too: make -f internal/stack/demo.mk demo-run
+GO ?= go
+BIN ?= bin
+
+.PHONY: demo-run test-e2e bench-freshness
+
+# Builds everything, then runs the whole pipeline with a few thousand
+# invocations and prints the status statistics and lookups. Uses
+# CLICKHOUSE_DSN, else starts the local endpoint (deploy/local). Ctrl-C stops
+# it; without a terminal on stdin (CI) it stops by itself after printing.
+# DEMO_FLAGS: e.g. -exit, -n 5000.
+demo-run:
+	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/statustrace-collector ./collector
+	$(BIN)/statustrace-demo -bin $(BIN) $(DEMO_FLAGS)
+
+# The end-to-end test alone (it is also part of `go test ./...`).
+test-e2e:
+	$(GO) test -count=1 -timeout 10m ./internal/stack/... ./internal/e2e/
+
+# Freshness at 5,000 transitions/s through the whole pipeline; prints
+# `BENCH freshness rate=... p50_ms=... p99_ms=...`.
+bench-freshness:
+	$(GO) test -run '^$$' -bench Freshness -benchtime 1x -timeout 20m ./internal/e2e/

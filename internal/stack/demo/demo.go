@@ -1,0 +1,174 @@
+// Package demo is `make demo`: the whole statustrace pipeline on this
+// machine (internal/stack), a few thousand invocations with a realistic mix
+// of outcomes, and the result as the CLI shows it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/statustrace/statustrace/internal/stack"
+)
+
+// Options of a demo run.
+type Options struct {
+	Root        string // module root
+	BinDir      string // built binaries (`make build`)
+	WorkDir     string // logs, configs, the scheduler's database; replaced on each run
+	Database    string // ClickHouse database, dropped and recreated
+	Invocations int
+	// Wait keeps everything running after the summary until ctx ends
+	// (Ctrl-C); otherwise Run stops and returns.
+	Wait bool
+	Out  io.Writer
+}
+
+// Run runs the demo. Whatever happens, and whenever ctx is cancelled, the
+// processes it started are stopped before it returns.
+func Run(ctx context.Context, o Options) (err error) {
+	began := time.Now()
+	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
+
+	bins, err := stack.BinariesIn(o.BinDir)
+	if err != nil {
+		return fmt.Errorf("%w (run `make build` first)", err)
+	}
+	dsn, local, err := stack.ResolveDSN(ctx, o.Root)
+	if err != nil {
+		return err
+	}
+	if local {
+		say("ClickHouse: the local endpoint (deploy/local, embedded ClickHouse, data in memory) at %s", dsn)
+	} else {
+		say("ClickHouse: CLICKHOUSE_DSN")
+	}
+	if err := stack.RecreateDatabase(ctx, dsn, o.Database); err != nil {
+		return err
+	}
+	say("database %s: created empty (the collector applies the schema migrations)", o.Database)
+	if err := os.RemoveAll(o.WorkDir); err != nil {
+		return fmt.Errorf("work dir: %w", err)
+	}
+
+	s, err := stack.Start(ctx, stack.Options{
+		Root: o.Root, Bin: bins, WorkDir: o.WorkDir, DSN: dsn, Database: o.Database,
+		Scheduler: SchedulerConfig(),
+		Logf:      func(f string, a ...any) { say(f, a...) },
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("\nstopping the scheduler, the API and the collector...")
+		if stopErr := s.Stop(); stopErr != nil {
+			err = errors.Join(err, stopErr)
+			return
+		}
+		say("stopped: nothing of the demo is left running.")
+		if local {
+			say("The local ClickHouse endpoint stays up (its data is in memory); `make clickhouse-stop` stops it.")
+		}
+	}()
+	say("pipeline up in %s; logs in %s", time.Since(began).Round(100*time.Millisecond), o.WorkDir)
+
+	conn, err := stack.Open(dsn, o.Database)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	say("\nfiring %d invocations (checkout, send-receipt, thumbnail, refund, export, reindex) and bursts at search/suggest:", o.Invocations)
+	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	res, err := Fire(ctx, sc, o.Invocations, func(f string, a ...any) { say(f, a...) })
+	if err != nil {
+		return err
+	}
+
+	say("\nwaiting for every event to settle (retries back off %s, reports/export expires after %s)...", retryWait, exportAge)
+	if err := waitSettled(ctx, say, s, conn, uint64(res.Accepted)); err != nil {
+		return err
+	}
+
+	if err := present(ctx, o.Out, s, conn, dsn, o.Database, res); err != nil {
+		return err
+	}
+	say("\ndemo ran in %s.", time.Since(began).Round(time.Second))
+	nextSteps(o.Out, s, dsn, o)
+
+	if !o.Wait {
+		return nil
+	}
+	say("\nEverything keeps running. Press Ctrl-C to stop.")
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.Scheduler.Done():
+		return fmt.Errorf("the scheduler exited; see %s", s.Scheduler.LogPath)
+	case <-s.Collector.Done():
+		return fmt.Errorf("the collector exited; see %s", s.Collector.LogPath)
+	}
+}
+
+// waitSettled polls the events view until the accepted events are all there
+// and terminal.
+func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, conn driver.Conn, accepted uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	lastSay := time.Time{}
+	for {
+		events, terminal, err := settledCounts(ctx, conn, Tenant)
+		if err == nil && events == accepted && terminal == accepted {
+			say("  all %d events settled in %s", accepted, time.Since(start).Round(100*time.Millisecond))
+			return nil
+		}
+		if time.Since(lastSay) >= 3*time.Second {
+			if err != nil {
+				say("  (%v)", err)
+			} else {
+				say("  %d/%d events recorded, %d ended", events, accepted, terminal)
+			}
+			if e := lastExportError(s.Collector.LogPath); e != "" && time.Since(start) > 5*time.Second {
+				say("  the collector reports: %s", e)
+			}
+			lastSay = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("events did not settle within 2m (%d/%d recorded, %d ended); see the logs in %s",
+					events, accepted, terminal, filepath.Dir(s.Collector.LogPath))
+			}
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// lastExportError returns the error of the collector's last failed export
+// in its log, if any.
+func lastExportError(logPath string) string {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(string(data), "\n")
+	for i := len(lines) - 1; i >= 0 && i >= len(lines)-200; i-- {
+		if j := strings.Index(lines[i], `"error": "`); j >= 0 && strings.Contains(lines[i], "Exporting failed") {
+			msg := lines[i][j+10:]
+			if k := strings.Index(msg, `"`); k >= 0 {
+				msg = msg[:k]
+			}
+			return oneLine(msg)
+		}
+	}
+	return ""
+}
