@@ -21,22 +21,22 @@ const Tenant = "acme"
 
 // The demo's functions: every way an async invocation can end.
 const (
-	fnCheckout  = "checkout"       // shop: succeeds
-	fnReceipt   = "send-receipt"   // shop: fails once, succeeds on the retry
-	fnThumbnail = "thumbnail"      // media: takes 100–400 ms
-	fnRefund    = "refund"         // payments: fails every attempt, FAILED after 2 retries
-	fnExport    = "export"         // reports: slower than its max event age, EXPIRED
-	fnReindex   = "reindex"        // batch: runs until terminated (graceful or immediate), ABORTED
-	fnSuggest   = "suggest"        // search: rate-limited, a burst gets 429s (no event)
-	suggestQPS  = 40               // its limit
-	workers     = 200              // scheduler workers (reindex holds some until terminated)
-	nsShop      = "shop"           //
-	nsMedia     = "media"          //
-	nsPayments  = "payments"       //
-	nsReports   = "reports"        //
-	nsBatch     = "batch"          //
-	nsSearch    = "search"         //
-	traceShare  = 0.3              // share of invocations that carry a caller's traceparent
+	fnCheckout  = "checkout"     // shop: succeeds
+	fnReceipt   = "send-receipt" // shop: fails once, succeeds on the retry
+	fnThumbnail = "thumbnail"    // media: takes 100–400 ms
+	fnRefund    = "refund"       // payments: fails every attempt, FAILED after 2 retries
+	fnExport    = "export"       // reports: slower than its max event age, EXPIRED
+	fnReindex   = "reindex"      // batch: runs until terminated (graceful or immediate), ABORTED
+	fnSuggest   = "suggest"      // search: rate-limited, a burst gets 429s (no event)
+	suggestQPS  = 40             // its limit
+	workers     = 200            // scheduler workers (reindex holds some until terminated)
+	nsShop      = "shop"         //
+	nsMedia     = "media"        //
+	nsPayments  = "payments"     //
+	nsReports   = "reports"      //
+	nsBatch     = "batch"        //
+	nsSearch    = "search"       //
+	traceShare  = 0.3            // share of invocations that carry a caller's traceparent
 	retryWait   = 300 * time.Millisecond
 	exportAge   = 3 * time.Second // reports/export's max event age
 )
@@ -125,8 +125,8 @@ func Fire(ctx context.Context, sc *stack.SchedulerClient, n int, logf func(strin
 	rng.Shuffle(len(jobs), func(i, k int) { jobs[i], jobs[k] = jobs[k], jobs[i] })
 
 	var (
-		mu      sync.Mutex
-		reindex []string
+		mu       sync.Mutex
+		reindex  []string
 		firstErr error
 		sent     atomic.Int64
 	)
