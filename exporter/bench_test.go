@@ -127,7 +127,7 @@ func BenchmarkExporterVsContrib(b *testing.B) {
 
 // printColumnBytes prints bytes per span of every table and column of db
 // (STATUSTRACE_BENCH_COLUMNS=1): where the bytes go, for schema work.
-func printColumnBytes(b *testing.B, label string, db *chtest.DB, spans float64) {
+func printColumnBytes(b *testing.B, label string, db *chtest.DB, nSpans float64) {
 	b.Helper()
 	ctx := context.Background()
 	var tables []struct {
@@ -149,10 +149,10 @@ func printColumnBytes(b *testing.B, label string, db *chtest.DB, spans float64) 
 		b.Fatal(err)
 	}
 	for _, t := range tables {
-		fmt.Printf("%s %-28s rows=%-9d parts=%-3d bytes/span=%6.2f\n", label, t.Table, t.Rows, t.Parts, float64(t.Bytes)/spans)
+		fmt.Printf("%s %-28s rows=%-9d parts=%-3d bytes/span=%6.2f\n", label, t.Table, t.Rows, t.Parts, float64(t.Bytes)/nSpans)
 		for _, c := range cols {
 			if c.Table == t.Table {
-				fmt.Printf("    %-22s compressed/span=%6.2f uncompressed/span=%7.2f\n", c.Name, float64(c.Comp)/spans, float64(c.Raw)/spans)
+				fmt.Printf("    %-22s compressed/span=%6.2f uncompressed/span=%7.2f\n", c.Name, float64(c.Comp)/nSpans, float64(c.Raw)/nSpans)
 			}
 		}
 	}
