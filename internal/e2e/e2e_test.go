@@ -2,8 +2,12 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,7 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	stapi "github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/scheduler/api"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
@@ -62,7 +68,10 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test runs the whole pipeline; skipped with -short")
 	}
+	began := time.Now()
 	s, db := startStack(t, e2eConfig())
+	_, bins := binaries(t)
+	require.NotEmpty(t, s.APIURL, "the statustrace API (cmd/statustrace) is part of the pipeline")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	sc := stack.NewSchedulerClient(s.SchedulerURL)
@@ -138,43 +147,50 @@ func TestEndToEnd(t *testing.T) {
 		require.Equal(t, http.StatusAccepted, code, "terminate %s", rid)
 	}
 
-	// Everything settles in the events view with exactly these states.
-	wantState := map[string]int{"FINISHED": nOK + nFlaky + nAdmitted, "FAILED": nFail, "ABORTED": nGraceful + nImmediate, "EXPIRED": nExpire}
-	var evs map[string]eventRow
-	var got map[string]int
-	settled := func() bool {
-		var err error
-		evs, err = events(ctx, db.Conn, tenant)
-		if err != nil {
-			t.Logf("events: %v", err)
-			return false
-		}
-		got = map[string]int{}
-		for _, e := range evs {
-			got[e.State]++
-		}
-		return assert.ObjectsAreEqual(wantState, got)
+	// Everything settles with exactly these states, as the API lists them.
+	ac := &stapi.Client{BaseURL: s.APIURL, Token: s.APIToken}
+	wantStatus := map[string]uint64{
+		"FINISHED": nOK + nFlaky + nAdmitted,
+		"FAILED":   nFail + nExpire, // public FAILED includes EXPIRED
+		"ABORTED":  nGraceful + nImmediate,
+		"RUNNING":  0,
+		"EXPIRED":  nExpire, // a detailed state
 	}
-	waitFor(t, ctx, settled, func() string { return fmt.Sprintf("events by state: %v, want %v", got, wantState) })
+	accepted := uint64(len(invs) + nAdmitted)
+	var got map[string]uint64
+	var listErr error
+	waitFor(t, ctx, func() bool {
+		got, listErr = totals(ctx, ac, append(slices.Collect(maps.Keys(wantStatus)), ""))
+		return listErr == nil && got[""] == accepted && maps.Equal(wantStatus, withoutKey(got, ""))
+	}, func() string {
+		return fmt.Sprintf("events per status through the API: %v (total under \"\"), want %v and %d in all (%v)", got, wantStatus, accepted, listErr)
+	})
 
-	// Exact: no extra event, and none for the rejected invocations.
-	require.Len(t, evs, len(invs)+nAdmitted)
+	// No event for the rejected invocations: a lookup is a 404.
 	for _, rid := range rejected {
-		assert.NotContains(t, evs, rid, "a request rejected by the QPS limit must leave no event")
+		_, err := ac.Get(ctx, rid)
+		var ae *stapi.APIError
+		if assert.ErrorAs(t, err, &ae, "lookup of rejected %s", rid) {
+			assert.Equal(t, http.StatusNotFound, ae.Status)
+		}
 	}
-	for _, e := range evs {
-		switch e.Function {
-		case "fail":
-			assert.Equal(t, uint32(3), e.Attempts, "%s attempts", e.RequestID)
-			assert.NotEmpty(t, e.LastError, "%s last error", e.RequestID)
-		case "flaky":
-			assert.Equal(t, uint32(2), e.Attempts, "%s attempts", e.RequestID)
+	// Attempts per event, from the list.
+	for fn, want := range map[string]uint32{"fail": 3, "flaky": 2, "ok": 1} {
+		page, err := ac.List(ctx, queries.ListFilter{Namespace: "shop", Function: fn, Limit: queries.MaxLimit})
+		require.NoError(t, err)
+		require.NotEmpty(t, page.Events)
+		for _, e := range page.Events {
+			assert.Equal(t, want, e.Attempts, "%s attempts", e.RequestID)
+			assert.Equal(t, "e2e-node", e.Node)
+			if fn == "fail" {
+				assert.Equal(t, "FunctionError", e.ErrorCode, "%s last error", e.RequestID)
+			}
 		}
 	}
 
-	// The statistics view counts every transition once.
+	// The statistics: every transition counted once, per state.
 	wantTransitions := map[string]uint64{
-		"QUEUED":      uint64(len(evs)),
+		"QUEUED":      accepted,
 		"RUNNING":     nOK + 3*nFail + 2*nFlaky + nGraceful + nImmediate + nExpire + nAdmitted,
 		"RETRYING":    2*nFail + nFlaky,
 		"TERMINATING": nGraceful,
@@ -183,13 +199,19 @@ func TestEndToEnd(t *testing.T) {
 		"ABORTED":     nGraceful + nImmediate,
 		"EXPIRED":     nExpire,
 	}
-	counts, err := transitionCounts(ctx, db.Conn, tenant)
+	st, err := ac.Stats(ctx, queries.StatsQuery{Window: queries.TimeRange{From: began.Add(-time.Minute).Truncate(time.Minute), To: time.Now().Add(time.Minute).Truncate(time.Minute)}}, false)
 	require.NoError(t, err)
-	assert.Equal(t, wantTransitions, counts, "transitions per state in the statistics view")
+	assert.Equal(t, wantTransitions, st.ByState, "transitions per state in the statistics")
+	assert.Equal(t, accepted, st.Accepted)
+	assert.Equal(t, uint64(2*nFail+nFlaky), st.Retries)
+	assert.Equal(t, map[string]uint64{"FINISHED": wantStatus["FINISHED"], "FAILED": wantStatus["FAILED"], "ABORTED": wantStatus["ABORTED"]}, st.ByStatus)
+	assert.InDelta(t, float64(nFail+nExpire)/float64(accepted), st.FailureRate, 1e-9)
 
 	// Lookup: a failed event's full timeline.
-	tl, err := timeline(ctx, db.Conn, tenant, "fail-0")
+	d, err := ac.Get(ctx, "fail-0")
 	require.NoError(t, err)
+	assert.Equal(t, "FAILED", d.Status)
+	assert.Equal(t, uint32(3), d.Attempts)
 	wantSteps := []struct {
 		from, to string
 		attempt  uint32
@@ -203,28 +225,37 @@ func TestEndToEnd(t *testing.T) {
 		{"RETRYING", "RUNNING", 3, false},
 		{"RUNNING", "FAILED", 3, true},
 	}
+	tl := d.Timeline
 	require.Len(t, tl, len(wantSteps), "timeline of fail-0: %+v", tl)
 	for i, w := range wantSteps {
 		g := tl[i]
-		assert.Equal(t, w.from+">"+w.to, g.From+">"+g.To, "step %d", i)
+		assert.Equal(t, w.from+">"+w.to, g.FromState+">"+g.ToState, "step %d", i)
 		assert.Equal(t, w.attempt, g.Attempt, "step %d attempt", i)
 		assert.Equal(t, w.err, g.ErrorCode != "", "step %d error code %q", i, g.ErrorCode)
 		if i > 0 {
 			assert.Greater(t, g.Seq, tl[i-1].Seq, "seq grows")
 			assert.False(t, g.Time.Before(tl[i-1].Time), "time does not go backwards")
 		}
-		assert.Equal(t, evs["fail-0"].TraceID, g.TraceID, "one trace per event")
 	}
 	assert.Contains(t, tl[len(tl)-1].ErrorMessage, "failed on purpose")
 
+	// The same lookup through the CLI binary, as JSON, says the same.
+	out, err := exec.CommandContext(ctx, bins.Statustrace, "--server", s.APIURL, "--token", s.APIToken, "events", "get", "fail-0", "-o", "json").Output()
+	require.NoError(t, err, "statustrace events get")
+	var cli queries.EventDetail
+	require.NoError(t, json.Unmarshal(out, &cli), "%s", out)
+	assert.Equal(t, *d, cli, "CLI and API agree")
+
 	// A graceful termination went through TERMINATING.
-	tl, err = timeline(ctx, db.Conn, tenant, "wait-0")
+	d, err = ac.Get(ctx, "wait-0")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"QUEUED", "RUNNING", "TERMINATING", "ABORTED"}, toStates(tl))
+	assert.Equal(t, []string{"QUEUED", "RUNNING", "TERMINATING", "ABORTED"}, toStates(d.Timeline))
 
 	// Traces: the caller's trace was joined; every event's trace is in
 	// otel_traces (written by the contrib exporter, which batches for 1 s).
-	require.Equal(t, callerTrace, evs["ok-0"].TraceID)
+	d, err = ac.Get(ctx, "ok-0")
+	require.NoError(t, err)
+	require.Equal(t, callerTrace, d.TraceID)
 	var spans, children uint64
 	waitFor(t, ctx, func() bool {
 		spans, children, err = traceSpans(ctx, db.Conn, callerTrace, callerSpan)
@@ -239,10 +270,33 @@ func TestEndToEnd(t *testing.T) {
 	}, func() string { return fmt.Sprintf("%d events have no trace in otel_traces (%v)", missing, err) })
 }
 
-func toStates(tl []transitionRow) []string {
+// totals asks the API for the number of events per status ("" = all).
+func totals(ctx context.Context, ac *stapi.Client, statuses []string) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for _, st := range statuses {
+		f := queries.ListFilter{Limit: 1}
+		if st != "" {
+			f.Statuses = []string{st}
+		}
+		p, err := ac.List(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		out[st] = p.Total
+	}
+	return out, nil
+}
+
+func withoutKey(m map[string]uint64, k string) map[string]uint64 {
+	c := maps.Clone(m)
+	delete(c, k)
+	return c
+}
+
+func toStates(tl []queries.Transition) []string {
 	out := make([]string, len(tl))
 	for i, t := range tl {
-		out[i] = t.To
+		out[i] = t.ToState
 	}
 	return out
 }

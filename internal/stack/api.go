@@ -3,18 +3,41 @@ package stack
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net/url"
 	"path/filepath"
 )
 
-// startAPI runs `statustrace serve` on addr against the stack's database.
-func startAPI(o Options, addr, token string) (*Process, error) {
-	env := []string{"CLICKHOUSE_DSN=" + o.DSN, "STATUSTRACE_DATABASE=" + o.Database, "STATUSTRACE_API_TOKEN=" + token}
-	return startProcess("api", o.Bin.Statustrace, []string{"serve", "--listen", addr},
+// startAPI runs `statustrace serve` on addr against the stack's database,
+// with one token for the scheduler's tenant. The collector has created the
+// schema by then; serve installs the query views on start.
+func startAPI(o Options, addr, token, tenant string) (*Process, error) {
+	dsn, err := WithDatabase(o.DSN, o.Database)
+	if err != nil {
+		return nil, err
+	}
+	env := []string{
+		"CLICKHOUSE_DSN=" + dsn,
+		"STATUSTRACE_API_TOKENS=" + token + "=" + tenant,
+	}
+	return startProcess("api", o.Bin.Statustrace, []string{"serve", "--listen", addr, "--log-level", "info"},
 		env, o.WorkDir, filepath.Join(o.WorkDir, "api.log"))
 }
 
+// WithDatabase returns the DSN with its database (the URL path) set.
+func WithDatabase(dsn, database string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", fmt.Errorf("ClickHouse DSN %q: want scheme://[user[:password]@]host:port[/database][?options]", redact(dsn))
+	}
+	u.Path = "/" + database
+	u.RawPath = ""
+	return u.String(), nil
+}
+
+// randomToken makes an API token (the API wants at least 16 characters).
 func randomToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	return "demo-" + hex.EncodeToString(b[:])
 }

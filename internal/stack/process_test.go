@@ -156,3 +156,19 @@ func TestExporterEnv(t *testing.T) {
 		t.Errorf("an error that hides the password, got %v", err)
 	}
 }
+
+func TestWithDatabase(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"http://127.0.0.1:8123":                          "http://127.0.0.1:8123/db1",
+		"http://127.0.0.1:8123/default?compress=lz4":     "http://127.0.0.1:8123/db1?compress=lz4",
+		"clickhouse://u:p@ch:9000/other?dial_timeout=5s": "clickhouse://u:p@ch:9000/db1?dial_timeout=5s",
+	} {
+		got, err := WithDatabase(dsn, "db1")
+		if err != nil || got != want {
+			t.Errorf("WithDatabase(%q) = %q, %v; want %q", dsn, got, err, want)
+		}
+	}
+	if _, err := WithDatabase("nonsense", "db1"); err == nil {
+		t.Error("want an error for a DSN without scheme and host")
+	}
+}

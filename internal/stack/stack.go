@@ -53,7 +53,8 @@ type Options struct {
 	Scheduler config.Config
 	// NoAPI skips the statustrace API server even if the binary exists.
 	NoAPI bool
-	// APIToken is the API's bearer token (generated when empty).
+	// APIToken is the API's bearer token for the scheduler's tenant
+	// (generated when empty; at least 16 characters).
 	APIToken string
 
 	// Logf receives progress lines; nil: silent.
@@ -144,7 +145,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			s.APIToken = randomToken()
 		}
 		o.Logf("starting the statustrace API (%s)", s.APIURL)
-		s.API, err = startAPI(o, addr(6), s.APIToken)
+		s.API, err = startAPI(o, addr(6), s.APIToken, schedulerTenant(o.Scheduler))
 		if err != nil {
 			return nil, s.failStart(err)
 		}
@@ -177,9 +178,7 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 	if c.Node == "" {
 		c.Node = "node-1"
 	}
-	if c.Tenant == "" {
-		c.Tenant = "demo"
-	}
+	c.Tenant = schedulerTenant(c)
 	c.Listen = listen
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}
@@ -212,6 +211,15 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 		return "", fmt.Errorf("scheduler config: %w", err)
 	}
 	return path, nil
+}
+
+// schedulerTenant is the tenant of the scheduler's functions (and of the
+// API token).
+func schedulerTenant(c config.Config) string {
+	if c.Tenant == "" {
+		return "demo"
+	}
+	return c.Tenant
 }
 
 // waitHealthy polls url until it answers 200, the process exits, ctx ends
