@@ -116,13 +116,25 @@ func BenchmarkQueryCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		rec.reset()
-		if _, err := st.Stats(ctx, queries.Scope{Tenant: "bench-0"}, queries.StatsQuery{Namespace: "default", Function: "fn-3", Window: w}); err != nil {
+		if _, err := st.Stats(ctx, queries.Scope{Tenant: "bench-0"}, queries.StatsQuery{Namespace: "default", Function: "fn-5", Window: w}); err != nil {
 			b.Fatal(err)
 		}
 		fnRead, err := counter.readRows(ctx, rec.calls)
 		if err != nil {
 			b.Fatal(err)
 		}
+		rec.reset()
+		page, err := st.List(ctx, queries.Scope{Tenant: "bench-0"}, queries.ListFilter{Namespace: "default", Function: "fn-5", Statuses: []string{"FAILED"}, Desc: true})
+		if err != nil || len(page.Events) == 0 {
+			b.Fatalf("list: %+v %v", page, err)
+		}
+		listRead, err := counter.readRows(ctx, rec.calls)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// For information: a list reads the function's rows of the events
+		// table (twice: page and total), so it grows with the events.
+		fmt.Printf("BENCH list_read_rows events=%d read=%d total=%d\n", events, listRead, page.Total)
 		statsRows := countRows(b, db.Conn, "SELECT count() FROM "+schema.Stats)
 		fmt.Printf("%s: %d events seeded; a lookup (status + timeline) reads at most %d rows, the timeline's key analysis selects granules %s;\n"+
 			"    3-day stats for a namespace read %d rows (accepted %d), for one function %d; the stats table holds %d rows\n",
@@ -167,7 +179,7 @@ func benchRequestID(_ context.Context, _ driver.Conn, n uint64) (string, error) 
 var seedSQL = `INSERT INTO ` + schema.Transitions + ` (` + strings.Join([]string{
 	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanID,
+	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanIDOverride,
 }, ", ") + `)
 SELECT
     concat('bench-', toString(n % 2)),

@@ -60,7 +60,7 @@ func SetVisibleRetention(ctx context.Context, conn driver.Conn, d time.Duration)
 var insertColumns = []string{
 	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanID,
+	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanIDOverride,
 }
 
 // Insert writes rows as one insert (one block, as one exporter batch).
