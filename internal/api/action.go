@@ -202,6 +202,13 @@ func StatusCode(status, errorCode string) int {
 func (s *Server) action() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rid := requestID(r.Context())
+		// Authenticate before reading anything a stranger sends.
+		p, ok := s.authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="statustrace"`)
+			actionError(w, rid, http.StatusUnauthorized, actCodeAuth, "missing or unknown API token (Authorization: Bearer <token>)")
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxActionBody))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -222,12 +229,6 @@ func (s *Server) action() http.Handler {
 			}
 		}
 		act := firstNonEmpty(r.Header.Get("X-Action"), r.Header.Get("X-TC-Action"), r.URL.Query().Get("Action"), req.Action)
-		p, ok := s.authenticate(r)
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="statustrace"`)
-			actionError(w, rid, http.StatusUnauthorized, actCodeAuth, "missing or unknown API token (Authorization: Bearer <token>)")
-			return
-		}
 		ctx, cancel := s.queryCtx(r)
 		defer cancel()
 		var resp map[string]any
