@@ -2,11 +2,13 @@ package statustraceexporter
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/statustrace/statustrace/exporter/internal/rows"
@@ -29,7 +31,8 @@ func TestInsertColumnsMatchTable(t *testing.T) {
 		Type string `ch:"type"`
 	}
 	err := db.Conn.Select(context.Background(), &cols,
-		"SELECT name, type FROM system.columns WHERE database = ? AND table = ? ORDER BY position", db.Name, schema.Transitions)
+		"SELECT name, type FROM system.columns WHERE database = ? AND table = ? AND default_kind NOT IN ('ALIAS', 'MATERIALIZED') ORDER BY position",
+		db.Name, schema.Transitions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +42,45 @@ func TestInsertColumnsMatchTable(t *testing.T) {
 	for i, c := range cols {
 		if want := rows.InsertColumns[i]; c.Name != want.Name || c.Type != want.Type {
 			t.Errorf("column %d: table %s %s, exporter %s %s", i, c.Name, c.Type, want.Name, want.Type)
+		}
+	}
+}
+
+// span_id is not stored for the plugin's spans: the schema recomputes it,
+// and must get exactly the ID the plugin derives; other IDs are kept as sent.
+func TestSpanIDDerivedBySchema(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	if _, err := migrate.Up(ctx, db.Conn, migrate.Options{Database: db.Name}); err != nil {
+		t.Fatal(err)
+	}
+	type probe struct {
+		rid      string
+		seq      uint64
+		override [8]byte
+	}
+	probes := []probe{
+		{"req-1", 1, [8]byte{}}, {"a-much-longer-request-id-" + strings.Repeat("x", 200), 1 << 40, [8]byte{}},
+		{"it's\\ é", 0, [8]byte{}}, {"req-2", 7, [8]byte{1, 2, 3, 4, 5, 6, 7, 8}},
+	}
+	for _, p := range probes {
+		err := db.Conn.Exec(ctx, "INSERT INTO "+schema.Transitions+" (tenant, request_id, seq, to_state, time, "+schema.ColSpanIDOverride+
+			") VALUES ('t', {rid:String}, {seq:UInt64}, 'QUEUED', now64(9), {ov:FixedString(8)})",
+			clickhouse.Named("rid", p.rid), clickhouse.Named("seq", fmt.Sprint(p.seq)), clickhouse.Named("ov", string(p.override[:])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		if err := db.Conn.QueryRow(ctx, "SELECT "+schema.ColSpanID+" FROM "+schema.Transitions+" WHERE request_id = {rid:String}",
+			clickhouse.Named("rid", p.rid)).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		want := event.TransitionSpanID(p.rid, p.seq)
+		if p.override != ([8]byte{}) {
+			want = p.override
+		}
+		if got != string(want[:]) {
+			t.Errorf("%q/%d: span_id %x, want %x", p.rid, p.seq, got, want)
 		}
 	}
 }

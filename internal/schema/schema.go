@@ -81,7 +81,11 @@ const (
 	ColInvokeType   = "invoke_type"
 	ColNode         = "node"
 	ColTraceID      = "trace_id" // FixedString(16), raw bytes: lower(hex(trace_id)) joins otel_traces.TraceId
-	ColSpanID       = "span_id"  // FixedString(8), raw bytes
+	ColSpanID       = "span_id"  // FixedString(8), raw bytes; ALIAS: span_id_override, else derived from (request_id, seq)
+	// ColSpanIDOverride is what writers insert: zero bytes when the span ID is
+	// the one plugin/spans.TransitionSpanID derives (always, for the plugin's
+	// spans), the real ID otherwise. Readers use ColSpanID.
+	ColSpanIDOverride = "span_id_override" // FixedString(8)
 )
 
 // Columns of Events (besides the key columns tenant, namespace, function,

@@ -146,7 +146,7 @@ var InsertColumns = []Column{
 	{schema.ColInvokeType, "LowCardinality(String)"},
 	{schema.ColNode, "LowCardinality(String)"},
 	{schema.ColTraceID, "FixedString(16)"},
-	{schema.ColSpanID, "FixedString(8)"},
+	{schema.ColSpanIDOverride, "FixedString(8)"},
 }
 
 // Slices returns the column slices in InsertColumns order.
@@ -234,7 +234,13 @@ func (c *Columns) Append(r *Row) {
 	}
 	n := len(c.ids)
 	c.ids = append(c.ids, r.TraceID[:]...)
-	c.ids = append(c.ids, r.SpanID[:]...)
+	// The plugin's span IDs are derived from (request_id, seq), and the schema
+	// recomputes them: store zero bytes (free after compression) for those.
+	override := r.SpanID
+	if override == event.TransitionSpanID(r.RequestID, r.Seq) {
+		override = [8]byte{}
+	}
+	c.ids = append(c.ids, override[:]...)
 	b := c.ids[n : n+24 : n+24]
 	c.TraceID = append(c.TraceID, idString(b[:16]))
 	c.SpanID = append(c.SpanID, idString(b[16:]))
