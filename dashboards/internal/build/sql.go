@@ -82,9 +82,10 @@ const eventColumns = `
 var eventScope = `tenant IN (SELECT tenant FROM events WHERE request_id = ` + requestID + ` AND ` + tenantFilter + `)
       AND request_id = ` + requestID
 
-// eventTransitions are the event's transitions, deduplicated.
+// eventTransitions are the event's transitions, deduplicated. span_id is
+// named because * leaves out ALIAS columns.
 var eventTransitions = `(
-    SELECT *
+    SELECT *, span_id
     FROM transitions
     WHERE ` + eventScope + `
       AND time >= ` + cutoff + `
