@@ -179,7 +179,7 @@ func benchRequestID(_ context.Context, _ driver.Conn, n uint64) (string, error) 
 var seedSQL = `INSERT INTO ` + schema.Transitions + ` (` + strings.Join([]string{
 	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanIDOverride,
+	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID,
 }, ", ") + `)
 SELECT
     concat('bench-', toString(n % 2)),
@@ -196,8 +196,7 @@ SELECT
     if(s = 3 AND n % 10 = 0, 'handler returned an error', ''),
     'async',
     concat('node-', toString(n % 3)),
-    toFixedString(unhex(leftPad(hex(n + 1), 32, '0')), 16),
-    toFixedString(unhex(leftPad(hex(n * 4 + s), 16, '0')), 8)
+    toFixedString(unhex(leftPad(hex(n + 1), 32, '0')), 16)
 FROM (SELECT number + {offset:UInt64} AS n FROM numbers({count:UInt64}))
 ARRAY JOIN [1, 2, 3] AS s`
 

@@ -60,10 +60,12 @@ func SetVisibleRetention(ctx context.Context, conn driver.Conn, d time.Duration)
 var insertColumns = []string{
 	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID, schema.ColSpanIDOverride,
+	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID,
 }
 
-// Insert writes rows as one insert (one block, as one exporter batch).
+// Insert writes rows as one insert (one block, as one exporter batch). The
+// span ID is left to the schema's default (the read side only passes it
+// through), so the seed does not depend on how the schema stores it.
 func Insert(ctx context.Context, conn driver.Conn, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
@@ -75,7 +77,7 @@ func Insert(ctx context.Context, conn driver.Conn, rows []Row) error {
 	for _, r := range rows {
 		err := b.Append(r.Tenant, r.Namespace, r.Function, r.Qualifier, r.RequestID,
 			r.Seq, r.Attempt, r.From.String(), r.To.String(), r.Time.UTC(),
-			r.ErrorCode, r.ErrorMessage, r.InvokeType, r.Node, string(r.TraceID[:]), string(r.SpanID[:]))
+			r.ErrorCode, r.ErrorMessage, r.InvokeType, r.Node, string(r.TraceID[:]))
 		if err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("append row: %w", err)

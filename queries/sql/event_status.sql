@@ -72,7 +72,9 @@ FROM
         max(trace_id) AS a_trace
     FROM
     (
-        SELECT *
+        SELECT
+            tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time,
+            error_code, error_message, invoke_type, node, trace_id
         FROM {{.Transitions}}
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}

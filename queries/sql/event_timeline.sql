@@ -42,7 +42,9 @@ FROM
         lagInFrame(toUnixTimestamp64Nano(time)) OVER w AS prev_ns
     FROM
     (
-        SELECT *
+        SELECT
+            tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time,
+            error_code, error_message, invoke_type, node, trace_id, span_id
         FROM {{.Transitions}}
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}
