@@ -16,8 +16,8 @@ import (
 
 	stapi "github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
-	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
 
