@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-
+	"github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/queries"
 )
 
 // Options of a demo run.
@@ -38,6 +38,9 @@ func Run(ctx context.Context, o Options) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(o.Out, format+"\n", args...) }
 
 	bins, err := stack.BinariesIn(o.BinDir)
+	if err == nil && bins.Statustrace == "" {
+		err = fmt.Errorf("no %s/statustrace", o.BinDir)
+	}
 	if err != nil {
 		return fmt.Errorf("%w (run `make build` first)", err)
 	}
@@ -48,7 +51,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if local {
 		say("ClickHouse: the local endpoint (deploy/local, embedded ClickHouse, data in memory) at %s", dsn)
 	} else {
-		say("ClickHouse: CLICKHOUSE_DSN")
+		say("ClickHouse: CLICKHOUSE_DSN (%s)", dsnForHumans(dsn))
 	}
 	if err := stack.RecreateDatabase(ctx, dsn, o.Database); err != nil {
 		return err
@@ -79,11 +82,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}()
 	say("pipeline up in %s; logs in %s", time.Since(began).Round(100*time.Millisecond), o.WorkDir)
 
-	conn, err := stack.Open(dsn, o.Database)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	ac := &api.Client{BaseURL: s.APIURL, Token: s.APIToken}
 
 	say("\nfiring %d invocations (checkout, send-receipt, thumbnail, refund, export, reindex) and bursts at search/suggest:", o.Invocations)
 	sc := stack.NewSchedulerClient(s.SchedulerURL)
@@ -93,17 +92,18 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	say("\nwaiting for every event to settle (retries back off %s, reports/export expires after %s)...", retryWait, exportAge)
-	if err := waitSettled(ctx, say, s, conn, uint64(res.Accepted)); err != nil {
+	if err := waitSettled(ctx, say, s, ac, uint64(res.Accepted)); err != nil {
 		return err
 	}
 
-	if err := present(ctx, o.Out, s, conn, dsn, o.Database, res); err != nil {
+	if err := present(ctx, o.Out, s, bins.Statustrace, res); err != nil {
 		return err
 	}
 	say("\ndemo ran in %s.", time.Since(began).Round(time.Second))
 	nextSteps(o.Out, s, dsn, o)
 
 	if !o.Wait {
+		say("\n(No terminal on stdin, or -exit: everything stops now. Run `make demo` in a terminal to keep it up and try the above.)")
 		return nil
 	}
 	say("\nEverything keeps running. Press Ctrl-C to stop.")
@@ -117,24 +117,32 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 }
 
-// waitSettled polls the events view until the accepted events are all there
-// and terminal.
-func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, conn driver.Conn, accepted uint64) error {
+// waitSettled polls the API until the accepted events are all there and
+// none is still running.
+func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, ac *api.Client, accepted uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	start := time.Now()
 	lastSay := time.Time{}
+	var events, running uint64
 	for {
-		events, terminal, err := settledCounts(ctx, conn, Tenant)
-		if err == nil && events == accepted && terminal == accepted {
-			say("  all %d events settled in %s", accepted, time.Since(start).Round(100*time.Millisecond))
+		all, err := ac.List(ctx, queries.ListFilter{Limit: 1})
+		if err == nil {
+			events = all.Total
+			var run *queries.Page
+			if run, err = ac.List(ctx, queries.ListFilter{Limit: 1, Statuses: []string{"RUNNING"}}); err == nil {
+				running = run.Total
+			}
+		}
+		if err == nil && events == accepted && running == 0 {
+			say("  all %d events recorded and ended (%s)", accepted, time.Since(start).Round(100*time.Millisecond))
 			return nil
 		}
 		if time.Since(lastSay) >= 3*time.Second {
-			if err != nil {
+			if err != nil && ctx.Err() == nil {
 				say("  (%v)", err)
-			} else {
-				say("  %d/%d events recorded, %d ended", events, accepted, terminal)
+			} else if err == nil {
+				say("  %d/%d events recorded, %d still running", events, accepted, running)
 			}
 			if e := lastExportError(s.Collector.LogPath); e != "" && time.Since(start) > 5*time.Second {
 				say("  the collector reports: %s", e)
@@ -144,8 +152,8 @@ func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, 
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("events did not settle within 2m (%d/%d recorded, %d ended); see the logs in %s",
-					events, accepted, terminal, filepath.Dir(s.Collector.LogPath))
+				return fmt.Errorf("events did not settle within 2m (%d/%d recorded, %d running); see the logs in %s",
+					events, accepted, running, filepath.Dir(s.Collector.LogPath))
 			}
 			return ctx.Err()
 		case <-time.After(500 * time.Millisecond):
@@ -171,4 +179,12 @@ func lastExportError(logPath string) string {
 		}
 	}
 	return ""
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	if len(s) > 160 {
+		s = s[:160] + "…"
+	}
+	return s
 }

@@ -6,39 +6,63 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"strconv"
 	"strings"
-
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/statustrace/statustrace/internal/stack"
 )
 
-// present prints the statistics and three lookups (a success, a failure,
-// an aborted event).
-func present(ctx context.Context, w io.Writer, s *stack.Stack, conn driver.Conn, dsn, database string, res *Result) error {
-	fmt.Fprintf(w, "\n== status statistics, tenant %s (events view; SQL: internal/stack/demo/sql.go) ==\n", Tenant)
-	if err := printStatsSQL(ctx, w, conn, Tenant); err != nil {
+// cli runs the statustrace CLI against the demo's API and shows the command
+// as a user would type it (server and token in the environment).
+type cli struct {
+	bin, server, token string
+	out                io.Writer
+}
+
+func (c cli) run(ctx context.Context, args ...string) error {
+	fmt.Fprintf(c.out, "\n$ statustrace %s\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(os.Environ(), "STATUSTRACE_SERVER="+c.server, "STATUSTRACE_TOKEN="+c.token)
+	cmd.Stdout = c.out
+	cmd.Stderr = c.out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("statustrace %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// present prints, through the CLI, the statistics of the run, the failed
+// events, and three lookups (a success after a retry, a failure, an
+// aborted event).
+func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *Result) error {
+	c := cli{bin: bin, server: s.APIURL, token: s.APIToken, out: w}
+	fmt.Fprintf(w, "\n== what the statustrace CLI shows (through the API at %s) ==\n", s.APIURL)
+	if err := c.run(ctx, "stats", "--since", "15m", "--durations"); err != nil {
 		return err
 	}
 	rejected, err := scrapeRejected(ctx, s.SchedulerURL+"/metrics")
 	if err != nil {
 		fmt.Fprintf(w, "(scheduler metrics: %v)\n", err)
 	} else {
-		fmt.Fprintf(w, "rejected before acceptance (QPS limit; no event recorded): %d  (the demo saw %d answers 429; scheduler metric statustrace_scheduler_invocations_rejected)\n", rejected, res.Rejected)
+		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected: %d).\n",
+			res.Rejected, fnSuggest, rejected)
 	}
-
+	if err := c.run(ctx, "events", "list", "--status", "FAILED", "--limit", "5"); err != nil {
+		return err
+	}
 	for _, l := range []struct{ title, key string }{
-		{"a success", nsShop + "/" + fnReceipt},
-		{"a failure", nsPayments + "/" + fnRefund},
-		{"an aborted event (graceful terminate)", "graceful"},
+		{"a success on the second attempt", nsShop + "/" + fnReceipt},
+		{"a failure after two retries", nsPayments + "/" + fnRefund},
+		{"an event aborted by a graceful terminate", "graceful"},
 	} {
 		rid, ok := res.Sample[l.key]
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(w, "\n== lookup: %s ==\n", l.title)
-		if err := printLookupSQL(ctx, w, conn, Tenant, rid); err != nil {
+		fmt.Fprintf(w, "\n# %s:", l.title)
+		if err := c.run(ctx, "events", "get", rid); err != nil {
 			return err
 		}
 	}
@@ -57,7 +81,6 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 	}
 	defer resp.Body.Close()
 	var sum int64
-	found := false
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -66,36 +89,26 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			continue
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			sum += int64(v)
 		}
-		sum += int64(v)
-		found = true
 	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	if !found {
-		return 0, nil
-	}
-	return sum, nil
+	return sum, sc.Err()
 }
 
 // nextSteps says where to look next.
 func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "\n== where to look next ==\n")
-	if s.APIURL != "" {
-		fmt.Fprintf(w, "statustrace API:  %s  (token %s)\n", s.APIURL, s.APIToken)
-	} else {
-		fmt.Fprintf(w, "statustrace API / CLI: not in this build yet (cmd/statustrace); the figures above come from SQL on the views.\n")
-	}
-	fmt.Fprintf(w, "scheduler API:    %s  e.g.\n", s.SchedulerURL)
-	fmt.Fprintf(w, "                  curl -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerURL)
-	fmt.Fprintf(w, "                  curl %s/v1/events/<request_id>\n", s.SchedulerURL)
-	fmt.Fprintf(w, "ClickHouse:       %s, database %s (tables transitions, events, stats_minute, otel_traces)\n", dsnForHumans(dsn), o.Database)
-	fmt.Fprintf(w, "logs and configs: %s (collector.log, scheduler.log, scheduler.yaml)\n", o.WorkDir)
-	fmt.Fprintf(w, "Grafana:          deploy/compose (docker compose up) runs ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
+	fmt.Fprintf(w, "statustrace API   %s   token %s (tenant %s)\n", s.APIURL, s.APIToken, Tenant)
+	fmt.Fprintf(w, "                  curl -H 'Authorization: Bearer %s' '%s/v1/events?status=FAILED&limit=5'\n", s.APIToken, s.APIURL)
+	fmt.Fprintf(w, "the CLI           export STATUSTRACE_SERVER=%s STATUSTRACE_TOKEN=%s\n", s.APIURL, s.APIToken)
+	fmt.Fprintf(w, "                  %s/statustrace events list --function checkout --since 10m\n", o.BinDir)
+	fmt.Fprintf(w, "                  %s/statustrace stats --namespace payments --function refund --since 15m --series\n", o.BinDir)
+	fmt.Fprintf(w, "                  %s/statustrace export --since 15m --out events.ndjson   (see cmd/statustrace/README.md)\n", o.BinDir)
+	fmt.Fprintf(w, "scheduler API     curl -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerURL)
+	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
+	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
+	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
 }
 
 // dsnForHumans hides a password.
