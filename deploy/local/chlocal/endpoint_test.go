@@ -361,3 +361,17 @@ func TestConcurrency(t *testing.T) {
 	require.Equal(t, uint64(writers*batches*per), n)
 	require.Equal(t, n, distinct)
 }
+
+// TestParameterNotLeaked: a parameter one request set is not visible to the
+// next request that does not set it.
+func TestParameterNotLeaked(t *testing.T) {
+	db := chtest.New(t)
+	c := ctx(t)
+	var got string
+	require.NoError(t, db.Conn.QueryRow(c, "SELECT {leak:String}", clickhouse.Named("leak", "secret")).Scan(&got))
+	require.Equal(t, "secret", got)
+	err := db.Conn.QueryRow(c, "SELECT {leak:String}").Scan(&got)
+	var ex *clickhouse.Exception
+	require.True(t, errors.As(err, &ex), "got %v", err)
+	require.Equal(t, int32(456), ex.Code)
+}

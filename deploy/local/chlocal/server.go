@@ -274,6 +274,11 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 	if cerr != nil {
 		return nil, cerr
 	}
+	if session == "" {
+		if cerr := checkParams(sql, params); cerr != nil {
+			return nil, cerr
+		}
+	}
 
 	var pre, post []Statement
 	if db := params.Get("database"); db != "" {
@@ -319,6 +324,28 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 		return nil, engineError(res.Error)
 	}
 	return &output{data: res.Data, format: format, res: res, qid: qid}, nil
+}
+
+var (
+	paramRefRe = regexp.MustCompile(`\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*:`)
+	createRe   = regexp.MustCompile(`(?is)^\s*(CREATE|ATTACH|ALTER)\b`)
+)
+
+// checkParams refuses a query that uses a {name:Type} parameter the request
+// does not set, as the server does. Without it the shared connection would
+// answer with the value an earlier request set: the engine cannot unset
+// parameters. DDL is exempt: a parameterized view is created without values.
+func checkParams(sql string, params paramSet) *chError {
+	if createRe.MatchString(sql) {
+		return nil
+	}
+	for _, m := range paramRefRe.FindAllStringSubmatch(sql, -1) {
+		if _, ok := params.Values["param_"+m[1]]; !ok {
+			return &chError{code: 456, status: http.StatusBadRequest,
+				msg: fmt.Sprintf("Code: 456. DB::Exception: Substitution `%s` is not set. (UNKNOWN_QUERY_PARAMETER)", m[1])}
+		}
+	}
+	return nil
 }
 
 var dropSyncRe = regexp.MustCompile(`(?is)^(\s*(?:DROP|DETACH)\s.*?)\s+SYNC\s*;?\s*$`)
