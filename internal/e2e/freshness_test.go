@@ -47,7 +47,7 @@ const (
 //     (the transition's timestamp, taken in the scheduler). One query for
 //     all outstanding probes every 100 ms.
 //   - load: the same scheduler invokes a succeeding function
-//     (STATUSTRACE_BENCH_SCHEDULER_RPS, default 250 invocations/s, three
+//     (STATUSTRACE_BENCH_SCHEDULER_RPS, default 100 invocations/s, three
 //     transitions each); a SQLite scheduler on this 2-core machine cannot
 //     carry 5,000 transitions/s alongside the collector and ClickHouse, so a
 //     synthetic second scheduler node tops the load up to
@@ -64,7 +64,7 @@ const (
 func BenchmarkFreshness(b *testing.B) {
 	var (
 		totalRate    = envInt("STATUSTRACE_BENCH_RATE", 5000)
-		schedulerRPS = envInt("STATUSTRACE_BENCH_SCHEDULER_RPS", 150)
+		schedulerRPS = envInt("STATUSTRACE_BENCH_SCHEDULER_RPS", 100)
 		probesPerS   = envInt("STATUSTRACE_BENCH_PROBES_PER_S", 10)
 		window       = time.Duration(envInt("STATUSTRACE_BENCH_SECONDS", 60)) * time.Second
 		warmup       = 10 * time.Second
@@ -152,6 +152,37 @@ func BenchmarkFreshness(b *testing.B) {
 		p.poll(ctx, probeStop)
 	}()
 
+	// Where a backlog would build: the synthetic host's buffer and the
+	// collector's sending queues (sampled every second).
+	var monMu sync.Mutex
+	maxQueue := map[string]float64{}
+	var maxDepth uint64
+	monStop := make(chan struct{})
+	monDone := make(chan struct{})
+	go func() {
+		defer close(monDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-monStop:
+				return
+			case <-t.C:
+			}
+			q, err := s.CollectorQueues(ctx)
+			monMu.Lock()
+			if err == nil {
+				for k, v := range q {
+					maxQueue[k] = max(maxQueue[k], v)
+				}
+			}
+			if synth != nil {
+				maxDepth = max(maxDepth, synth.Stats().QueueDepth)
+			}
+			monMu.Unlock()
+		}
+	}()
+
 	b.ResetTimer()
 	time.Sleep(window)
 	t1 := time.Now()
@@ -164,6 +195,8 @@ func BenchmarkFreshness(b *testing.B) {
 		time.Sleep(pollEvery)
 	}
 	b.StopTimer()
+	close(monStop)
+	<-monDone
 	close(loadStop)
 	loadWG.Wait()
 	<-pollDone
@@ -187,8 +220,9 @@ func BenchmarkFreshness(b *testing.B) {
 		secs, float64(rates["bench-node-1"])/secs, schedRate, schedulerRPS, probesPerS, float64(rates["synthetic-node-2"])/secs, synthRate, loadBehind.Load(), loadErrors.Load())
 	if synth != nil {
 		st := synth.Stats()
-		b.Logf("synthetic node: %d reported, %d dropped, %d acked", synth.Reported(), st.Dropped, st.Acked)
+		b.Logf("synthetic node: %d reported, %d dropped, %d acked; largest buffer backlog %d transitions", synth.Reported(), st.Dropped, st.Acked, maxDepth)
 	}
+	b.Logf("collector sending queues, largest backlog in batches: %v", maxQueue)
 	b.Logf("probes: %d started, %d failed to invoke, %d never seen terminal; %d samples; max %.0f ms; %d polls (%d failed)",
 		p.started.Load(), p.failed.Load(), p.outstanding(), len(samples), samples[len(samples)-1], p.polls.Load(), p.pollErr.Load())
 	if p.outstanding() > 0 || len(samples) < 300 {
@@ -321,8 +355,11 @@ func (p *prober) pollOnce(ctx context.Context) {
 		return
 	}
 	p.polls.Add(1)
+	// The light columns of the view (no aggregate-state column): the
+	// latest seq, its time, and whether the event has ended. They are
+	// written by the same insert as the current state.
 	rows, err := p.conn.Query(ctx, `
-SELECT request_id, argMaxMerge(state), max(last_seq), toUnixTimestamp64Nano(max(last_time))
+SELECT request_id, max(last_seq), toUnixTimestamp64Nano(max(last_time)), max(end_time) IS NOT NULL
 FROM events
 WHERE tenant = ? AND namespace = ? AND function = 'probe' AND request_id IN ?
 GROUP BY tenant, namespace, function, qualifier, request_id`, benchTenant, benchNS, ids)
@@ -332,14 +369,15 @@ GROUP BY tenant, namespace, function, qualifier, request_id`, benchTenant, bench
 	}
 	defer rows.Close()
 	type obs struct {
-		rid, state string
-		seq        uint64
-		tns        int64
+		rid   string
+		seq   uint64
+		tns   int64
+		ended bool
 	}
 	var got []obs
 	for rows.Next() {
 		var o obs
-		if err := rows.Scan(&o.rid, &o.state, &o.seq, &o.tns); err != nil {
+		if err := rows.Scan(&o.rid, &o.seq, &o.tns, &o.ended); err != nil {
 			p.pollErr.Add(1)
 			return
 		}
@@ -360,7 +398,7 @@ GROUP BY tenant, namespace, function, qualifier, request_id`, benchTenant, bench
 		p.samples = append(p.samples, float64(now.UnixNano()-o.tns)/1e6)
 		st.seq = o.seq
 		p.seen[o.rid] = st
-		if s, err := event.ParseState(o.state); err == nil && s.Terminal() {
+		if o.ended {
 			delete(p.seen, o.rid)
 		}
 	}

@@ -11,6 +11,7 @@
 package stack
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -319,4 +321,38 @@ func Tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// CollectorQueues returns the collector's sending-queue sizes per exporter
+// (otelcol_exporter_queue_size), to see whether ClickHouse keeps up.
+func (s *Stack) CollectorQueues(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.CollectorMetrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("collector metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "otelcol_exporter_queue_size{") {
+			continue
+		}
+		i := strings.Index(line, `exporter="`)
+		if i < 0 {
+			continue
+		}
+		name := line[i+len(`exporter="`):]
+		name = name[:strings.IndexByte(name, '"')]
+		f := strings.Fields(line)
+		if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }
