@@ -188,8 +188,9 @@ func BenchmarkFreshness(b *testing.B) {
 	t1 := time.Now()
 	close(probeStop)
 	probeWG.Wait()
-	// Let the last probes finish and show up (bounded).
-	drain := time.Now().Add(30 * time.Second)
+	// Let the last probes finish and show up (bounded: a backlog in the
+	// pipeline drains at the engine's pace while the load goes on).
+	drain := time.Now().Add(3 * time.Minute)
 	for p.outstanding() > 0 && time.Now().Before(drain) {
 		p.pollOnce(ctx)
 		time.Sleep(pollEvery)
@@ -239,8 +240,14 @@ func BenchmarkFreshness(b *testing.B) {
 	b.ReportMetric(p50, "p50_ms")
 	b.ReportMetric(p99, "p99_ms")
 	b.ReportMetric(total/secs, "transitions/s")
-	fmt.Printf("freshness: %d samples from %d probes over %.0fs; scheduler %.0f/s + synthetic node %.0f/s\n",
+	fmt.Printf("freshness: %d samples from %d probes over %.0fs; stored transitions/s: scheduler %.0f (real invocations) + synthetic second node %.0f (plugin/host + plugin binary, topping up)\n",
 		len(samples), p.started.Load(), secs, float64(rates["bench-node-1"])/secs, float64(rates["synthetic-node-2"])/secs)
+	fmt.Printf("freshness: largest backlog: collector sending queues %v batches, synthetic host buffer %d transitions\n", maxQueue, maxDepth)
+	verdict := "met"
+	if p99 > 2000 {
+		verdict = "MISSED"
+	}
+	fmt.Printf("freshness: target p99 <= 2000 ms: %s\n", verdict)
 	fmt.Printf("BENCH freshness rate=%.0f p50_ms=%.0f p99_ms=%.0f\n", total/secs, p50, p99)
 }
 

@@ -66,6 +66,9 @@ func startStack(tb testing.TB, sched config.Config) (*stack.Stack, *chtest.DB) {
 		Database:  db.Name,
 		Scheduler: sched,
 		Logf:      tb.Logf,
+		// Another collector config, for experiments (default: the shipped
+		// collector/config.yaml).
+		CollectorConfig: os.Getenv("STATUSTRACE_COLLECTOR_CONFIG"),
 	})
 	if err != nil {
 		tb.Fatalf("start the stack: %v", err)
