@@ -32,7 +32,7 @@ const (
 	nGraceful  = 3  // run until terminated gracefully: TERMINATING, ABORTED
 	nImmediate = 3  // terminated immediately: ABORTED
 	nExpire    = 2  // slower than their max event age: EXPIRED (public FAILED)
-	nLimited   = 7  // sent at once to a function with burst 2 and 0.1 QPS
+	nLimited   = 7  // sent at once to a function with burst 2 and 0.01 QPS
 	nAdmitted  = 2  // of those, accepted; the rest get 429 and leave no event
 )
 
@@ -54,9 +54,12 @@ func e2eConfig() config.Config {
 			{Name: "wait", Namespace: "shop", Endpoint: stack.DemoBase + "/until-terminated",
 				TerminateEndpoint: stack.DemoBase + "/until-terminated/terminate",
 				TerminateGrace:    dur(10 * time.Second), Timeout: dur(2 * time.Minute), Retries: ptr(0)},
+			// Long enough for a worker to start it on a loaded machine (an
+			// event that expires while still queued never runs).
 			{Name: "expire", Namespace: "shop", Endpoint: stack.DemoBase + "/slow?delay=1m",
-				MaxEventAge: dur(time.Second), Timeout: dur(2 * time.Minute), Retries: ptr(0)},
-			{Name: "limited", Namespace: "shop", Endpoint: stack.DemoBase + "/succeed", QPS: 0.1, Burst: nAdmitted, Retries: ptr(0)},
+				MaxEventAge: dur(5 * time.Second), Timeout: dur(2 * time.Minute), Retries: ptr(0)},
+			// One token per 100 s: the burst is all it admits in the test.
+			{Name: "limited", Namespace: "shop", Endpoint: stack.DemoBase + "/succeed", QPS: 0.01, Burst: nAdmitted, Retries: ptr(0)},
 		},
 	}
 }

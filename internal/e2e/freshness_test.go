@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,6 +238,12 @@ func BenchmarkFreshness(b *testing.B) {
 	} else if page.Total != uint64(p.started.Load()-p.failed.Load()) {
 		b.Errorf("API lists %d probes, %d were accepted", page.Total, p.started.Load()-p.failed.Load())
 	}
+	if path := os.Getenv("STATUSTRACE_BENCH_TRACE"); path != "" {
+		// Every sample in time order, to find stalls.
+		if err := os.WriteFile(path, []byte(strings.Join(p.trace, "\n")+"\n"), 0o644); err != nil {
+			b.Errorf("trace: %v", err)
+		}
+	}
 	b.ReportMetric(p50, "p50_ms")
 	b.ReportMetric(p99, "p99_ms")
 	b.ReportMetric(total/secs, "transitions/s")
@@ -299,6 +306,7 @@ type prober struct {
 	mu      sync.Mutex
 	seen    map[string]probeState // outstanding probes
 	samples []float64             // ms
+	trace   []string              // "seen_unix_ms latency_ms request_id seq", when tracing
 	started atomic.Int64
 	failed  atomic.Int64
 	polls   atomic.Int64
@@ -403,6 +411,7 @@ GROUP BY tenant, namespace, function, qualifier, request_id`, benchTenant, bench
 			continue
 		}
 		p.samples = append(p.samples, float64(now.UnixNano()-o.tns)/1e6)
+		p.trace = append(p.trace, fmt.Sprintf("%d %.0f %s %d", now.UnixMilli(), float64(now.UnixNano()-o.tns)/1e6, o.rid, o.seq))
 		st.seq = o.seq
 		p.seen[o.rid] = st
 		if o.ended {

@@ -10,11 +10,12 @@ import (
 // SQL on otel_traces, which the statustrace API does not serve (Grafana's
 // trace view reads it).
 
-// traceSpans counts the spans of a trace in otel_traces (the contrib
-// exporter's table) and how many of them have the given parent.
+// traceSpans counts the distinct spans of a trace in otel_traces (the
+// contrib exporter's table, which keeps re-delivered duplicates) and how
+// many of them have the given parent.
 func traceSpans(ctx context.Context, conn driver.Conn, traceID, parentSpanID string) (spans, children uint64, err error) {
 	err = conn.QueryRow(ctx, `
-SELECT count(), countIf(ParentSpanId = ?)
+SELECT uniqExact(SpanId), uniqExactIf(SpanId, ParentSpanId = ?)
 FROM otel_traces
 WHERE TraceId = ?`, parentSpanID, traceID).Scan(&spans, &children)
 	if err != nil {
