@@ -341,18 +341,24 @@ func (p *prober) outstanding() int {
 	return len(p.seen)
 }
 
+// poll queries every pollEvery, or pollEvery after the previous answer when
+// a query takes longer, so that the poller never queues queries behind
+// each other on the engine.
 func (p *prober) poll(ctx context.Context, stop <-chan struct{}) {
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
 	for {
+		next := time.Now().Add(pollEvery)
+		p.pollOnce(ctx)
+		wait := time.Until(next)
+		if wait <= 0 {
+			wait = pollEvery
+		}
 		select {
 		case <-stop:
 			return
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
-		p.pollOnce(ctx)
 	}
 }
 
