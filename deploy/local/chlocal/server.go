@@ -97,10 +97,9 @@ func statusFor(code int) int {
 		return http.StatusUnauthorized
 	case 164, 497, 291: // readonly, access denied
 		return http.StatusForbidden
-	case 60, 81, 16, 47, 36, 46, 62, 27, 26, 6, 41, 38, 69, 70, 72, 53, 43, 44, 33, 117, 115:
-		if code == 60 || code == 81 {
-			return http.StatusNotFound
-		}
+	case 60, 81: // unknown table, unknown database
+		return http.StatusNotFound
+	case 16, 47, 36, 46, 62, 27, 26, 6, 41, 38, 69, 70, 72, 53, 43, 44, 33, 117, 115:
 		return http.StatusBadRequest
 	case 159, 209, 210:
 		return http.StatusGatewayTimeout
