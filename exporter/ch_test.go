@@ -134,7 +134,7 @@ func TestFinishedBeforeRunningLeavesFinished(t *testing.T) {
 	deliver(t, exp, []transition{queued})
 	check := func(when string) {
 		got := selectEvents(t, db, eventsQuery, "events")
-		if len(got) != 1 || got[0].State != "FINISHED" || got[0].StartTime != queued.TimeUnixNano || got[0].EndTime != finished.TimeUnixNano || got[0].LastSeq != 3 {
+		if len(got) != 1 || got[0].State != "FINISHED" || got[0].StartTime != toMillis(queued.TimeUnixNano) || got[0].EndTime != toMillis(finished.TimeUnixNano) || got[0].LastSeq != 3 {
 			t.Fatalf("%s: %+v, want FINISHED with start and end times", when, got)
 		}
 	}

@@ -173,6 +173,10 @@ type eventRow struct {
 
 func rank(s event.State) int { return int(s) }
 
+// toMillis truncates Unix nanoseconds to whole milliseconds, as ClickHouse
+// converts DateTime64(9) to DateTime64(3) (times here are after 1970).
+func toMillis(ns int64) int64 { return ns - ns%int64(time.Millisecond) }
+
 // expectEvents computes every event's row from the transitions by brute
 // force: highest (seq, state rank) wins, as the schema documents.
 func expectEvents(ts []transition) []eventRow {
@@ -208,6 +212,9 @@ func expectEvents(ts []transition) []eventRow {
 				r.EndTime = max(r.EndTime, t.TimeUnixNano)
 			}
 		}
+		// events keeps first, start and end times in milliseconds
+		// (migration 2); last_time keeps nanoseconds.
+		r.FirstTime, r.StartTime, r.EndTime = toMillis(r.FirstTime), toMillis(r.StartTime), toMillis(r.EndTime)
 		r.State = best.To.String()
 		if bestErr != nil {
 			r.ErrorCode, r.ErrorMsg = bestErr.ErrorCode, bestErr.ErrorMessage

@@ -6,9 +6,9 @@ package migrate
 //     recorded checksum differs. A changed column is a new version (ALTER ...).
 //   - Every statement is safe to run twice (IF NOT EXISTS / IF EXISTS), so a
 //     migration interrupted half-way is finished by the next Up.
-//   - Templates see: {{.DB}} (quoted database), {{.OnCluster}} (" ON CLUSTER `c`"
-//     or ""), {{table "name"}} (the physical table: name_local in cluster mode
-//     for sharded tables), {{engine "AggregatingMergeTree" "args"}} and
+//   - Templates see: {{.DB}} (quoted database), {{.Cluster}} (true in cluster
+//     mode), {{.OnCluster}} (" ON CLUSTER `c`" or ""), {{table "name"}} (the
+//     physical table: name_local in cluster mode for sharded tables), {{engine "AggregatingMergeTree" "args"}} and
 //     {{globalEngine ...}} (Replicated variants in cluster mode, sharded or
 //     replicated to every node), {{distributed "name" "shardingKey"}} (the
 //     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
@@ -153,6 +153,29 @@ SELECT
     uniqExactState(cityHash64(request_id, seq)) AS transitions
 FROM {{table "transitions"}}
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code`,
+		},
+	},
+	{
+		Version: 2,
+		Name:    "events: first, start and end times in milliseconds",
+		Statements: []string{
+			// The status table's times are what the API filters on (Unix ms)
+			// and what Grafana shows; at nanoseconds each cost ~42 bits of
+			// noise an event. The exact times stay in transitions, which the
+			// timeline reads. last_time keeps nanoseconds: it keys the
+			// partitions and the TTL, and a key column's type cannot change
+			// in place. The materialized view is unchanged: its rows are
+			// converted to these types on insert, and truncation commutes
+			// with min/max.
+			`ALTER TABLE {{table "events"}}{{.OnCluster}}
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1))`,
+			// The Distributed table only describes the columns (cluster mode).
+			`{{if .Cluster}}ALTER TABLE {{name "events"}}{{.OnCluster}}
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))){{end}}`,
 		},
 	},
 }

@@ -130,6 +130,17 @@ SELECT
 FROM `st`.`transitions_local`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 
+-- migration events: first, start and end times in milliseconds
+ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1`
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1));
+
+ALTER TABLE `st`.`events` ON CLUSTER `prod-1`
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC')));
+
 -- retention
 ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(last_time) + toIntervalSecond(172800);

@@ -124,6 +124,12 @@ SELECT
 FROM `statustrace`.`transitions`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 
+-- migration events: first, start and end times in milliseconds
+ALTER TABLE `statustrace`.`events`
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1));
+
 -- retention
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
