@@ -123,3 +123,64 @@ func TestChangedMigrationRefusedOnEngine(t *testing.T) {
 		t.Fatalf("want a newer-schema error, got %v", err)
 	}
 }
+
+// A database at version 1 holding events is brought to version 2 in place:
+// the rows stay, their first/start/end times become milliseconds (truncated),
+// last_time keeps its nanoseconds, and the materialized view keeps feeding
+// the altered table.
+func TestUpgradeFromVersion1OnEngine(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:1]); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(req string, seq uint64, state string, at string) {
+		t.Helper()
+		err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', ?, ?, 1, '', ?, toDateTime64(?, 9, 'UTC'))",
+			req, seq, state, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Times within the retention, so that no TTL merge can drop them.
+	day := time.Now().UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	insert("before", 1, "QUEUED", day+" 10:00:00.123456789")
+	insert("before", 2, "FINISHED", day+" 10:00:01.987654321")
+
+	res, err := Up(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != len(builtin)-1 || res.Applied[0] != 2 {
+		t.Fatalf("upgrade applied %v, want versions 2..%d", res.Applied, len(builtin))
+	}
+	insert("after", 1, "QUEUED", day+" 11:00:00.000999999")
+
+	type row struct {
+		RequestID string `ch:"request_id"`
+		First     string `ch:"first"`
+		Start     string `ch:"start"`
+		End       string `ch:"end"`
+		Last      string `ch:"last"`
+	}
+	var got []row
+	err = db.Conn.Select(ctx, &got, "SELECT request_id, toString(min(first_time)) AS first, toString(min(start_time)) AS start, ifNull(toString(max(end_time)), 'NULL') AS end, toString(max(last_time)) AS last FROM "+
+		opts.qualifiedFor(schema.Events)+" GROUP BY request_id ORDER BY request_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []row{
+		{"after", day + " 11:00:00.000", day + " 11:00:00.000", "NULL", day + " 11:00:00.000999999"},
+		{"before", day + " 10:00:00.123", day + " 10:00:00.123", day + " 10:00:01.987", day + " 10:00:01.987654321"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("events after upgrade: %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("events row %d after upgrade: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
