@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stops the local ClickHouse endpoint started by start.sh (its data is in
-# memory and goes with it).
+# Stops the local ClickHouse endpoint started by start.sh. Its data goes with
+# it: the wasm engine's lives in memory, the native engine's folder is removed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
@@ -12,6 +12,7 @@ if [ -f "$state/pid" ]; then
     echo "stopped local ClickHouse endpoint (pid $pid)"
   fi
   rm -f "$state/pid"
+  rm -rf "$state/native-data"
 else
   echo "no local ClickHouse endpoint started from this checkout"
 fi

@@ -1,0 +1,61 @@
+// The embedded ClickHouse engine as a native library (npm chdb, libchdb)
+// behind the same framed protocol as engine.mjs (frames.mjs). Optional: it is
+// installed into native/node_modules only when asked for
+// (STATUSTRACE_LOCAL_ENGINE=native), because chdb-wasm cannot keep up with the
+// freshness benchmark's 5,000 transitions/s on two cores and this can.
+//
+// Differences from the wasm engine, none visible through chlocal:
+// - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA, emptied by
+//   start.sh), not in memory, so memory is no concern;
+// - libchdb keeps one connection per data directory, so every HTTP session
+//   shares it; chlocal resets a request's settings after it, as for the
+//   shared wasm connection;
+// - INSERT data goes through a file in the data directory, not the engine's
+//   virtual file system: the statement's INFILE path is rewritten to it.
+import { createRequire } from 'node:module';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from './frames.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(join(here, 'native', 'package.json'));
+const { Session } = require('chdb');
+
+const dataDir = process.env.STATUSTRACE_LOCAL_DATA;
+if (!dataDir) throw new Error('STATUSTRACE_LOCAL_DATA is not set (start.sh sets it)');
+mkdirSync(dataDir, { recursive: true });
+const upload = join(dataDir, 'insert.data');
+const session = new Session(dataDir);
+
+await serve({
+  async close() {}, // one shared connection: nothing per session to close
+  async exec(_session, statements, file, body) {
+    if (file) writeFileSync(upload, body);
+    let last = null;
+    try {
+      for (const st of statements) {
+        const sql = file ? st.sql.split(file).join(upload) : st.sql;
+        last = await session.queryAsync(sql, { format: st.format || 'TabSeparated' });
+      }
+    } finally {
+      if (file) rmSync(upload, { force: true });
+    }
+    return {
+      rows: last?.rowsRead ?? 0,
+      bytes: last?.bytesRead ?? 0,
+      // libchdb reports what the query read, not what it scanned separately.
+      scannedRows: last?.rowsRead ?? 0,
+      scannedBytes: last?.bytesRead ?? 0,
+      elapsed: last?.elapsed ?? 0,
+      data: last ? last.bytes() : null,
+    };
+  },
+  async info() {
+    const r = await session.queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
+    return JSON.parse(r.text());
+  },
+  async shutdown() {
+    session.close();
+  },
+});

@@ -1,0 +1,72 @@
+// The framed stdin/stdout protocol between deploy/local/chlocal (Go) and an
+// engine script (engine.mjs: chdb-wasm; engine-native.mjs: native chDB).
+//
+// Frame: uint32 LE header length, JSON header, uint32 LE body length, body.
+// Requests are handled strictly one at a time (chDB is not reentrant).
+//
+// Request header:  {op: "exec", session, statements: [{sql, format}], file}
+//                  {op: "close", session}
+// Response header: {ok, error, rows, bytes, scannedRows, scannedBytes, elapsed}
+// The response body is the output of the last statement.
+
+export const log = (...a) => process.stderr.write(`[engine] ${a.join(' ')}\n`);
+
+export function writeFrame(header, body) {
+  const h = Buffer.from(JSON.stringify(header));
+  const b = body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(8 + h.length + b.length);
+  out.writeUInt32LE(h.length, 0);
+  h.copy(out, 4);
+  out.writeUInt32LE(b.length, 4 + h.length);
+  b.copy(out, 8 + h.length);
+  return new Promise((resolve) => {
+    if (process.stdout.write(out)) resolve();
+    else process.stdout.once('drain', resolve);
+  });
+}
+
+// serve reads frames from stdin and hands them to engine one after another:
+//   engine.close(session), engine.exec(session, statements, file, body) ->
+//   {rows, bytes, scannedRows, scannedBytes, elapsed, data},
+//   engine.info() -> [version, displayName, timezone], engine.shutdown().
+// The parent closing stdin means it is gone: stop, so nothing is left running.
+export async function serve(engine) {
+  const handle = async (header, body) => {
+    try {
+      if (header.op === 'close') {
+        await engine.close(header.session);
+        return await writeFrame({ ok: true });
+      }
+      if (header.op !== 'exec') return await writeFrame({ ok: false, error: `unknown op ${header.op}` });
+      const r = await engine.exec(header.session, header.statements, header.file, body);
+      const { data, ...counts } = r;
+      return await writeFrame({ ok: true, ...counts }, data);
+    } catch (e) {
+      return writeFrame({ ok: false, error: String(e?.message ?? e) });
+    }
+  };
+  let buf = Buffer.alloc(0);
+  let chain = Promise.resolve();
+  process.stdin.on('data', (chunk) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    for (;;) {
+      if (buf.length < 4) return;
+      const hl = buf.readUInt32LE(0);
+      if (buf.length < 8 + hl) return;
+      const bl = buf.readUInt32LE(4 + hl);
+      if (buf.length < 8 + hl + bl) return;
+      const header = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'));
+      const body = Buffer.from(buf.subarray(8 + hl, 8 + hl + bl)); // copy: buf is reused
+      buf = buf.subarray(8 + hl + bl);
+      chain = chain.then(() => handle(header, body));
+    }
+  });
+  process.stdin.on('end', async () => {
+    await chain;
+    await engine.shutdown().catch(() => {});
+    process.exit(0);
+  });
+  const [version, displayName, timezone] = await engine.info();
+  log(`chDB ${version} ready`);
+  await writeFrame({ ok: true, ready: true, version, displayName, timezone });
+}
