@@ -166,7 +166,9 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code`,
 			// partitions and the TTL, and a key column's type cannot change
 			// in place. The materialized view is unchanged: its rows are
 			// converted to these types on insert, and truncation commutes
-			// with min/max.
+			// with min/max. On an existing table this is a mutation that
+			// rewrites the three columns of every part; reads and inserts
+			// go on meanwhile.
 			`ALTER TABLE {{table "events"}}{{.OnCluster}}
     MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
     MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
