@@ -3,6 +3,7 @@ package queries_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -361,6 +362,9 @@ func (rc *readCounter) viaHeader(ctx context.Context, c call) (uint64, error) {
 	}
 	if err := json.Unmarshal([]byte(resp.Header.Get("X-ClickHouse-Summary")), &sum); err != nil {
 		return 0, fmt.Errorf("bench: no X-ClickHouse-Summary: %w", err)
+	}
+	if sum.ReadRows == "" {
+		return 0, errors.New("bench: the endpoint reports no read_rows (the local endpoint's native engine cannot): use the default wasm engine, or a server through CLICKHOUSE_DSN")
 	}
 	return strconv.ParseUint(sum.ReadRows, 10, 64)
 }

@@ -44,9 +44,10 @@ await serve({
     return {
       rows: last?.rowsRead ?? 0,
       bytes: last?.bytesRead ?? 0,
-      // libchdb reports what the query read, not what it scanned separately.
-      scannedRows: last?.rowsRead ?? 0,
-      scannedBytes: last?.bytesRead ?? 0,
+      // The binding's rowsRead counts result rows; libchdb's storage read
+      // counters are not exposed, so the endpoint reports none (null).
+      scannedRows: null,
+      scannedBytes: null,
       elapsed: last?.elapsed ?? 0,
       data: last ? last.bytes() : null,
     };

@@ -6,6 +6,7 @@ package chlocal_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -71,6 +72,28 @@ func TestPingAndPlainHTTP(t *testing.T) {
 	res.Body.Close()
 	require.Equal(t, 200, res.StatusCode)
 	require.Regexp(t, `^\d+\.\d+`, string(body))
+}
+
+// TestSummaryHeader: X-ClickHouse-Summary carries the engine's own read
+// counts (benchmarks read them), and none at all where the engine cannot
+// tell (the native engine), never a made-up number.
+func TestSummaryHeader(t *testing.T) {
+	db := chtest.New(t)
+	q := "SELECT count() FROM numbers(100000) WHERE number % 3 = 0"
+	res, err := http.Get("http://" + db.Options.Addr[0] + "/?query=" + url.QueryEscape(q))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode, string(body))
+	require.Equal(t, "33334\n", string(body))
+	var sum map[string]string
+	require.NoError(t, json.Unmarshal([]byte(res.Header.Get("X-ClickHouse-Summary")), &sum))
+	require.Equal(t, "1", sum["result_rows"])
+	if os.Getenv("STATUSTRACE_LOCAL_ENGINE") == "native" {
+		require.NotContains(t, sum, "read_rows")
+		return
+	}
+	require.Equal(t, "100000", sum["read_rows"])
 }
 
 // TestEngines covers the table engines and views the schema relies on.

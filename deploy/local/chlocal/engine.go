@@ -42,13 +42,15 @@ type request struct {
 
 // Result is the engine's answer to one Exec.
 type Result struct {
-	OK           bool    `json:"ok"`
-	Error        string  `json:"error"`
-	Ready        bool    `json:"ready"`
-	Rows         uint64  `json:"rows"`
-	Bytes        uint64  `json:"bytes"`
-	ScannedRows  uint64  `json:"scannedRows"`
-	ScannedBytes uint64  `json:"scannedBytes"`
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+	Ready bool   `json:"ready"`
+	Rows  uint64 `json:"rows"`
+	Bytes uint64 `json:"bytes"`
+	// What the query read from storage; nil when the engine cannot tell
+	// (the native engine's binding reports result rows only).
+	ScannedRows  *uint64 `json:"scannedRows"`
+	ScannedBytes *uint64 `json:"scannedBytes"`
 	Elapsed      float64 `json:"elapsed"`
 	Data         []byte  `json:"-"`
 	EngineInfo

@@ -423,16 +423,21 @@ func (s *Server) writeResult(w http.ResponseWriter, params paramSet, out *output
 	h.Set("X-ClickHouse-Format", out.format)
 	h.Set("X-ClickHouse-Timezone", s.engine.Info().Timezone)
 	h.Set("X-ClickHouse-Server-Display-Name", s.engine.Info().DisplayName)
-	summary, _ := json.Marshal(map[string]string{
-		"read_rows":          strconv.FormatUint(out.res.ScannedRows, 10),
-		"read_bytes":         strconv.FormatUint(out.res.ScannedBytes, 10),
-		"written_rows":       "0",
-		"written_bytes":      "0",
-		"total_rows_to_read": strconv.FormatUint(out.res.ScannedRows, 10),
-		"result_rows":        strconv.FormatUint(out.res.Rows, 10),
-		"result_bytes":       strconv.FormatUint(out.res.Bytes, 10),
-		"elapsed_ns":         strconv.FormatInt(int64(out.res.Elapsed*1e9), 10),
-	})
+	sum := map[string]string{
+		"written_rows":  "0",
+		"written_bytes": "0",
+		"result_rows":   strconv.FormatUint(out.res.Rows, 10),
+		"result_bytes":  strconv.FormatUint(out.res.Bytes, 10),
+		"elapsed_ns":    strconv.FormatInt(int64(out.res.Elapsed*1e9), 10),
+	}
+	// Read counts only when the engine knows them: a made-up 0 would pass
+	// for a measurement.
+	if out.res.ScannedRows != nil && out.res.ScannedBytes != nil {
+		sum["read_rows"] = strconv.FormatUint(*out.res.ScannedRows, 10)
+		sum["read_bytes"] = strconv.FormatUint(*out.res.ScannedBytes, 10)
+		sum["total_rows_to_read"] = sum["read_rows"]
+	}
+	summary, _ := json.Marshal(sum)
 	h.Set("X-ClickHouse-Summary", string(summary))
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
