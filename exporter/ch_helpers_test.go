@@ -86,8 +86,8 @@ GROUP BY tenant, namespace, function, qualifier, request_id
 ORDER BY request_id`
 
 // bruteEventsQuery recomputes the events view from the raw rows, written
-// independently of the materialized view (first, start and end times in
-// milliseconds, as events keeps them).
+// independently of the materialized view (times in whole milliseconds, as
+// events keeps them).
 const bruteEventsQuery = `SELECT request_id, x_state AS state, x_last_seq AS last_seq, x_attempts AS attempts,
     x_first AS first_time, x_last AS last_time, x_start AS start_time, x_end AS end_time,
     x_code AS error_code, x_msg AS error_msg, x_node AS last_node, x_trace AS trace_id
@@ -96,10 +96,10 @@ FROM (
         argMax(to_state, (seq, indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state))) AS x_state,
         max(seq) AS x_last_seq,
         max(attempt) AS x_attempts,
-        toUnixTimestamp64Nano(toDateTime64(min(time), 3)) AS x_first,
-        toUnixTimestamp64Nano(max(time)) AS x_last,
-        ifNull(toUnixTimestamp64Nano(toDateTime64(minOrNullIf(time, to_state = 'QUEUED'), 3)), 0) AS x_start,
-        ifNull(toUnixTimestamp64Nano(toDateTime64(maxOrNullIf(time, to_state IN ('FINISHED','FAILED','ABORTED','EXPIRED')), 3)), 0) AS x_end,
+        toUnixTimestamp64Nano(toStartOfMillisecond(min(time))) AS x_first,
+        toUnixTimestamp64Nano(toStartOfMillisecond(max(time))) AS x_last,
+        ifNull(toUnixTimestamp64Nano(toStartOfMillisecond(minOrNullIf(time, to_state = 'QUEUED'))), 0) AS x_start,
+        ifNull(toUnixTimestamp64Nano(toStartOfMillisecond(maxOrNullIf(time, to_state IN ('FINISHED','FAILED','ABORTED','EXPIRED')))), 0) AS x_end,
         argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS x_code,
         argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS x_msg,
         argMax(node, seq) AS x_node,

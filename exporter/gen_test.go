@@ -173,8 +173,8 @@ type eventRow struct {
 
 func rank(s event.State) int { return int(s) }
 
-// toMillis truncates Unix nanoseconds to whole milliseconds, as ClickHouse
-// converts DateTime64(9) to DateTime64(3) (times here are after 1970).
+// toMillis truncates Unix nanoseconds to whole milliseconds, as
+// toStartOfMillisecond does (times here are after 1970).
 func toMillis(ns int64) int64 { return ns - ns%int64(time.Millisecond) }
 
 // expectEvents computes every event's row from the transitions by brute
@@ -212,9 +212,9 @@ func expectEvents(ts []transition) []eventRow {
 				r.EndTime = max(r.EndTime, t.TimeUnixNano)
 			}
 		}
-		// events keeps first, start and end times in milliseconds
-		// (migration 2); last_time keeps nanoseconds.
-		r.FirstTime, r.StartTime, r.EndTime = toMillis(r.FirstTime), toMillis(r.StartTime), toMillis(r.EndTime)
+		// events keeps its times in whole milliseconds (migration 2).
+		r.FirstTime, r.LastTime = toMillis(r.FirstTime), toMillis(r.LastTime)
+		r.StartTime, r.EndTime = toMillis(r.StartTime), toMillis(r.EndTime)
 		r.State = best.To.String()
 		if bestErr != nil {
 			r.ErrorCode, r.ErrorMsg = bestErr.ErrorCode, bestErr.ErrorMessage

@@ -125,9 +125,8 @@ func TestChangedMigrationRefusedOnEngine(t *testing.T) {
 }
 
 // A database at version 1 holding events is brought to version 2 in place:
-// the rows stay, their first/start/end times become milliseconds (truncated),
-// last_time keeps its nanoseconds, and the materialized view keeps feeding
-// the altered table.
+// the rows stay as they were (a codec change rewrites nothing), and the view
+// writes whole milliseconds from then on, in the same DateTime64(9) columns.
 func TestUpgradeFromVersion1OnEngine(t *testing.T) {
 	db := newDB(t)
 	ctx := context.Background()
@@ -172,8 +171,8 @@ func TestUpgradeFromVersion1OnEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []row{
-		{"after", day + " 11:00:00.000", day + " 11:00:00.000", "NULL", day + " 11:00:00.000999999"},
-		{"before", day + " 10:00:00.123", day + " 10:00:00.123", day + " 10:00:01.987", day + " 10:00:01.987654321"},
+		{"after", day + " 11:00:00.000000000", day + " 11:00:00.000000000", "NULL", day + " 11:00:00.000000000"},
+		{"before", day + " 10:00:00.123456789", day + " 10:00:00.123456789", day + " 10:00:01.987654321", day + " 10:00:01.987654321"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("events after upgrade: %+v, want %+v", got, want)

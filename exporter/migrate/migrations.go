@@ -6,9 +6,9 @@ package migrate
 //     recorded checksum differs. A changed column is a new version (ALTER ...).
 //   - Every statement is safe to run twice (IF NOT EXISTS / IF EXISTS), so a
 //     migration interrupted half-way is finished by the next Up.
-//   - Templates see: {{.DB}} (quoted database), {{.Cluster}} (true in cluster
-//     mode), {{.OnCluster}} (" ON CLUSTER `c`" or ""), {{table "name"}} (the
-//     physical table: name_local in cluster mode for sharded tables), {{engine "AggregatingMergeTree" "args"}} and
+//   - Templates see: {{.DB}} (quoted database), {{.OnCluster}} (" ON CLUSTER `c`"
+//     or ""), {{table "name"}} (the physical table: name_local in cluster mode
+//     for sharded tables), {{engine "AggregatingMergeTree" "args"}} and
 //     {{globalEngine ...}} (Replicated variants in cluster mode, sharded or
 //     replicated to every node), {{distributed "name" "shardingKey"}} (the
 //     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
@@ -157,27 +157,42 @@ GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code`,
 	},
 	{
 		Version: 2,
-		Name:    "events: first, start and end times in milliseconds",
+		Name:    "events: times at millisecond precision, stored with the GCD codec",
 		Statements: []string{
-			// The status table's times are what the API filters on (Unix ms)
-			// and what Grafana shows; at nanoseconds each cost ~42 bits of
-			// noise an event. The exact times stay in transitions, which the
-			// timeline reads. last_time keeps nanoseconds: it keys the
-			// partitions and the TTL, and a key column's type cannot change
-			// in place. The materialized view is unchanged: its rows are
-			// converted to these types on insert, and truncation commutes
-			// with min/max. On an existing table this is a mutation that
-			// rewrites the three columns of every part; reads and inserts
-			// go on meanwhile.
+			// The status table's times are what lists filter on (Unix ms in
+			// the API) and what Grafana shows; at full nanoseconds each cost
+			// ~42 bits of clock noise per event. The columns stay
+			// DateTime64(9), as every timestamp in the schema, and hold
+			// whole milliseconds; GCD divides a block by 10^6 before T64
+			// crops the constant high bits. The exact times stay in
+			// transitions, which a lookup's timeline reads. Changing a
+			// codec is metadata only (older parts keep theirs until merged),
+			// so this is allowed on last_time, a key column.
 			`ALTER TABLE {{table "events"}}{{.OnCluster}}
-    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
-    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
-    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1))`,
-			// The Distributed table only describes the columns (cluster mode).
-			`{{if .Cluster}}ALTER TABLE {{name "events"}}{{.OnCluster}}
-    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')),
-    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))),
-    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))){{end}}`,
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN last_time  SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1))`,
+			// The view truncates to the millisecond (commutes with min/max,
+			// so old and new rows of one event aggregate consistently).
+			// MODIFY QUERY swaps the query atomically: no insert misses it.
+			`ALTER TABLE {{name "events_mv"}}{{.OnCluster}} MODIFY QUERY
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, {{stateRank}})) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    toDateTime64(toStartOfMillisecond(min(time)), 9, 'UTC') AS first_time,
+    toDateTime64(toStartOfMillisecond(max(time)), 9, 'UTC') AS last_time,
+    toDateTime64(toStartOfMillisecond(minOrNullIf(time, to_state = 'QUEUED')), 9, 'UTC') AS start_time,
+    toDateTime64(toStartOfMillisecond(maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'))), 9, 'UTC') AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    max(trace_id) AS trace_id
+FROM {{table "transitions"}}
+GROUP BY tenant, namespace, function, qualifier, request_id`,
 		},
 	},
 }

@@ -241,10 +241,7 @@ func (o Options) render(src string) (string, error) {
 		return "", fmt.Errorf("parse statement template: %w", err)
 	}
 	var b strings.Builder
-	data := struct {
-		DB, OnCluster string
-		Cluster       bool
-	}{quote(o.Database), o.onCluster(), o.Cluster != ""}
+	data := struct{ DB, OnCluster string }{quote(o.Database), o.onCluster()}
 	if err := t.Execute(&b, data); err != nil {
 		return "", fmt.Errorf("render statement: %w", err)
 	}

@@ -94,10 +94,10 @@ const (
 	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): argMaxMerge(state) = current to_state
 	ColLastSeq          = "last_seq"           // SimpleAggregateFunction(max, UInt64): max(last_seq)
 	ColAttempts         = "attempts"           // SimpleAggregateFunction(max, UInt32): max(attempts)
-	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(3)): min(first_time), ms (migration 2)
-	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time)
-	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(3))): min(start_time) = QUEUED time, ms
-	ColEndTime          = "end_time"           // SimpleAggregateFunction(max, Nullable(DateTime64(3))): max(end_time) = terminal time (ms), NULL while running
+	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(9)): min(first_time); whole ms since migration 2
+	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time); whole ms since migration 2
+	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(9))): min(start_time) = QUEUED time (whole ms)
+	ColEndTime          = "end_time"           // SimpleAggregateFunction(max, Nullable(DateTime64(9))): max(end_time) = terminal time (whole ms), NULL while running
 	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_code), "" if never failed
 	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_message)
 	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_node)

@@ -124,11 +124,30 @@ SELECT
 FROM `statustrace`.`transitions`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 
--- migration events: first, start and end times in milliseconds
+-- migration events: times at millisecond precision, stored with the GCD codec
 ALTER TABLE `statustrace`.`events`
-    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(3, 'UTC')) CODEC(T64, ZSTD(1)),
-    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1)),
-    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(3, 'UTC'))) CODEC(T64, ZSTD(1));
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN last_time  SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1));
+
+ALTER TABLE `statustrace`.`events_mv` MODIFY QUERY
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)))) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    toDateTime64(toStartOfMillisecond(min(time)), 9, 'UTC') AS first_time,
+    toDateTime64(toStartOfMillisecond(max(time)), 9, 'UTC') AS last_time,
+    toDateTime64(toStartOfMillisecond(minOrNullIf(time, to_state = 'QUEUED')), 9, 'UTC') AS start_time,
+    toDateTime64(toStartOfMillisecond(maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'))), 9, 'UTC') AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    max(trace_id) AS trace_id
+FROM `statustrace`.`transitions`
+GROUP BY tenant, namespace, function, qualifier, request_id;
 
 -- retention
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
