@@ -161,6 +161,13 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 	if got := droppedMetric(t, reader); got != int64(st.Dropped) {
 		t.Fatalf("dropped metric %d, stats %d", got, st.Dropped)
 	}
+	// What the backlog alert (deploy/prometheus) compares: a full buffer
+	// has depth = capacity.
+	depth := metricValue(t, reader, "statustrace.reporter.queue.depth", "")
+	capacity := metricValue(t, reader, "statustrace.reporter.queue.capacity", "")
+	if capacity != 64 || depth != capacity {
+		t.Fatalf("queue depth %d, capacity %d: want a full buffer of 64", depth, capacity)
+	}
 	recv.Release()
 	closeReporter(t, rep)
 	st = rep.Stats()
@@ -171,23 +178,37 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 
 func droppedMetric(t *testing.T, reader *sdkmetric.ManualReader) int64 {
 	t.Helper()
+	return metricValue(t, reader, "statustrace.reporter.dropped", "buffer_full")
+}
+
+// metricValue collects reader and returns the value of the int64 sum or
+// gauge name (with reason=reason when reason is not empty).
+func metricValue(t *testing.T, reader *sdkmetric.ManualReader, name, reason string) int64 {
+	t.Helper()
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
 		t.Fatal(err)
 	}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			if m.Name != "statustrace.reporter.dropped" {
+			if m.Name != name {
 				continue
 			}
-			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
-				if v, _ := dp.Attributes.Value(attribute.Key("reason")); v.AsString() == "buffer_full" {
+			var points []metricdata.DataPoint[int64]
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				points = d.DataPoints
+			case metricdata.Gauge[int64]:
+				points = d.DataPoints
+			}
+			for _, dp := range points {
+				if v, _ := dp.Attributes.Value(attribute.Key("reason")); reason == "" || v.AsString() == reason {
 					return dp.Value
 				}
 			}
 		}
 	}
-	t.Fatal("no statustrace.reporter.dropped{reason=buffer_full}")
+	t.Fatalf("no %s (reason %q)", name, reason)
 	return 0
 }
 

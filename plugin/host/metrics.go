@@ -48,6 +48,8 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 		errs = append(errs, err)
 	}
 	depth := gauge("statustrace.reporter.queue.depth", "Transitions waiting in the buffer.", "{transition}")
+	// The capacity lets an alert compare depth with it (deploy/prometheus).
+	capacity := gauge("statustrace.reporter.queue.capacity", "Transitions the buffer holds at most.", "{transition}")
 	unacked := gauge("statustrace.reporter.batches.unacked", "Batches not yet acknowledged by the plugin.", "{batch}")
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("statustrace host metrics: %w", errs[0])
@@ -64,9 +66,10 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 		o.ObserveInt64(rejected, int64(s.Rejected))
 		o.ObserveInt64(restarts, int64(s.Restarts))
 		o.ObserveInt64(depth, int64(s.QueueDepth))
+		o.ObserveInt64(capacity, int64(len(r.ring.cells)))
 		o.ObserveInt64(unacked, int64(s.Unacked))
 		return nil
-	}, reported, dropped, sent, acked, rejected, restarts, depth, unacked)
+	}, reported, dropped, sent, acked, rejected, restarts, depth, capacity, unacked)
 	if err != nil {
 		return nil, fmt.Errorf("statustrace host metrics: %w", err)
 	}

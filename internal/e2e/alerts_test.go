@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/plugin/event"
+)
+
+// metricNameRE finds the metric names an alert expression reads.
+var metricNameRE = regexp.MustCompile(`\b(?:statustrace|otelcol)_[a-z0-9_]+\b`)
+
+// TestAlertMetricsExist runs the pipeline, makes the collector drop one
+// malformed status span, and checks that every metric deploy/prometheus's
+// alert rules read is exported by the collector or the scheduler under that
+// exact name (and the sending queue under exporter="statustrace"): a
+// renamed metric would otherwise silence its alert without anyone noticing.
+func TestAlertMetricsExist(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline; skipped with -short")
+	}
+	root, err := stack.ModuleRoot()
+	require.NoError(t, err)
+	rules, err := os.ReadFile(filepath.Join(root, "deploy", "prometheus", "alerts.yaml"))
+	require.NoError(t, err)
+	var want []string
+	for _, line := range strings.Split(string(rules), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "#") {
+			continue
+		}
+		for _, m := range metricNameRE.FindAllString(line, -1) {
+			if !slices.Contains(want, m) {
+				want = append(want, m)
+			}
+		}
+	}
+	require.NotEmpty(t, want)
+
+	s, _ := startStack(t, e2eConfig())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	for i := range 3 {
+		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: "ok", RequestID: fmt.Sprintf("alerts-%d", i), Payload: []byte(`{}`)})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, code)
+	}
+	// A status span without its attributes: dropped and counted.
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(event.ScopeName)
+	ss.Spans().AppendEmpty().SetName("RUNNING")
+	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	require.NoError(t, err)
+	resp, err := http.Post("http://"+s.OTLPHTTP+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	var missing []string
+	waitFor(t, ctx, func() bool {
+		series, err := scrapeSeries(ctx, s.CollectorMetrics, s.SchedulerURL+"/metrics")
+		if err != nil {
+			missing = []string{err.Error()}
+			return false
+		}
+		missing = missing[:0]
+		for _, name := range want {
+			if !slices.ContainsFunc(series, func(l string) bool { return l == name || strings.HasPrefix(l, name+"{") }) {
+				missing = append(missing, name)
+			}
+		}
+		if !slices.ContainsFunc(series, func(l string) bool {
+			return strings.HasPrefix(l, "otelcol_exporter_queue_size{") && strings.Contains(l, `exporter="statustrace"`)
+		}) {
+			missing = append(missing, `otelcol_exporter_queue_size{exporter="statustrace"}`)
+		}
+		return len(missing) == 0
+	}, func() string { return fmt.Sprintf("metrics the alert rules read but nothing exports: %v", missing) })
+}
+
+// scrapeSeries returns every series line (name and labels, no value) of the
+// Prometheus endpoints.
+func scrapeSeries(ctx context.Context, urls ...string) ([]string, error) {
+	var out []string
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("scrape %s: %w", u, err)
+		}
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if i := strings.LastIndexByte(line, ' '); i > 0 {
+				line = line[:i]
+			}
+			out = append(out, line)
+		}
+		resp.Body.Close()
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("scrape %s: %w", u, err)
+		}
+	}
+	return out, nil
+}
