@@ -56,14 +56,21 @@ bench: bench-plugin bench-scheduler
 # the pipeline on this machine: the local endpoint runs it on the native chDB
 # engine (STATUSTRACE_LOCAL_ENGINE=native), then, for comparison, on the
 # default chdb-wasm engine, which cannot keep up (printed as
-# `BENCH freshness_wasm_engine`). With CLICKHOUSE_DSN it runs once, there.
+# `BENCH freshness_wasm_engine`). Where the native engine does not install,
+# the wasm run is the only one and prints `BENCH freshness`. With
+# CLICKHOUSE_DSN it runs once, there.
 bench-freshness-local:
-	@if [ -n "$$CLICKHOUSE_DSN" ]; then $(MAKE) -s bench-freshness; else \
-	  export STATUSTRACE_LOCAL_ENGINE=native; $(fresh-clickhouse) && \
-	  CLICKHOUSE_DSN=$$dsn STATUSTRACE_BENCH_ENGINE="local endpoint, native chDB" $(MAKE) -s bench-freshness && \
-	  export STATUSTRACE_LOCAL_ENGINE=wasm; $(fresh-clickhouse) && \
-	  CLICKHOUSE_DSN=$$dsn STATUSTRACE_BENCH_ENGINE="local endpoint, chdb-wasm" STATUSTRACE_BENCH_NAME=freshness_wasm_engine \
-	    $(MAKE) -s bench-freshness && deploy/local/stop.sh >/dev/null; fi
+	@if [ -n "$$CLICKHOUSE_DSN" ]; then $(MAKE) -s bench-freshness; exit; fi; \
+	deploy/local/stop.sh >/dev/null; \
+	if dsn=$$(STATUSTRACE_LOCAL_ENGINE=native deploy/local/start.sh); then \
+	  CLICKHOUSE_DSN=$$dsn STATUSTRACE_BENCH_ENGINE="local endpoint, native chDB" $(MAKE) -s bench-freshness || exit; \
+	  name=freshness_wasm_engine; \
+	else \
+	  echo "the native engine is not available here: freshness runs on chdb-wasm only"; name=freshness; \
+	fi; \
+	deploy/local/stop.sh >/dev/null; dsn=$$(STATUSTRACE_LOCAL_ENGINE=wasm deploy/local/start.sh) && \
+	  CLICKHOUSE_DSN=$$dsn STATUSTRACE_BENCH_ENGINE="local endpoint, chdb-wasm" STATUSTRACE_BENCH_NAME=$$name \
+	    $(MAKE) -s bench-freshness && deploy/local/stop.sh >/dev/null
 
 # The whole pipeline on this machine: see internal/stack/demo.mk.
 demo: demo-run
