@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
 	"go.opentelemetry.io/collector/otelcol"
+
+	"github.com/statustrace/statustrace/collector/components"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -30,7 +32,7 @@ func settings() otelcol.CollectorSettings {
 			Description: "statustrace OpenTelemetry Collector distribution",
 			Version:     version,
 		},
-		Factories: components,
+		Factories: components.Factories,
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
 				ProviderFactories: []confmap.ProviderFactory{

@@ -4,44 +4,15 @@ import (
 	"context"
 	"testing"
 
-	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/confmap/provider/yamlprovider"
-	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/debugexporter"
-	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/otelcol"
-	"go.opentelemetry.io/collector/processor"
-	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
-	"go.opentelemetry.io/collector/receiver"
-	"go.opentelemetry.io/collector/receiver/otlpreceiver"
-	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
-	statustraceexporter "github.com/statustrace/statustrace/exporter"
+	"github.com/statustrace/statustrace/collector/components"
 )
-
-// factories are the statustrace collector distribution's components
-// (collector/components.go, which package main keeps to itself).
-func factories() (otelcol.Factories, error) {
-	var err error
-	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
-	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](filestorage.NewFactory(), healthcheckextension.NewFactory()); err != nil {
-		return f, err
-	}
-	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
-		return f, err
-	}
-	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](memorylimiterprocessor.NewFactory()); err != nil {
-		return f, err
-	}
-	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](statustraceexporter.NewFactory(), clickhouseexporter.NewFactory(), debugexporter.NewFactory())
-	return f, err
-}
 
 // validateCollectorConfig runs the collector's own validation (what
 // `statustrace-collector validate --config` does) on a configuration file
@@ -53,7 +24,7 @@ func validateCollectorConfig(t *testing.T, path string, env map[string]string) {
 	}
 	col, err := otelcol.NewCollector(otelcol.CollectorSettings{
 		BuildInfo: component.BuildInfo{Command: "statustrace-collector", Version: "test"},
-		Factories: factories,
+		Factories: components.Factories,
 		ConfigProviderSettings: otelcol.ConfigProviderSettings{
 			ResolverSettings: confmap.ResolverSettings{
 				URIs:              []string{"file:" + abs(t, path)},

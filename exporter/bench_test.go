@@ -20,7 +20,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
 
@@ -198,17 +197,7 @@ func processCPU(b *testing.B) time.Duration {
 
 // statusSpansOnly is one payload of transition spans only (no root spans,
 // which the contrib exporter would store too), so both store n spans.
-func statusSpansOnly(ts []transition) ptrace.Traces {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "statustrace")
-	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName(event.ScopeName)
-	for _, t := range ts {
-		putSpan(ss, t, event.RoleTransition)
-	}
-	return td
-}
+func statusSpansOnly(ts []transition) ptrace.Traces { return buildTraces(ts, false) }
 
 // genTransitions makes exactly n transitions (whole events, the last one
 // cut short) with request IDs prefixed by prefix.

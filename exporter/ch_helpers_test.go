@@ -131,18 +131,20 @@ func queryCtx(t testing.TB) context.Context {
 
 func selectEvents(t *testing.T, db *chtest.DB, query, table string) []eventRow {
 	t.Helper()
-	var out []eventRow
-	if err := db.Conn.Select(queryCtx(t), &out, fmt.Sprintf(query, q(db, table))); err != nil {
-		t.Fatalf("select events from %s: %v", table, err)
-	}
-	return out
+	return selectFrom[eventRow](t, db, query, table)
 }
 
 func selectStats(t *testing.T, db *chtest.DB, query, table string) []statRow {
 	t.Helper()
-	var out []statRow
+	return selectFrom[statRow](t, db, query, table)
+}
+
+// selectFrom runs query with table (qualified) in place of its %s.
+func selectFrom[T any](t *testing.T, db *chtest.DB, query, table string) []T {
+	t.Helper()
+	var out []T
 	if err := db.Conn.Select(queryCtx(t), &out, fmt.Sprintf(query, q(db, table))); err != nil {
-		t.Fatalf("select stats from %s: %v", table, err)
+		t.Fatalf("select from %s: %v", table, err)
 	}
 	return out
 }

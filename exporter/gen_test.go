@@ -93,7 +93,11 @@ func genEvents(rng *rand.Rand, n int, base time.Time, spread time.Duration) []tr
 
 // tracesOf builds one OTLP payload holding the transition spans of ts, plus
 // a root "event" span for terminal ones (which the exporter must ignore).
-func tracesOf(ts []transition) ptrace.Traces {
+func tracesOf(ts []transition) ptrace.Traces { return buildTraces(ts, true) }
+
+// buildTraces puts the transition spans of ts in one payload, and with
+// roots the root span of each terminal event too.
+func buildTraces(ts []transition, roots bool) ptrace.Traces {
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "statustrace")
@@ -101,7 +105,7 @@ func tracesOf(ts []transition) ptrace.Traces {
 	ss.Scope().SetName(event.ScopeName)
 	for _, t := range ts {
 		putSpan(ss, t, event.RoleTransition)
-		if t.To.Terminal() {
+		if roots && t.To.Terminal() {
 			putSpan(ss, t, event.RoleEvent)
 		}
 	}

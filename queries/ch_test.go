@@ -3,6 +3,7 @@ package queries_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -27,15 +28,7 @@ func ctxT(t *testing.T) context.Context {
 func seeded(t *testing.T) (*queries.Store, *chtest.DB, *querytest.Fixture) {
 	t.Helper()
 	db := chtest.New(t)
-	ctx := ctxT(t)
-	if err := querytest.Setup(ctx, db.Conn, db.Name); err != nil {
-		t.Fatal(err)
-	}
-	fx := querytest.NewFixture(time.Now())
-	if err := fx.Load(ctx, db.Conn); err != nil {
-		t.Fatal(err)
-	}
-	st, err := queries.New(ctx, db.Conn)
+	st, fx, err := querytest.Seed(ctxT(t), db.Conn, db.Name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,11 +326,11 @@ func testStats(t *testing.T, ctx context.Context, st *queries.Store, fx *queryte
 		t.Fatal(err)
 	}
 	want := map[string]uint64{"QUEUED": 6, "RUNNING": 6, "RETRYING": 1, "TERMINATING": 1, "FINISHED": 1, "FAILED": 2, "EXPIRED": 1, "ABORTED": 1}
-	if !mapsEqual(s.ByState, want) {
+	if !maps.Equal(s.ByState, want) {
 		t.Errorf("by state %v, want %v (duplicates counted once, the old event not at all)", s.ByState, want)
 	}
 	if s.Accepted != 6 || s.Attempts != 6 || s.Retries != 1 ||
-		!mapsEqual(s.ByStatus, map[string]uint64{"FINISHED": 1, "FAILED": 3, "ABORTED": 1}) || s.FailureRate != 0.6 {
+		!maps.Equal(s.ByStatus, map[string]uint64{"FINISHED": 1, "FAILED": 3, "ABORTED": 1}) || s.FailureRate != 0.6 {
 		t.Errorf("summary: %+v", s)
 	}
 	if s.StepSeconds != 60 || len(s.Series) == 0 {
@@ -367,15 +360,15 @@ func testStats(t *testing.T, ctx context.Context, st *queries.Store, fx *queryte
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !mapsEqual(s.ByState, map[string]uint64{"QUEUED": 3, "RUNNING": 2, "FINISHED": 1, "EXPIRED": 1}) || s.StepSeconds != 3600 || s.FailureRate != 0.5 {
+	if !maps.Equal(s.ByState, map[string]uint64{"QUEUED": 3, "RUNNING": 2, "FINISHED": 1, "EXPIRED": 1}) || s.StepSeconds != 3600 || s.FailureRate != 0.5 {
 		t.Errorf("resize LATEST: %+v", s)
 	}
 	s, err = st.Stats(ctx, queries.Scope{Tenant: querytest.TenantA, Namespaces: []string{"other"}}, queries.StatsQuery{Window: window(fx)})
-	if err != nil || !mapsEqual(s.ByStatus, map[string]uint64{"FINISHED": 0, "FAILED": 0, "ABORTED": 1}) {
+	if err != nil || !maps.Equal(s.ByStatus, map[string]uint64{"FINISHED": 0, "FAILED": 0, "ABORTED": 1}) {
 		t.Errorf("namespace-limited stats: %+v %v", s, err)
 	}
 	s, err = st.Stats(ctx, scopeB, queries.StatsQuery{Window: window(fx)})
-	if err != nil || !mapsEqual(s.ByStatus, map[string]uint64{"FINISHED": 1, "FAILED": 1, "ABORTED": 0}) || s.ByState["QUEUED"] != 2 {
+	if err != nil || !maps.Equal(s.ByStatus, map[string]uint64{"FINISHED": 1, "FAILED": 1, "ABORTED": 0}) || s.ByState["QUEUED"] != 2 {
 		t.Errorf("tenant B stats: %+v %v", s, err)
 	}
 	// A window after everything: nothing.
@@ -383,18 +376,6 @@ func testStats(t *testing.T, ctx context.Context, st *queries.Store, fx *queryte
 	if err != nil || len(s.ByState) != 0 || len(s.Series) != 0 {
 		t.Errorf("empty window: %+v %v", s, err)
 	}
-}
-
-func mapsEqual(a, b map[string]uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }
 
 func testDurations(t *testing.T, ctx context.Context, st *queries.Store, fx *querytest.Fixture) {

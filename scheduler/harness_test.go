@@ -9,9 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,40 +21,10 @@ import (
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/scheduler/demofuncs"
 	"github.com/statustrace/statustrace/scheduler/riverstatus"
+	"github.com/statustrace/statustrace/scheduler/riverstatus/riverstatustest"
 )
 
-// recorder is a Reporter that keeps every transition.
-type recorder struct {
-	mu sync.Mutex
-	ts []event.Transition
-}
-
-func (r *recorder) Report(t event.Transition) {
-	r.mu.Lock()
-	r.ts = append(r.ts, t)
-	r.mu.Unlock()
-}
-
-func (r *recorder) of(requestID string) []event.Transition {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event.Transition
-	for _, t := range r.ts {
-		if t.RequestID == requestID {
-			out = append(out, t)
-		}
-	}
-	// Reports from different goroutines and nodes may arrive in any order;
-	// seq is the order, as in storage.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out
-}
-
-func (r *recorder) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ts)
-}
+type recorder = riverstatustest.Recorder
 
 // step is a transition reduced to what a test pins down.
 type step struct {

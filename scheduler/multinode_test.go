@@ -57,8 +57,8 @@ func TestTwoNodesShareOnePostgres(t *testing.T) {
 	worked := map[string]int{}
 	for fn, want := range map[string][]step{"succeed": lifeSuccess, "flaky": lifeFlaky} {
 		for _, rid := range ids[fn] {
-			assert.Equal(t, want, waitSteps(t, rec.of, rid), "life of %s", rid)
-			for _, tr := range rec.of(rid) {
+			assert.Equal(t, want, waitSteps(t, rec.Of, rid), "life of %s", rid)
+			for _, tr := range rec.Of(rid) {
 				if tr.To == event.StateRunning {
 					worked[tr.Node]++
 				}
@@ -79,7 +79,7 @@ func TestTwoNodesShareOnePostgres(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, a.invoke(t, "demo", "long", "cross-1", "").Status)
 	var runner string
 	require.Eventually(t, func() bool {
-		for _, tr := range rec.of("cross-1") {
+		for _, tr := range rec.Of("cross-1") {
 			if tr.To == event.StateRunning {
 				runner = tr.Node
 				return true
@@ -94,8 +94,8 @@ func TestTwoNodesShareOnePostgres(t *testing.T) {
 	}
 	code, body := other.do(t, http.MethodPost, "/v1/events/cross-1/terminate?mode=graceful", "")
 	require.Equal(t, http.StatusAccepted, code, body)
-	assert.Equal(t, lifeGraceful, waitSteps(t, rec.of, "cross-1"))
-	for _, tr := range rec.of("cross-1")[1:] {
+	assert.Equal(t, lifeGraceful, waitSteps(t, rec.Of, "cross-1"))
+	for _, tr := range rec.Of("cross-1")[1:] {
 		assert.Equal(t, runner, tr.Node, "the running node reports its event's changes")
 	}
 	other.waitState(t, "cross-1", "ABORTED")

@@ -44,8 +44,8 @@ func TestOutcomes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.fn, func(t *testing.T) {
 			rid := ids[c.fn]
-			assert.Equal(t, c.want, waitSteps(t, rec.of, rid))
-			for _, tr := range rec.of(rid) {
+			assert.Equal(t, c.want, waitSteps(t, rec.Of, rid))
+			for _, tr := range rec.Of(rid) {
 				assert.Equal(t, event.Keys{Tenant: "acme", Namespace: "demo", Function: c.fn, Qualifier: "$LATEST", RequestID: rid}, tr.Keys)
 				assert.Equal(t, "test-node", tr.Node)
 				assert.Equal(t, "async", tr.InvokeType)
@@ -57,10 +57,10 @@ func TestOutcomes(t *testing.T) {
 	assert.Equal(t, 1, d.Calls(ids["succeed"]))
 	assert.Equal(t, 3, d.Calls(ids["fail"]), "retries: 2 means three attempts")
 	assert.Equal(t, 2, d.Calls(ids["flaky"]))
-	fail := rec.of(ids["fail"])
+	fail := rec.Of(ids["fail"])
 	assert.Equal(t, scheduler.CodeFunctionError, fail[len(fail)-1].ErrorCode)
 	assert.Contains(t, fail[len(fail)-1].ErrorMessage, "HTTP 500")
-	exp := rec.of(ids["expire"])
+	exp := rec.Of(ids["expire"])
 	assert.Equal(t, "MaxEventAgeExceeded", exp[len(exp)-1].ErrorCode)
 
 	n.waitState(t, ids["succeed"], "FINISHED")
@@ -82,7 +82,7 @@ func TestGracefulTerminate(t *testing.T) {
 	assert.Equal(t, "TERMINATING", body["state"])
 
 	// The function got the notice and wound down well within the 30s grace.
-	assert.Equal(t, lifeGraceful, waitSteps(t, rec.of, "grace-1"))
+	assert.Equal(t, lifeGraceful, waitSteps(t, rec.Of, "grace-1"))
 	n.waitState(t, "grace-1", "ABORTED")
 	assert.Equal(t, 1, d.Calls("grace-1"))
 
@@ -100,7 +100,7 @@ func TestGracefulTerminateEndsAfterGracePeriod(t *testing.T) {
 	code, _ := n.do(t, http.MethodPost, "/v1/events/deaf-1/terminate", "") // graceful by default
 	require.Equal(t, http.StatusAccepted, code)
 	// "deaf" has no terminate endpoint: the call is cut after its 200ms grace.
-	assert.Equal(t, lifeGraceful, waitSteps(t, rec.of, "deaf-1"))
+	assert.Equal(t, lifeGraceful, waitSteps(t, rec.Of, "deaf-1"))
 	require.Eventually(t, func() bool { return d.Running() == 0 }, 10*time.Second, 5*time.Millisecond)
 }
 
@@ -113,7 +113,7 @@ func TestImmediateTerminate(t *testing.T) {
 	require.Eventually(t, func() bool { return d.Running() == 1 }, 10*time.Second, 5*time.Millisecond)
 	code, body := n.do(t, http.MethodPost, "/v1/events/now-1/terminate?mode=immediate", "")
 	require.Equal(t, http.StatusAccepted, code, body)
-	assert.Equal(t, lifeImmediate, waitSteps(t, rec.of, "now-1"))
+	assert.Equal(t, lifeImmediate, waitSteps(t, rec.Of, "now-1"))
 	n.waitState(t, "now-1", "ABORTED")
 	require.Eventually(t, func() bool { return d.Running() == 0 }, 10*time.Second, 5*time.Millisecond, "the call was cut")
 }
@@ -128,7 +128,7 @@ func TestTerminateWhileWaitingForRetry(t *testing.T) {
 	code, body := n.do(t, http.MethodPost, "/v1/events/wait-1/terminate?mode=graceful", "")
 	require.Equal(t, http.StatusAccepted, code, body)
 	assert.Equal(t, "ABORTED", body["state"])
-	assert.Equal(t, lifeAbortedWaiting, waitSteps(t, rec.of, "wait-1"))
+	assert.Equal(t, lifeAbortedWaiting, waitSteps(t, rec.Of, "wait-1"))
 	n.waitState(t, "wait-1", "ABORTED")
 }
 
@@ -144,8 +144,8 @@ func TestQPSRejectionMakesNoEvent(t *testing.T) {
 	second := n.invoke(t, "demo", "limited", "qps-2", "")
 	require.Equal(t, http.StatusTooManyRequests, second.Status, second.Body)
 
-	assert.Equal(t, lifeSuccess, waitSteps(t, rec.of, "qps-1"))
-	assert.Empty(t, rec.of("qps-2"), "a rejected request has no transitions")
+	assert.Equal(t, lifeSuccess, waitSteps(t, rec.Of, "qps-1"))
+	assert.Empty(t, rec.Of("qps-2"), "a rejected request has no transitions")
 	code, _ := n.do(t, http.MethodGet, "/v1/events/qps-2", "")
 	assert.Equal(t, http.StatusNotFound, code, "and no event")
 
@@ -184,7 +184,7 @@ func TestStatusTraceSwitch(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "succeed", "off-1", "").Status)
 	n.waitState(t, "off-1", "FINISHED")
 	assert.Equal(t, 1, d.Calls("off-1"), "the event runs")
-	assert.Empty(t, rec.of("off-1"), "but nothing is recorded")
+	assert.Empty(t, rec.Of("off-1"), "but nothing is recorded")
 
 	code, body = n.do(t, http.MethodGet, "/v1/namespaces/demo/functions/succeed/status-trace", "")
 	require.Equal(t, http.StatusOK, code)
@@ -201,7 +201,7 @@ func TestStatusTraceSwitch(t *testing.T) {
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, true, body["enabled"], "back to the config file")
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "succeed", "on-1", "").Status)
-	assert.Equal(t, lifeSuccess, waitSteps(t, rec.of, "on-1"))
+	assert.Equal(t, lifeSuccess, waitSteps(t, rec.Of, "on-1"))
 
 	code, _ = n.do(t, http.MethodPut, "/v1/namespaces/demo/functions/nope/status-trace", `{"enabled": true}`)
 	assert.Equal(t, http.StatusNotFound, code)
@@ -226,7 +226,7 @@ func TestBadRequests(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, code)
 	code, _ = n.do(t, http.MethodPost, "/v1/events/unknown/terminate", "")
 	assert.Equal(t, http.StatusNotFound, code)
-	assert.Zero(t, rec.count(), "no bad request made an event")
+	assert.Zero(t, rec.Count(), "no bad request made an event")
 }
 
 func TestRequestIDIsUniqueAndCallerTraceParentIsHonoured(t *testing.T) {
@@ -247,18 +247,18 @@ func TestRequestIDIsUniqueAndCallerTraceParentIsHonoured(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusConflict, resp.StatusCode, "the request ID alone decides, not the payload")
-	waitSteps(t, rec.of, "mine-1")
+	waitSteps(t, rec.Of, "mine-1")
 	assert.Equal(t, http.StatusConflict, n.invoke(t, "demo", "succeed", "mine-1", "").Status, "also after it ended")
-	assert.Len(t, rec.of("mine-1"), 3)
+	assert.Len(t, rec.Of("mine-1"), 3)
 
 	// No (or an invalid) traceparent: the event starts a trace of its own.
 	r1 := n.invoke(t, "demo", "succeed", "", "")
 	r2 := n.invoke(t, "demo", "succeed", "", "00-zzz-invalid")
 	require.NotEqual(t, r1.RequestID, r2.RequestID)
 	for _, rid := range []string{r1.RequestID, r2.RequestID} {
-		ts := waitSteps(t, rec.of, rid)
+		ts := waitSteps(t, rec.Of, rid)
 		require.NotEmpty(t, ts)
-		tp := rec.of(rid)[0].TraceParent
+		tp := rec.Of(rid)[0].TraceParent
 		assert.Regexp(t, `^00-[0-9a-f]{32}-[0-9a-f]{16}-01$`, tp)
 		assert.NotContains(t, tp, "4bf92f3577b34da6a3ce929d0e0e4736")
 	}
@@ -282,13 +282,13 @@ func TestNodeStopHandsTheEventOver(t *testing.T) {
 	cfgB := *cfg
 	cfgB.Node = "test-node-b"
 	startNode(t, &cfgB, rec, nil)
-	ts := waitSteps(t, rec.of, "handover-1")
-	assert.Equal(t, 2, d.Calls("handover-1"), "cut once, run once more: %+v", rec.of("handover-1"))
+	ts := waitSteps(t, rec.Of, "handover-1")
+	assert.Equal(t, 2, d.Calls("handover-1"), "cut once, run once more: %+v", rec.Of("handover-1"))
 	bySeq := map[uint64]step{}
 	for _, s := range ts {
 		bySeq[s.Seq] = s
 	}
 	assert.Equal(t, map[uint64]step{1: lifeSuccess[0], 5: lifeSuccess[1], 7: lifeSuccess[2]}, bySeq)
-	last := rec.of("handover-1")
+	last := rec.Of("handover-1")
 	assert.Equal(t, "test-node-b", last[len(last)-1].Node)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -57,33 +58,28 @@ func (a *app) eventsListCmd() *cobra.Command {
 			if err := f.Validate(); err != nil {
 				return err
 			}
-			src, err := a.source(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			page, err := src.List(ctx, f)
-			if err != nil {
-				return err
-			}
-			if all {
-				// Follow the cursor; the total stays the first page's.
-				for page.NextCursor != "" && len(page.Events) < 100_000 {
-					f.Cursor, f.Offset = page.NextCursor, 0
-					next, err := src.List(ctx, f)
-					if err != nil {
-						return err
-					}
-					page.Events = append(page.Events, next.Events...)
-					page.NextCursor = next.NextCursor
+			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
+				page, err := src.List(ctx, f)
+				if err != nil {
+					return err
 				}
-			}
-			if a.output == "json" {
-				return writeJSON(a.stdout, page)
-			}
-			return a.printEvents(page, f)
+				if all {
+					// Follow the cursor; the total stays the first page's.
+					for page.NextCursor != "" && len(page.Events) < 100_000 {
+						f.Cursor, f.Offset = page.NextCursor, 0
+						next, err := src.List(ctx, f)
+						if err != nil {
+							return err
+						}
+						page.Events = append(page.Events, next.Events...)
+						page.NextCursor = next.NextCursor
+					}
+				}
+				if a.output == "json" {
+					return writeJSON(a.stdout, page)
+				}
+				return a.printEvents(page, f)
+			})
 		},
 	}
 	fl := cmd.Flags()
@@ -146,21 +142,16 @@ func (a *app) eventsGetCmd() *cobra.Command {
 		Example: "  statustrace events get 5f825fd3-a59d-4879-aa28-3ac967c12888",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src, err := a.source(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			d, err := src.Get(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return writeJSON(a.stdout, d)
-			}
-			return a.printEvent(d)
+			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
+				d, err := src.Get(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if a.output == "json" {
+					return writeJSON(a.stdout, d)
+				}
+				return a.printEvent(d)
+			})
 		},
 	}
 }

@@ -189,11 +189,19 @@ func (a *app) source(ctx context.Context) (source, error) {
 	return &dbSource{conn: conn, store: st, scope: queries.Scope{Tenant: a.tenant}}, nil
 }
 
-func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if a.timeout <= 0 {
-		return context.WithCancel(ctx)
+// withSource opens the source and runs fn with it, within --timeout.
+func (a *app) withSource(ctx context.Context, fn func(context.Context, source) error) error {
+	src, err := a.source(ctx)
+	if err != nil {
+		return err
 	}
-	return context.WithTimeout(ctx, a.timeout)
+	defer src.Close()
+	if a.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.timeout)
+		defer cancel()
+	}
+	return fn(ctx, src)
 }
 
 // parseWhen reads a time flag: RFC 3339, Unix milliseconds, or a duration

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -62,21 +63,16 @@ func (a *app) statsCmd() *cobra.Command {
 			if err := q.Validate(); err != nil {
 				return err
 			}
-			src, err := a.source(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			st, err := src.Stats(ctx, q, durations)
-			if err != nil {
-				return err
-			}
-			if a.output == "json" {
-				return writeJSON(a.stdout, st)
-			}
-			return a.printStats(st, showSeries)
+			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
+				st, err := src.Stats(ctx, q, durations)
+				if err != nil {
+					return err
+				}
+				if a.output == "json" {
+					return writeJSON(a.stdout, st)
+				}
+				return a.printStats(st, showSeries)
+			})
 		},
 	}
 	fl := cmd.Flags()

@@ -41,14 +41,7 @@ func newEnv(t *testing.T) *env {
 	db := chtest.New(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := querytest.Setup(ctx, db.Conn, db.Name); err != nil {
-		t.Fatal(err)
-	}
-	fx := querytest.NewFixture(time.Now())
-	if err := fx.Load(ctx, db.Conn); err != nil {
-		t.Fatal(err)
-	}
-	st, err := queries.New(ctx, db.Conn)
+	st, fx, err := querytest.Seed(ctx, db.Conn, db.Name, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	hclog "github.com/hashicorp/go-hclog"
@@ -58,7 +59,7 @@ func (s *Sink) Configure(ctx context.Context, m map[string]string) error {
 	if s.closed {
 		return errors.New("statustrace plugin: shut down")
 	}
-	if s.exporter != nil && equalMaps(s.cfg, m) {
+	if s.exporter != nil && maps.Equal(s.cfg, m) {
 		return nil
 	}
 	settings, err := resolveOTLP(cfg)
@@ -212,16 +213,4 @@ func resourceAttrs(cfg Config) []attribute.KeyValue {
 
 func isURL(s string) bool {
 	return len(s) > 7 && (s[:7] == "http://" || (len(s) > 8 && s[:8] == "https://"))
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

@@ -48,6 +48,23 @@ func Setup(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
+// Seed runs Setup, loads the standard fixture (times relative to now) and
+// opens a Store on the database.
+func Seed(ctx context.Context, conn driver.Conn, db string, now time.Time) (*queries.Store, *Fixture, error) {
+	if err := Setup(ctx, conn, db); err != nil {
+		return nil, nil, err
+	}
+	fx := NewFixture(now)
+	if err := fx.Load(ctx, conn); err != nil {
+		return nil, nil, err
+	}
+	st, err := queries.New(ctx, conn)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, fx, nil
+}
+
 // SetVisibleRetention stores a retention setting shorter than the tables'
 // TTL, so rows that are still stored are past the window the queries apply:
 // it shows the queries filter, rather than relying on TTL merges.

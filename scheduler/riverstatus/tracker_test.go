@@ -8,9 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,45 +22,12 @@ import (
 
 	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/scheduler/riverstatus"
+	"github.com/statustrace/statustrace/scheduler/riverstatus/riverstatustest"
 )
 
-// recorder is a Reporter that keeps every transition.
-type recorder struct {
-	mu sync.Mutex
-	ts []event.Transition
-}
+type recorder = riverstatustest.Recorder
 
-func (r *recorder) Report(t event.Transition) {
-	r.mu.Lock()
-	r.ts = append(r.ts, t)
-	r.mu.Unlock()
-}
-
-func (r *recorder) of(requestID string) []event.Transition {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []event.Transition
-	for _, t := range r.ts {
-		if t.RequestID == requestID {
-			out = append(out, t)
-		}
-	}
-	// Reports from different goroutines and nodes may arrive in any order;
-	// seq is the order, as in storage.
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
-	return out
-}
-
-// waitTerminal waits until the event has a terminal transition.
-func (r *recorder) waitTerminal(t *testing.T, requestID string) []event.Transition {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		ts := r.of(requestID)
-		return len(ts) > 0 && ts[len(ts)-1].To.Terminal()
-	}, 20*time.Second, 5*time.Millisecond, "no terminal transition for %s: %v", requestID, r.of(requestID))
-	return r.of(requestID)
-}
-
+// step is a transition reduced to what a test pins down.
 type step struct {
 	From, To event.State
 	Seq      uint64
@@ -75,6 +40,16 @@ func steps(ts []event.Transition) []step {
 		out[i] = step{t.From, t.To, t.Seq, t.Attempt}
 	}
 	return out
+}
+
+// waitTerminal waits until the event has a terminal transition.
+func waitTerminal(t *testing.T, r *recorder, requestID string) []event.Transition {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ts := r.Of(requestID)
+		return len(ts) > 0 && ts[len(ts)-1].To.Terminal()
+	}, 20*time.Second, 5*time.Millisecond, "no terminal transition for %s: %v", requestID, r.Of(requestID))
+	return r.Of(requestID)
 }
 
 type testArgs struct {
@@ -202,7 +177,7 @@ const (
 func TestSuccess(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	job := h.insert(t, "ok-1", testArgs{Mode: "ok"}, nil, &river.InsertOpts{MaxAttempts: 3})
-	ts := h.rec.waitTerminal(t, "ok-1")
+	ts := waitTerminal(t, h.rec, "ok-1")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, event.StateFinished, 7, 1}}, steps(ts))
 
 	first := ts[0]
@@ -220,7 +195,7 @@ func TestSuccess(t *testing.T) {
 func TestRetriesThenSuccess(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	h.insert(t, "flaky-1", testArgs{Mode: "fail", FailTill: 2}, nil, &river.InsertOpts{MaxAttempts: 3})
-	ts := h.rec.waitTerminal(t, "flaky-1")
+	ts := waitTerminal(t, h.rec, "flaky-1")
 	assert.Equal(t, []step{
 		{N, Q, 1, 0},
 		{Q, R, 5, 1}, {R, Y, 7, 1},
@@ -235,7 +210,7 @@ func TestRetriesThenSuccess(t *testing.T) {
 func TestFailsAfterLastAttempt(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	job := h.insert(t, "fail-1", testArgs{Mode: "fail"}, nil, &river.InsertOpts{MaxAttempts: 2})
-	ts := h.rec.waitTerminal(t, "fail-1")
+	ts := waitTerminal(t, h.rec, "fail-1")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, Y, 7, 1}, {Y, R, 9, 2}, {R, event.StateFailed, 11, 2}}, steps(ts))
 	assert.Equal(t, "attempt 2 failed", ts[4].ErrorMessage)
 	row := h.waitJob(t, job.ID, rivertype.JobStateDiscarded)
@@ -245,7 +220,7 @@ func TestFailsAfterLastAttempt(t *testing.T) {
 func TestPanicCountsAsFailedAttempt(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	h.insert(t, "panic-1", testArgs{Mode: "panic"}, nil, &river.InsertOpts{MaxAttempts: 2})
-	ts := h.rec.waitTerminal(t, "panic-1")
+	ts := waitTerminal(t, h.rec, "panic-1")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, Y, 7, 1}, {Y, R, 9, 2}, {R, event.StateFailed, 11, 2}}, steps(ts))
 	assert.Equal(t, riverstatus.CodePanic, ts[4].ErrorCode)
 	assert.Equal(t, "worker exploded", ts[4].ErrorMessage)
@@ -256,7 +231,7 @@ func TestExpiredBeforeFirstAttempt(t *testing.T) {
 	job := h.insert(t, "exp-0", testArgs{Mode: "ok"}, func(ev *riverstatus.Event) {
 		ev.ExpiresAt = time.Now().Add(-time.Second).UnixNano()
 	}, nil)
-	ts := h.rec.waitTerminal(t, "exp-0")
+	ts := waitTerminal(t, h.rec, "exp-0")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, event.StateExpired, 4, 0}}, steps(ts))
 	assert.Equal(t, riverstatus.CodeExpired, ts[1].ErrorCode)
 	row := h.waitJob(t, job.ID, rivertype.JobStateCancelled)
@@ -268,7 +243,7 @@ func TestExpiresWhileRunning(t *testing.T) {
 	job := h.insert(t, "exp-run", testArgs{Mode: "block"}, func(ev *riverstatus.Event) {
 		ev.ExpiresAt = time.Now().Add(300 * time.Millisecond).UnixNano()
 	}, &river.InsertOpts{MaxAttempts: 5})
-	ts := h.rec.waitTerminal(t, "exp-run")
+	ts := waitTerminal(t, h.rec, "exp-run")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, event.StateExpired, 7, 1}}, steps(ts))
 	row := h.waitJob(t, job.ID, rivertype.JobStateCancelled)
 	assert.Equal(t, event.StateExpired, riverstatus.StateOf(row), "expired jobs are not retried")
@@ -281,14 +256,14 @@ func TestRetryAfterMaxAgeExpiresOnTime(t *testing.T) {
 	h.insert(t, "exp-wait", testArgs{Mode: "fail"}, func(ev *riverstatus.Event) {
 		ev.ExpiresAt = time.Now().Add(300 * time.Millisecond).UnixNano()
 	}, &river.InsertOpts{MaxAttempts: 5})
-	ts := h.rec.waitTerminal(t, "exp-wait")
+	ts := waitTerminal(t, h.rec, "exp-wait")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, Y, 7, 1}, {Y, event.StateExpired, 8, 1}}, steps(ts))
 }
 
 func TestGracefulTerminateFromWorker(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	job := h.insert(t, "term-1", testArgs{Mode: "terminate"}, nil, &river.InsertOpts{MaxAttempts: 3})
-	ts := h.rec.waitTerminal(t, "term-1")
+	ts := waitTerminal(t, h.rec, "term-1")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, T, 6, 1}, {T, event.StateAborted, 7, 1}}, steps(ts))
 	assert.Equal(t, riverstatus.CodeTerminated, ts[3].ErrorCode)
 	row := h.waitJob(t, job.ID, rivertype.JobStateCancelled)
@@ -298,10 +273,10 @@ func TestGracefulTerminateFromWorker(t *testing.T) {
 func TestRemoteCancelOfRunningJob(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	job := h.insert(t, "cancel-run", testArgs{Mode: "block"}, nil, &river.InsertOpts{MaxAttempts: 3})
-	require.Eventually(t, func() bool { return len(h.rec.of("cancel-run")) == 2 }, 10*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return len(h.rec.Of("cancel-run")) == 2 }, 10*time.Second, 5*time.Millisecond)
 	_, err := h.client.JobCancel(context.Background(), job.ID)
 	require.NoError(t, err)
-	ts := h.rec.waitTerminal(t, "cancel-run")
+	ts := waitTerminal(t, h.rec, "cancel-run")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, R, 5, 1}, {R, event.StateAborted, 7, 1}}, steps(ts))
 }
 
@@ -312,7 +287,7 @@ func TestAbortWhileWaiting(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rivertype.JobStateCancelled, row.State)
 	h.tracker.Aborted(row, riverstatus.CodeTerminated, "terminated on request")
-	ts := h.rec.of("cancel-wait")
+	ts := h.rec.Of("cancel-wait")
 	assert.Equal(t, []step{{N, Q, 1, 0}, {Q, event.StateAborted, 4, 0}}, steps(ts))
 }
 
@@ -320,7 +295,7 @@ func TestUntracedEventReportsNothing(t *testing.T) {
 	h := newHarness(t, 10*time.Millisecond)
 	job := h.insert(t, "quiet", testArgs{Mode: "ok"}, func(ev *riverstatus.Event) { ev.Untraced = true }, nil)
 	h.waitJob(t, job.ID, rivertype.JobStateCompleted)
-	assert.Empty(t, h.rec.of("quiet"))
+	assert.Empty(t, h.rec.Of("quiet"))
 }
 
 func TestJobWithoutEventIsLeftAlone(t *testing.T) {
@@ -328,9 +303,7 @@ func TestJobWithoutEventIsLeftAlone(t *testing.T) {
 	res, err := h.client.Insert(context.Background(), testArgs{Mode: "ok"}, nil)
 	require.NoError(t, err)
 	h.waitJob(t, res.Job.ID, rivertype.JobStateCompleted)
-	h.rec.mu.Lock()
-	defer h.rec.mu.Unlock()
-	assert.Empty(t, h.rec.ts)
+	assert.Zero(t, h.rec.Count())
 }
 
 func TestUniqueDuplicateReportsNoSecondQueued(t *testing.T) {
@@ -342,7 +315,7 @@ func TestUniqueDuplicateReportsNoSecondQueued(t *testing.T) {
 	res, err := riverstatus.Insert(context.Background(), h.tracker, h.client, testArgs{Mode: "ok"}, ev, opts)
 	require.NoError(t, err)
 	assert.True(t, res.UniqueSkippedAsDuplicate)
-	assert.Len(t, h.rec.of("dup"), 1)
+	assert.Len(t, h.rec.Of("dup"), 1)
 }
 
 func TestSeqGrowsAlongEveryPath(t *testing.T) {
@@ -387,7 +360,7 @@ func TestLongErrorMessagesAreBounded(t *testing.T) {
 	require.NoError(t, err)
 	msg := strings.Repeat("é", event.MaxErrorMessageBytes) // 2 bytes each
 	tr.Aborted(&rivertype.JobRow{Metadata: md, State: rivertype.JobStateCancelled}, "x", msg)
-	got := rec.of("long")[0].ErrorMessage
+	got := rec.Of("long")[0].ErrorMessage
 	assert.LessOrEqual(t, len(got), event.MaxErrorMessageBytes)
 	assert.True(t, strings.HasPrefix(msg, got))
 	assert.Equal(t, 0, len(got)%2, "no rune is cut in half")

@@ -1,20 +1,18 @@
-package main
+package components
 
 import (
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/otelcol"
 	"go.yaml.in/yaml/v3"
 )
 
 // The distribution has exactly the components the design asks for.
 func TestComponentsExactly(t *testing.T) {
-	f, err := components()
+	f, err := Factories()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +49,7 @@ func TestComponentsExactly(t *testing.T) {
 
 // builder-config.yaml names the same modules components.go registers.
 func TestBuilderManifestMatchesComponents(t *testing.T) {
-	raw, err := os.ReadFile("builder-config.yaml")
+	raw, err := os.ReadFile("../builder-config.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +66,7 @@ func TestBuilderManifestMatchesComponents(t *testing.T) {
 	if err := yaml.Unmarshal(clean, &manifest); err != nil {
 		t.Fatal(err)
 	}
-	f, err := components()
+	f, err := Factories()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,31 +93,5 @@ func TestBuilderManifestMatchesComponents(t *testing.T) {
 		if !slices.Equal(have, want) {
 			t.Errorf("%s: components.go has %v, builder-config.yaml %v", kind, have, want)
 		}
-	}
-}
-
-// config.yaml passes the collector's own validation, as
-// `collector validate --config collector/config.yaml` does.
-func TestConfigValidates(t *testing.T) {
-	t.Setenv("STATUSTRACE_QUEUE_DIR", t.TempDir())
-	cmd := otelcol.NewCommand(settings())
-	cmd.SetArgs([]string{"validate", "--config", "config.yaml"})
-	if err := cmd.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	// And a broken one does not.
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	raw, err := os.ReadFile("config.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bad, []byte(strings.Replace(string(raw), "retention: ${env:STATUSTRACE_RETENTION:-72h}", "retention: 1500ms", 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd = otelcol.NewCommand(settings())
-	cmd.SetArgs([]string{"validate", "--config", bad})
-	cmd.SilenceUsage, cmd.SilenceErrors = true, true
-	if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), "retention") {
-		t.Fatalf("want a retention error, got %v", err)
 	}
 }

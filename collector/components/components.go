@@ -1,7 +1,9 @@
-package main
-
-// components mirrors what the OpenTelemetry Collector Builder generates from
-// builder-config.yaml (components_test.go keeps the two in step).
+// Package components lists the statustrace collector distribution's
+// components: what the OpenTelemetry Collector Builder generates from
+// collector/builder-config.yaml (components_test.go keeps the two in step).
+// It is a package of its own so that tests elsewhere (deploy) validate
+// configurations against exactly these factories.
+package components
 
 import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
@@ -21,7 +23,8 @@ import (
 	statustraceexporter "github.com/statustrace/statustrace/exporter"
 )
 
-func components() (otelcol.Factories, error) {
+// Factories returns the distribution's component factories.
+func Factories() (otelcol.Factories, error) {
 	var err error
 	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 
