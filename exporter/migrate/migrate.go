@@ -9,7 +9,9 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/statustrace/statustrace/internal/schema"
 )
@@ -71,35 +73,46 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 			return res, fmt.Errorf("bootstrap schema %s: %w", o.Database, err)
 		}
 	}
+	if err := checkReleased(ms); err != nil {
+		return res, err
+	}
 	applied, err := o.readApplied(ctx, conn)
 	if err != nil {
 		return res, err
 	}
 	done := make(map[uint32]bool, len(applied))
+	var relabel []Migration // recorded with a legacy checksum: record the current one
 	for _, a := range applied {
 		if a.Version == 0 || int(a.Version) > len(ms) {
 			return res, fmt.Errorf("database %s has schema version %d (%q), newer than this binary knows (%d): upgrade the binary", o.Database, a.Version, a.Name, len(ms))
 		}
-		if want := ms[a.Version-1].Checksum(); a.Checksum != want {
+		m := ms[a.Version-1]
+		switch want := m.Checksum(); {
+		case a.Checksum == want:
+		case a.Checksum == released[m.Version].legacy && released[m.Version].legacy != "":
+			relabel = append(relabel, m)
+		default:
 			return res, fmt.Errorf("migration %d (%q) was applied with checksum %.12s but this binary has %.12s: released migrations must not change, add a new version", a.Version, a.Name, a.Checksum, want)
 		}
 		done[a.Version] = true
 		res.Version = max(res.Version, a.Version)
+	}
+	for _, m := range relabel {
+		if err := o.record(ctx, conn, m); err != nil {
+			return res, err
+		}
 	}
 	for _, r := range rendered {
 		if done[r.Version] {
 			continue
 		}
 		for i, q := range r.SQL {
-			if err := conn.Exec(ctx, q); err != nil {
+			if err := o.exec(ctx, conn, q, r.SkipIf[i], r.Each[i]); err != nil {
 				return res, fmt.Errorf("migration %d (%s) statement %d: %w", r.Version, r.Name, i+1, err)
 			}
 		}
-		err := conn.Exec(ctx, "INSERT INTO "+o.qualified(schema.Migrations)+
-			" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3))",
-			r.Version, r.Name, r.Checksum())
-		if err != nil {
-			return res, fmt.Errorf("record migration %d: %w", r.Version, err)
+		if err := o.record(ctx, conn, r.Migration); err != nil {
+			return res, err
 		}
 		res.Applied = append(res.Applied, r.Version)
 		res.Version = r.Version
@@ -110,6 +123,55 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	}
 	res.RetentionChanged = changed
 	return res, nil
+}
+
+// record notes m as applied, with its checksum.
+func (o Options) record(ctx context.Context, conn Conn, m Migration) error {
+	err := conn.Exec(ctx, "INSERT INTO "+o.qualified(schema.Migrations)+
+		" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3))",
+		m.Version, m.Name, m.Checksum())
+	if err != nil {
+		return fmt.Errorf("record migration %d: %w", m.Version, err)
+	}
+	return nil
+}
+
+// partitionIDRE is what a partition ID may look like before it is put in a
+// statement (ClickHouse's IDs are digits, hex or "all").
+var partitionIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// exec runs one rendered statement: not at all when its guard says so, once
+// per partition when it has an Each query, else once.
+func (o Options) exec(ctx context.Context, conn Conn, q, skipIf, each string) error {
+	if skipIf != "" {
+		var rows []struct {
+			N uint64 `ch:"n"`
+		}
+		if err := conn.Select(ctx, &rows, skipIf); err != nil {
+			return fmt.Errorf("guard: %w", err)
+		}
+		if len(rows) == 1 && rows[0].N != 0 {
+			return nil
+		}
+	}
+	if each == "" {
+		return conn.Exec(ctx, q)
+	}
+	var parts []struct {
+		ID string `ch:"partition_id"`
+	}
+	if err := conn.Select(ctx, &parts, each); err != nil {
+		return fmt.Errorf("list partitions: %w", err)
+	}
+	for _, p := range parts {
+		if !partitionIDRE.MatchString(p.ID) {
+			return fmt.Errorf("partition id %q: unexpected characters", p.ID)
+		}
+		if err := conn.Exec(ctx, strings.ReplaceAll(q, PartitionPlaceholder, "'"+p.ID+"'")); err != nil {
+			return fmt.Errorf("partition %s: %w", p.ID, err)
+		}
+	}
+	return nil
 }
 
 // hasMergeTreeSetting reports whether the server knows a MergeTree setting.

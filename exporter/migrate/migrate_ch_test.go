@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,194 @@ func TestUpgradeFromVersion1OnEngine(t *testing.T) {
 			t.Errorf("events row %d after upgrade: %+v, want %+v", i, got[i], want[i])
 		}
 	}
+}
+
+// conflictRows inserts, each in its own part, two rows that claim seq 2 of
+// one event with different states: FINISHED first, then a late RUNNING.
+func conflictRows(t *testing.T, db *chtest.DB, opts Options, day string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range []struct {
+		seq   uint64
+		state string
+		at    string
+	}{{1, "QUEUED", "10:00:00"}, {2, "FINISHED", "10:00:02"}, {2, "RUNNING", "10:00:01"}} {
+		err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', 'conflict', ?, 1, '', ?, toDateTime64(?, 9, 'UTC'))",
+			r.seq, r.state, day+" "+r.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// stateAfterMerge merges everything and returns the state transitions
+// keeps for seq 2 of the conflicting event, and the one events shows.
+func stateAfterMerge(t *testing.T, db *chtest.DB, opts Options) (transitions, events string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tbl := range []string{schema.Transitions, schema.Events} {
+		if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+opts.qualifiedFor(tbl)+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT arrayStringConcat(groupArray(to_state), ',') FROM "+opts.qualifiedFor(schema.Transitions)+
+		" WHERE request_id = 'conflict' AND seq = 2").Scan(&transitions); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT argMaxMerge(state) FROM "+opts.qualifiedFor(schema.Events)+
+		" WHERE request_id = 'conflict' GROUP BY request_id").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	return transitions, events
+}
+
+// Same seq, different state: after merges, transitions keeps the row the
+// events view counts (the higher state rank), not the last one inserted.
+func TestSameSeqConflictAgreesAfterMerge(t *testing.T) {
+	db := newDB(t)
+	opts := Options{Database: db.Name}
+	if _, err := Up(context.Background(), db.Conn, opts); err != nil {
+		t.Fatal(err)
+	}
+	conflictRows(t, db, opts, time.Now().UTC().Add(-time.Hour).Format(time.DateOnly))
+	if tr, ev := stateAfterMerge(t, db, opts); tr != "FINISHED" || ev != "FINISHED" {
+		t.Fatalf("after merges transitions keeps %q and events shows %q, want FINISHED in both", tr, ev)
+	}
+}
+
+// A database written by binaries before schema version 3 (versions 1 and 2
+// recorded with their template checksums) is upgraded in place: every row
+// is kept, the materialized views keep being fed, the checksums are
+// re-recorded, and same-seq conflicts resolve as in events from then on.
+func TestUpgradeFromVersion2OnEngine(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Conn.Exec(ctx, "TRUNCATE TABLE "+opts.qualifiedFor(schema.Migrations)); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range builtin[:2] { // as the older binary recorded them
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Migrations)+
+			" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3) - 60)", m.Version, m.Name, m.legacyChecksum()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The old engine would collapse the conflict below on any merge, keeping
+	// the last row inserted: keep its parts apart until the upgrade.
+	if err := db.Conn.Exec(ctx, "SYSTEM STOP MERGES "+opts.qualifiedFor(schema.Transitions)); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Add(-time.Hour).Format(time.DateOnly)
+	yesterday := time.Now().UTC().Add(-25 * time.Hour).Format(time.DateOnly)
+	conflictRows(t, db, opts, today)
+	for i := range 50 {
+		day := today
+		if i%2 == 0 {
+			day = yesterday
+		}
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', ?, 1, 1, '', 'QUEUED', toDateTime64(?, 9, 'UTC'))",
+			fmt.Sprintf("r-%02d", i), day+" 09:00:00"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rawBefore := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions))
+
+	res, err := Up(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 3 {
+		t.Fatalf("upgrade applied %v, want [3]", res.Applied)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)); n != rawBefore {
+		t.Errorf("%d rows after the upgrade, %d before", n, rawBefore)
+	}
+	if ddl := tableDDL(t, db, schema.Transitions); !strings.Contains(ddl, "ReplacingMergeTree(state_rank)") {
+		t.Errorf("transitions not rebuilt with the version column: %s", ddl)
+	}
+	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'transitions_%'"); n != 0 {
+		t.Errorf("%d leftover tables", n)
+	}
+	applied, _, err := Status(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applied {
+		if a.Checksum != builtin[a.Version-1].Checksum() {
+			t.Errorf("version %d still recorded with checksum %.12s", a.Version, a.Checksum)
+		}
+	}
+	// The views follow the rebuilt table.
+	if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+		" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', 'after', 1, 1, '', 'QUEUED', now64(9))"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Events)+" WHERE request_id = 'after'"); n != 1 {
+		t.Errorf("events has %d rows of an event inserted after the upgrade", n)
+	}
+	if tr, ev := stateAfterMerge(t, db, opts); tr != "FINISHED" || ev != "FINISHED" {
+		t.Errorf("after the upgrade and merges transitions keeps %q and events shows %q, want FINISHED in both", tr, ev)
+	}
+	if n := countOf(t, db, "SELECT count() FROM (SELECT request_id FROM "+opts.qualifiedFor(schema.Transitions)+" FINAL WHERE startsWith(request_id, 'r-'))"); n != 50 {
+		t.Errorf("%d of 50 events left after merges", n)
+	}
+}
+
+// An upgrade interrupted half-way (swapped and renamed, parts not moved
+// yet: a crash, a timeout) is finished by the next Up without losing rows.
+func TestInterruptedUpgradeResumes(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	conflictRows(t, db, opts, time.Now().UTC().Add(-time.Hour).Format(time.DateOnly))
+	o, err := opts.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := o.renderAll(builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3 := rs[2]
+	rename := -1
+	for i, q := range m3.SQL {
+		if strings.HasPrefix(q, "RENAME TABLE") {
+			rename = i
+		}
+	}
+	for i := 0; i <= rename; i++ { // up to the rename, then "crash"
+		if err := o.exec(ctx, db.Conn, m3.SQL[i], m3.SkipIf[i], m3.Each[i]); err != nil {
+			t.Fatalf("statement %d: %v", i+1, err)
+		}
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)); n != 0 {
+		t.Fatalf("the swapped-in table holds %d rows before the move", n)
+	}
+	res, err := Up(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 3 {
+		t.Fatalf("resumed upgrade applied %v", res.Applied)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)); n != 3 {
+		t.Errorf("%d rows after the resumed upgrade, want 3", n)
+	}
+}
+
+func countOf(t *testing.T, db *chtest.DB, query string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := db.Conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
 }
