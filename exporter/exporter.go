@@ -75,6 +75,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 	e.insertSQL = insertSQL(cfg.database(), names)
 	for _, r := range rows.DropReasons() {
 		e.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
+		// Every series exists from the start, at 0: an alert on its
+		// increase then sees the first drop too.
+		tel.SpansDropped.Add(context.Background(), 0, e.dropAttrs[r])
 	}
 	for i, repair := range []string{"truncated", "invalid_utf8"} {
 		for f := range e.repairAttrs[i] {

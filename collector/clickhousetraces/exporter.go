@@ -88,6 +88,7 @@ func create(ctx context.Context, contrib exporter.Factory, set exporter.Settings
 	if err != nil {
 		return nil, err
 	}
+	rejected.Add(ctx, 0) // the series exists from the start, for alerts on its increase
 	e := &tracesExporter{inner: inner, logger: set.Logger, attempt: cfg.TimeoutSettings.Timeout, rejected: rejected, ready: make(chan struct{})}
 	if e.attempt <= 0 {
 		e.attempt = 30 * time.Second

@@ -68,6 +68,9 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 		p.attrs[v] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", v.String())))
 	}
 	p.attrs[timewindow.Overflow] = p.attrs[timewindow.Future]
+	for _, v := range []timewindow.Verdict{timewindow.Expired, timewindow.Future} {
+		dropped.Add(ctx, 0, p.attrs[v]) // the series exist from the start, for alerts on their increase
+	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, p.process,
 		processorhelper.WithCapabilities(consumer.Capabilities{MutatesData: true}))
 }
