@@ -214,3 +214,26 @@ func TestFactoryCreatesExporter(t *testing.T) {
 		t.Errorf("type %s", f.Type())
 	}
 }
+
+// What is pending in the rate-limited drop log is written at shutdown,
+// not lost with the process.
+func TestDropLogFlushesAtShutdown(t *testing.T) {
+	core, logs := observer.New(zapcore.WarnLevel)
+	now := time.Unix(1000, 0)
+	d := newDropLog(zap.New(core), 10*time.Second, func() time.Time { return now })
+	st := rows.Stats{}
+	st.Dropped[rows.DropExpired] = 101
+	st.Example[rows.DropExpired] = rows.DropDetail{Attribute: "end_time", RequestID: "old-004"}
+	d.add(&st) // logged at once
+	now = now.Add(time.Second)
+	d.add(&st) // pending: within the interval
+	if logs.Len() != 1 {
+		t.Fatalf("%d lines before shutdown, want 1", logs.Len())
+	}
+	d.flush()
+	d.flush() // nothing pending any more: no second line
+	entries := logs.All()
+	if len(entries) != 2 || entries[1].ContextMap()["expired"] != int64(101) {
+		t.Fatalf("after flush: %v", entries)
+	}
+}

@@ -38,8 +38,10 @@ type Result struct {
 }
 
 // Up brings the database to the latest schema version and the tables' TTL to
-// opts.Retention. Safe to call concurrently from several processes: every
-// statement is idempotent and versions are recorded in a ReplacingMergeTree.
+// opts.Retention. Safe to call concurrently from several processes: when
+// there is something to apply they take turns (the migration lock, see
+// lock.go), every statement is idempotent or guarded, and versions are
+// recorded in a ReplacingMergeTree.
 func Up(ctx context.Context, conn Conn, opts Options) (Result, error) {
 	return up(ctx, conn, opts, builtin)
 }
@@ -79,6 +81,18 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	applied, err := o.readApplied(ctx, conn)
 	if err != nil {
 		return res, err
+	}
+	if len(applied) < len(ms) || !o.checksumsCurrent(applied, ms) {
+		// Something to do: one migrator at a time, then read again (the
+		// holder before us may have done it).
+		release, err := o.lock(ctx, conn)
+		if err != nil {
+			return res, err
+		}
+		defer release()
+		if applied, err = o.readApplied(ctx, conn); err != nil {
+			return res, err
+		}
 	}
 	done := make(map[uint32]bool, len(applied))
 	var relabel []Migration // recorded with a legacy checksum: record the current one
@@ -123,6 +137,17 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	}
 	res.RetentionChanged = changed
 	return res, nil
+}
+
+// checksumsCurrent reports whether every applied migration is recorded
+// with its current checksum (false: some need re-recording).
+func (o Options) checksumsCurrent(applied []Applied, ms []Migration) bool {
+	for _, a := range applied {
+		if a.Version >= 1 && int(a.Version) <= len(ms) && a.Checksum != ms[a.Version-1].Checksum() {
+			return false
+		}
+	}
+	return true
 }
 
 // record notes m as applied, with its checksum.

@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -373,4 +374,83 @@ func countOf(t *testing.T, db *chtest.DB, query string) uint64 {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// Several collectors upgrading one database at once (each retrying a
+// failed Up, as the exporter does) all end on version 3 without losing a
+// row: the guards and the final check keep the rebuild from being undone.
+func TestConcurrentUpgradeKeepsRows(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Add(-time.Hour).Format(time.DateOnly)
+	for i := range 20 {
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', ?, 1, 1, '', 'QUEUED', toDateTime64(?, 9, 'UTC'))",
+			fmt.Sprintf("r-%02d", i), day+" 09:00:00"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			var err error
+			for range 40 {
+				if _, err = Up(ctx, db.Conn, opts); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("a migrator never finished: %v", err)
+		}
+	}
+	if ddl := tableDDL(t, db, schema.Transitions); !strings.Contains(ddl, "ReplacingMergeTree(state_rank)") {
+		t.Errorf("transitions not rebuilt: %s", ddl)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)+" FINAL"); n != 20 {
+		t.Errorf("%d of 20 rows after concurrent upgrades", n)
+	}
+}
+
+// A live lock makes Up wait (and give up when its context ends, to be
+// retried); a lock whose holder's lease ended is taken over.
+func TestMigrationLockOnEngine(t *testing.T) {
+	db := newDB(t)
+	opts := Options{Database: db.Name}
+	if err := db.Conn.Exec(context.Background(), "CREATE DATABASE IF NOT EXISTS "+quote(db.Name)); err != nil {
+		t.Fatal(err)
+	}
+	hold := func(lease time.Time) {
+		t.Helper()
+		_ = db.Conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+opts.qualifiedFor(lockTable))
+		if err := db.Conn.Exec(context.Background(), fmt.Sprintf("CREATE TABLE %s (held UInt8) ENGINE = Memory COMMENT 'other %d'",
+			opts.qualifiedFor(lockTable), lease.Unix())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(time.Now().Add(time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Up(ctx, db.Conn, opts); !errors.Is(err, errLockHeld) {
+		t.Fatalf("with the lock held: %v, want errLockHeld", err)
+	}
+	hold(time.Now().Add(-time.Second)) // its holder died
+	res, err := Up(context.Background(), db.Conn, opts)
+	if err != nil {
+		t.Fatalf("a stale lock was not taken over: %v", err)
+	}
+	if res.Version != uint32(len(builtin)) {
+		t.Fatalf("version %d", res.Version)
+	}
+	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'schema_migrations_lock%'"); n != 0 {
+		t.Errorf("%d lock tables left", n)
+	}
 }

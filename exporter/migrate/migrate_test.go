@@ -204,7 +204,9 @@ func TestUpAppliesOnlyNewVersions(t *testing.T) {
 	}
 	var ran []string
 	for _, q := range f.execs[n+2:] {
-		ran = append(ran, q)
+		if !strings.Contains(q, "schema_migrations_lock") {
+			ran = append(ran, q)
+		}
 	}
 	if len(ran) != 2 || !strings.Contains(ran[0], "ADD COLUMN IF NOT EXISTS region") {
 		t.Errorf("ran %q", ran)

@@ -212,12 +212,14 @@ GROUP BY tenant, namespace, function, qualifier, request_id`,
 		// materialized views follow the name), then the old table's parts
 		// are moved into it partition by partition (metadata only: no row is
 		// rewritten, and the views are not fed twice), and the emptied old
-		// table is dropped. Steps that cannot be idempotent are guarded, so
-		// an interrupted run is finished by the next Up; the last statement
+		// table is dropped. Migrators take turns (the migration lock, see
+		// lock.go); steps that cannot be idempotent are guarded, so an
+		// interrupted run is finished by the next Up; the last statement
 		// fails (and Up retries later) unless the rebuild is complete. A
 		// part that an insert started before the swap commits to the old
 		// table after the move is moved by that retry, never dropped: the
-		// old table is dropped only when empty.
+		// old table is dropped only when empty (only an insert that commits
+		// between that check and the drop, microseconds, could be lost).
 		Statements: []string{
 			// The old table gets the column too (computed from to_state for
 			// rows written before: metadata only), so that its parts fit the
@@ -259,8 +261,7 @@ ORDER BY (tenant, request_id, seq)
 			`{{skipUnlessExists "transitions" "_v2_old"}}ALTER TABLE {{tableAs "transitions" "_v2_old"}}{{.OnCluster}} MOVE PARTITION ID {{eachPartition "transitions" "_v2_old"}} TO TABLE {{table "transitions"}}`,
 			`{{skipIfNotEmpty "transitions" "_v2_old"}}DROP TABLE IF EXISTS {{tableAs "transitions" "_v2_old"}}{{.OnCluster}}`,
 			// After the exchange, _v3_new holds the old rows: rename it out of
-			// the way (a second migrator's EXCHANGE then finds no partner and
-			// fails instead of swapping back), move its parts, drop it.
+			// the way, move its parts, drop it.
 			`{{skipUnlessExists "transitions" "_v3_new"}}RENAME TABLE {{tableAs "transitions" "_v3_new"}} TO {{tableAs "transitions" "_v2_old"}}{{.OnCluster}}`,
 			`{{skipUnlessExists "transitions" "_v2_old"}}ALTER TABLE {{tableAs "transitions" "_v2_old"}}{{.OnCluster}} MOVE PARTITION ID {{eachPartition "transitions" "_v2_old"}} TO TABLE {{table "transitions"}}`,
 			`{{skipIfNotEmpty "transitions" "_v2_old"}}DROP TABLE IF EXISTS {{tableAs "transitions" "_v2_old"}}{{.OnCluster}}`,
