@@ -11,7 +11,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -21,6 +20,7 @@ import (
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
 	"github.com/statustrace/statustrace/exporter/internal/rows"
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/bgstart"
 	"github.com/statustrace/statustrace/internal/chwrite"
 )
 
@@ -36,12 +36,7 @@ type statusExporter struct {
 	conn driver.Conn
 	pool sync.Pool // *rows.Columns
 
-	schemaReady chan struct{} // closed once the schema is in place
-	readyOnce   sync.Once
-	closing     chan struct{} // closed at shutdown
-	closeOnce   sync.Once
-	stopSchema  context.CancelFunc
-	schemaDone  chan struct{}
+	schema *bgstart.Runner // creates the schema in the background
 
 	dropAttrs   [rows.NumDropReasons]metric.MeasurementOption
 	repairAttrs [2][8]metric.MeasurementOption
@@ -63,9 +58,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 		drops:  newDropLog(set.Logger, 10*time.Second, time.Now),
 		now:    time.Now,
 		pool:   sync.Pool{New: func() any { return new(rows.Columns) }},
-
-		schemaReady: make(chan struct{}),
-		closing:     make(chan struct{}),
+		schema: bgstart.Ready(),
 	}
 	names := make([]string, len(rows.InsertColumns))
 	for i, c := range rows.InsertColumns {
@@ -84,9 +77,6 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 			e.repairAttrs[i][f] = metric.WithAttributeSet(attribute.NewSet(
 				attribute.String("field", rows.Field(f).String()), attribute.String("repair", repair)))
 		}
-	}
-	if !cfg.CreateSchema {
-		e.markReady()
 	}
 	return e, nil
 }
@@ -107,50 +97,20 @@ func (e *statusExporter) start(_ context.Context, host component.Host) error {
 		return fmt.Errorf("open clickhouse %s: %w", e.cfg.redactedEndpoint(), err)
 	}
 	e.conn = conn
-	if !e.cfg.CreateSchema {
-		return nil
+	if e.cfg.CreateSchema {
+		e.schema = bgstart.Start(host, e.logger.With(zap.String("endpoint", e.cfg.redactedEndpoint())), bgstart.Step{
+			What: "schema migration", Limit: e.cfg.CreateSchemaTimeout, Attempt: e.migrateOnce, NotReady: errSchemaPending,
+		})
 	}
-	componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(errSchemaPending))
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stopSchema, e.schemaDone = cancel, make(chan struct{})
-	go e.migrateLoop(ctx, host)
 	return nil
 }
 
-// migrateLoop runs the migrations until they succeed, each attempt bounded
-// by create_schema_timeout, with exponential backoff between attempts.
-func (e *statusExporter) migrateLoop(ctx context.Context, host component.Host) {
-	defer close(e.schemaDone)
-	wait := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := e.migrateOnce(ctx)
-		if err == nil {
-			componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		e.logger.Warn("schema migration failed; retrying in the background (exports wait in the queue)",
-			zap.String("endpoint", e.cfg.redactedEndpoint()), zap.Int("attempt", attempt),
-			zap.Duration("retry_in", wait), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-	}
-}
-
+// migrateOnce is one attempt (bounded by create_schema_timeout).
 func (e *statusExporter) migrateOnce(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.CreateSchemaTimeout)
-	defer cancel()
 	res, err := migrate.Up(ctx, e.conn, e.cfg.migrateOptions())
 	if err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
-	e.markReady()
 	e.logger.Info("statustrace schema ready",
 		zap.String("database", e.cfg.database()),
 		zap.Uint32("version", res.Version),
@@ -159,33 +119,8 @@ func (e *statusExporter) migrateOnce(ctx context.Context) error {
 	return nil
 }
 
-func (e *statusExporter) markReady() { e.readyOnce.Do(func() { close(e.schemaReady) }) }
-
-// awaitSchema waits for the schema while the export's context allows (its
-// timeout): a batch that arrives during start-up is written as soon as the
-// schema is there, instead of after a retry backoff. It fails retryably.
-func (e *statusExporter) awaitSchema(ctx context.Context) error {
-	select {
-	case <-e.schemaReady:
-		return nil
-	default:
-	}
-	select {
-	case <-e.schemaReady:
-		return nil
-	case <-ctx.Done():
-		return errSchemaPending
-	case <-e.closing:
-		return errSchemaPending
-	}
-}
-
 func (e *statusExporter) shutdown(context.Context) error {
-	e.closeOnce.Do(func() { close(e.closing) })
-	if e.stopSchema != nil {
-		e.stopSchema()
-		<-e.schemaDone
-	}
+	e.schema.Stop()
 	e.drops.flush()
 	if e.conn != nil {
 		return e.conn.Close()
@@ -209,7 +144,9 @@ func (e *statusExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 	st := rows.Map(td, c, e.cfg.window().At(e.now()))
 	written := c.Len()
 	if written > 0 {
-		if err := e.awaitSchema(ctx); err != nil {
+		// A batch that arrives during start-up waits for the schema within
+		// its export timeout, then fails retryably.
+		if err := e.schema.Wait(ctx, errSchemaPending); err != nil {
 			return err
 		}
 		err := chwrite.Bisect(ctx, c.Len(), func(ctx context.Context, lo, hi int) error {

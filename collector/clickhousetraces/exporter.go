@@ -24,12 +24,10 @@ package clickhousetraces
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
@@ -39,6 +37,7 @@ import (
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 
+	"github.com/statustrace/statustrace/internal/bgstart"
 	"github.com/statustrace/statustrace/internal/chwrite"
 )
 
@@ -62,11 +61,7 @@ type tracesExporter struct {
 	logger   *zap.Logger
 	attempt  time.Duration // time limit of one start attempt
 	rejected metric.Int64Counter
-
-	ready     chan struct{}
-	readyOnce sync.Once
-	stop      context.CancelFunc
-	done      chan struct{}
+	started  *bgstart.Runner
 }
 
 func create(ctx context.Context, contrib exporter.Factory, set exporter.Settings, cfg *clickhouseexporter.Config) (exporter.Traces, error) {
@@ -89,7 +84,7 @@ func create(ctx context.Context, contrib exporter.Factory, set exporter.Settings
 		return nil, err
 	}
 	rejected.Add(ctx, 0) // the series exists from the start, for alerts on its increase
-	e := &tracesExporter{inner: inner, logger: set.Logger, attempt: cfg.TimeoutSettings.Timeout, rejected: rejected, ready: make(chan struct{})}
+	e := &tracesExporter{inner: inner, logger: set.Logger, attempt: cfg.TimeoutSettings.Timeout, rejected: rejected}
 	if e.attempt <= 0 {
 		e.attempt = 30 * time.Second
 	}
@@ -104,61 +99,35 @@ func create(ctx context.Context, contrib exporter.Factory, set exporter.Settings
 }
 
 func (e *tracesExporter) start(_ context.Context, host component.Host) error {
-	componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(errNotReady))
-	ctx, cancel := context.WithCancel(context.Background())
-	e.stop, e.done = cancel, make(chan struct{})
-	go e.startLoop(ctx, host)
+	e.started = bgstart.Start(host, e.logger, bgstart.Step{
+		What:  "otel_traces exporter start (schema creation)",
+		Limit: e.attempt,
+		Attempt: func(ctx context.Context) error {
+			err := e.inner.Start(ctx, host)
+			if err != nil {
+				_ = e.inner.Shutdown(context.Background()) // closes the failed attempt's connection
+			}
+			return err
+		},
+		NotReady: errNotReady,
+	})
 	return nil
 }
 
-// startLoop starts the contrib exporter (which opens its connection and
-// creates its schema) until it succeeds.
-func (e *tracesExporter) startLoop(ctx context.Context, host component.Host) {
-	defer close(e.done)
-	wait := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, e.attempt)
-		err := e.inner.Start(actx, host)
-		cancel()
-		if err == nil {
-			e.readyOnce.Do(func() { close(e.ready) })
-			componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
-			return
-		}
-		_ = e.inner.Shutdown(context.Background()) // closes the failed attempt's connection
-		if ctx.Err() != nil {
-			return
-		}
-		e.logger.Warn("otel_traces exporter could not start (schema creation failed); retrying in the background (exports wait in the queue)",
-			zap.Int("attempt", attempt), zap.Duration("retry_in", wait), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, 30*time.Second)
-	}
-}
-
 func (e *tracesExporter) shutdown(ctx context.Context) error {
-	if e.stop == nil {
+	if e.started == nil {
 		return nil
 	}
-	e.stop()
-	<-e.done
-	select {
-	case <-e.ready:
-		return e.inner.Shutdown(ctx)
-	default:
-		return nil // the loop shut the last failed attempt down
+	e.started.Stop()
+	if !e.started.IsReady() {
+		return nil // every failed attempt shut itself down
 	}
+	return e.inner.Shutdown(ctx)
 }
 
 func (e *tracesExporter) push(ctx context.Context, td ptrace.Traces) error {
-	select {
-	case <-e.ready:
-	case <-ctx.Done():
-		return errNotReady
+	if err := e.started.Wait(ctx, errNotReady); err != nil {
+		return err
 	}
 	n := td.SpanCount()
 	var rejected int64
