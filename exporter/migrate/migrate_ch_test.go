@@ -103,7 +103,7 @@ func TestChangedMigrationRefusedOnEngine(t *testing.T) {
 	}
 	changed := Migrations()
 	changed[0].Statements = append([]string(nil), changed[0].Statements...)
-	changed[0].Statements[0] = strings.Replace(changed[0].Statements[0], "attempt       UInt32", "attempt       UInt64", 1)
+	changed[0].Statements[0] = strings.Replace(changed[0].Statements[0], "ORDER BY (tenant, request_id, seq)", "ORDER BY (tenant, request_id, seq, attempt)", 1)
 	if _, err := up(ctx, db.Conn, Options{Database: db.Name}, changed); err == nil || !strings.Contains(err.Error(), "must not change") {
 		t.Fatalf("want the changed migration refused, got %v", err)
 	}
@@ -256,7 +256,7 @@ func TestUpgradeFromVersion2OnEngine(t *testing.T) {
 	}
 	for _, m := range builtin[:2] { // as the older binary recorded them
 		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Migrations)+
-			" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3) - 60)", m.Version, m.Name, m.legacyChecksum()); err != nil {
+			" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3) - 60)", m.Version, m.Name, released[m.Version].legacy); err != nil {
 			t.Fatal(err)
 		}
 	}

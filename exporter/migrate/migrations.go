@@ -32,29 +32,7 @@ var builtin = []Migration{
 			// times and small integers.
 			`CREATE TABLE IF NOT EXISTS {{table "transitions"}}{{.OnCluster}}
 (
-    tenant        LowCardinality(String) CODEC(ZSTD(1)),
-    namespace     LowCardinality(String) CODEC(ZSTD(1)),
-    function      LowCardinality(String) CODEC(ZSTD(1)),
-    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
-    request_id    String CODEC(ZSTD(6)),
-    seq           UInt64 CODEC(T64, ZSTD(1)),
-    attempt       UInt32 CODEC(T64, ZSTD(1)),
-    from_state    LowCardinality(String) CODEC(ZSTD(1)),
-    to_state      LowCardinality(String) CODEC(ZSTD(1)),
-    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
-    error_code    LowCardinality(String) CODEC(ZSTD(1)),
-    error_message String CODEC(ZSTD(3)),
-    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
-    node          LowCardinality(String) CODEC(ZSTD(1)),
-    trace_id      FixedString(16) CODEC(ZSTD(1)),
-    -- The plugin derives a transition's span ID from (request_id, seq)
-    -- (plugin/spans.TransitionSpanID), so it is not stored: span_id computes
-    -- it, and span_id_override holds only IDs that differ (spans from another
-    -- producer). Zero bytes cost nothing, and 8 random bytes a row were a
-    -- fifth of the table.
-    span_id_override FixedString(8) CODEC(ZSTD(1)),
-    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
-        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8))
+{{transitionsColumns}}
 )
 ENGINE = {{engine "ReplacingMergeTree" ""}}
 PARTITION BY toDate(time)
@@ -228,24 +206,7 @@ GROUP BY tenant, namespace, function, qualifier, request_id`,
     ADD COLUMN IF NOT EXISTS state_rank UInt8 MATERIALIZED {{stateRank}} CODEC(ZSTD(1))`,
 			`{{skipIfVersioned "transitions" "state_rank"}}CREATE TABLE IF NOT EXISTS {{tableAs "transitions" "_v3_new"}}{{.OnCluster}}
 (
-    tenant        LowCardinality(String) CODEC(ZSTD(1)),
-    namespace     LowCardinality(String) CODEC(ZSTD(1)),
-    function      LowCardinality(String) CODEC(ZSTD(1)),
-    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
-    request_id    String CODEC(ZSTD(6)),
-    seq           UInt64 CODEC(T64, ZSTD(1)),
-    attempt       UInt32 CODEC(T64, ZSTD(1)),
-    from_state    LowCardinality(String) CODEC(ZSTD(1)),
-    to_state      LowCardinality(String) CODEC(ZSTD(1)),
-    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
-    error_code    LowCardinality(String) CODEC(ZSTD(1)),
-    error_message String CODEC(ZSTD(3)),
-    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
-    node          LowCardinality(String) CODEC(ZSTD(1)),
-    trace_id      FixedString(16) CODEC(ZSTD(1)),
-    span_id_override FixedString(8) CODEC(ZSTD(1)),
-    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
-        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)),
+{{transitionsColumns}},
     -- The version: the state rank the events view breaks same-seq ties
     -- with (terminal over non-terminal, then later over earlier).
     state_rank    UInt8 MATERIALIZED {{stateRank}} CODEC(ZSTD(1))
@@ -273,6 +234,34 @@ ORDER BY (tenant, request_id, seq)
 		},
 	},
 }
+
+// transitionsColumns is the column list of transitions as migration 1
+// created it; migration 3 rebuilds the table with the same columns and the
+// version. (Checksums cover the rendered SQL, so this constant is pinned
+// like the templates that use it.)
+const transitionsColumns = `    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    -- The plugin derives a transition's span ID from (request_id, seq)
+    -- (plugin/spans.TransitionSpanID), so it is not stored: span_id computes
+    -- it, and span_id_override holds only IDs that differ (spans from another
+    -- producer). Zero bytes cost nothing, and 8 random bytes a row were a
+    -- fifth of the table.
+    span_id_override FixedString(8) CODEC(ZSTD(1)),
+    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8))`
 
 // ttlTables lists the physical tables whose TTL follows the retention, with
 // the time expression the TTL is computed from.

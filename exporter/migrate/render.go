@@ -88,18 +88,6 @@ func (m Migration) checksum(stateRank string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// legacyChecksum is what binaries before schema version 3 recorded: a hash
-// of the template text alone (it missed the Go constants templates use).
-func (m Migration) legacyChecksum() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%d\x00%s\x00", m.Version, m.Name)
-	for _, s := range m.Statements {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // Migrations returns the built-in schema history, oldest first.
 func Migrations() []Migration {
 	out := make([]Migration, len(builtin))
@@ -270,9 +258,10 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":       o.ttl,
-		"stateRank": o.stateRankExpr,
-		"settings":  o.settings,
+		"ttl":                o.ttl,
+		"stateRank":          o.stateRankExpr,
+		"transitionsColumns": func() string { return transitionsColumns },
+		"settings":           o.settings,
 		// tableAs is the physical table of name with a suffix: a table
 		// that replaces name (or is being replaced) during a rebuild.
 		"tableAs": func(name, suffix string) (string, error) {
