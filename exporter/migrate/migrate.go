@@ -8,10 +8,13 @@ package migrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/statustrace/statustrace/internal/schema"
 )
@@ -180,7 +183,12 @@ func (o Options) exec(ctx context.Context, conn Conn, q, skipIf, each string) er
 		}
 	}
 	if each == "" {
-		return conn.Exec(ctx, q)
+		err := conn.Exec(ctx, q)
+		var ex *clickhouse.Exception
+		if err != nil && strings.HasPrefix(q, "EXCHANGE TABLES ") && errors.As(err, &ex) && ex.Code == 48 { // NOT_IMPLEMENTED
+			return o.exchangeByRename(ctx, conn, q)
+		}
+		return err
 	}
 	var parts []struct {
 		ID string `ch:"partition_id"`
@@ -192,9 +200,82 @@ func (o Options) exec(ctx context.Context, conn Conn, q, skipIf, each string) er
 		if !partitionIDRE.MatchString(p.ID) {
 			return fmt.Errorf("partition id %q: unexpected characters", p.ID)
 		}
-		if err := conn.Exec(ctx, strings.ReplaceAll(q, PartitionPlaceholder, "'"+p.ID+"'")); err != nil {
+		stmt := strings.ReplaceAll(q, PartitionPlaceholder, "'"+p.ID+"'")
+		err := conn.Exec(ctx, stmt)
+		var ex *clickhouse.Exception
+		if err != nil && errors.As(err, &ex) && (ex.Code == 424 || ex.Code == 48) { // CANNOT_LINK, NOT_IMPLEMENTED
+			err = o.moveByCopy(ctx, conn, stmt, p.ID)
+		}
+		if err != nil {
 			return fmt.Errorf("partition %s: %w", p.ID, err)
 		}
+	}
+	return nil
+}
+
+var exchangeRE = regexp.MustCompile("^EXCHANGE TABLES (`[^`]+`\\.`([^`]+)`) AND (`[^`]+`\\.`([^`]+)`)(.*)$")
+
+// exchangeByRename does what EXCHANGE TABLES a AND b does where the server
+// cannot (it needs an atomic rename of files: Linux or macOS, an Atomic
+// database; chDB compiled to WebAssembly has neither): three renames in one
+// statement, then every materialized view that read from a (and now follows
+// the renamed table by its UUID) is pointed at the name again with MODIFY
+// QUERY. Between the renames and the last MODIFY QUERY an insert into a
+// would miss the views, so this is only for single-writer setups (a
+// development endpoint, where the migrating exporter is the writer and
+// waits for the schema), which is where such servers are.
+func (o Options) exchangeByRename(ctx context.Context, conn Conn, q string) error {
+	m := exchangeRE.FindStringSubmatch(q)
+	if m == nil {
+		return fmt.Errorf("exchange fallback: cannot parse %q", q)
+	}
+	a, aName, b, bName, onCluster := m[1], m[2], m[3], m[4], m[5]
+	swap := o.qualified(aName + "_swap")
+	if err := conn.Exec(ctx, "RENAME TABLE "+a+" TO "+swap+", "+b+" TO "+a+", "+swap+" TO "+b+onCluster); err != nil {
+		return fmt.Errorf("exchange by rename: %w", err)
+	}
+	var deps []struct {
+		Views []string `ch:"dependencies_table"`
+	}
+	if err := conn.Select(ctx, &deps, "SELECT dependencies_table FROM system.tables WHERE database = ? AND name = ?", o.Database, bName); err != nil {
+		return fmt.Errorf("exchange by rename: views of %s: %w", bName, err)
+	}
+	for _, d := range deps {
+		for _, view := range d.Views {
+			var sel []struct {
+				AsSelect string `ch:"as_select"`
+			}
+			if err := conn.Select(ctx, &sel, "SELECT as_select FROM system.tables WHERE database = ? AND name = ?", o.Database, view); err != nil || len(sel) != 1 {
+				return fmt.Errorf("exchange by rename: query of view %s: %v", view, err)
+			}
+			if err := conn.Exec(ctx, "ALTER TABLE "+o.qualified(view)+onCluster+" MODIFY QUERY "+sel[0].AsSelect); err != nil {
+				return fmt.Errorf("exchange by rename: re-point view %s: %w", view, err)
+			}
+		}
+	}
+	return nil
+}
+
+var moveRE = regexp.MustCompile("^ALTER TABLE (`[^`]+`\\.`[^`]+`)(.*) MOVE PARTITION ID '[^']*' TO TABLE (`[^`]+`\\.`[^`]+`)$")
+
+// moveByCopy does what ALTER TABLE src MOVE PARTITION ID id TO TABLE dst
+// does where the server cannot hard-link parts (chDB compiled to
+// WebAssembly): it copies the partition's rows and then drops the
+// partition. The copy feeds dst's materialized views, which only hold
+// idempotent aggregates, so rows they already counted change nothing; an
+// interruption between the copy and the drop copies again next time, and
+// the copies collapse on merge.
+func (o Options) moveByCopy(ctx context.Context, conn Conn, q, id string) error {
+	m := moveRE.FindStringSubmatch(q)
+	if m == nil {
+		return fmt.Errorf("move fallback: cannot parse %q", q)
+	}
+	src, onCluster, dst := m[1], m[2], m[3]
+	if err := conn.Exec(ctx, "INSERT INTO "+dst+" SELECT * FROM "+src+" WHERE _partition_id = '"+id+"'"); err != nil {
+		return fmt.Errorf("move by copy: %w", err)
+	}
+	if err := conn.Exec(ctx, "ALTER TABLE "+src+onCluster+" DROP PARTITION ID '"+id+"'"); err != nil {
+		return fmt.Errorf("move by copy: drop the copied partition: %w", err)
 	}
 	return nil
 }
