@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -141,7 +142,8 @@ func (e *statusExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 		c.Reset()
 		e.pool.Put(c)
 	}()
-	st := rows.Map(td, c, e.cfg.window().At(e.now()))
+	window := e.cfg.window().At(e.now())
+	st := rows.Map(td, c, window)
 	written := c.Len()
 	if written > 0 {
 		// A batch that arrives during start-up waits for the schema within
@@ -149,7 +151,7 @@ func (e *statusExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 		if err := e.schema.Wait(ctx, errSchemaPending); err != nil {
 			return err
 		}
-		err := chwrite.Bisect(ctx, c.Len(), func(ctx context.Context, lo, hi int) error {
+		done, err := chwrite.Bisect(ctx, c.Len(), func(ctx context.Context, lo, hi int) error {
 			part := c
 			if lo != 0 || hi != c.Len() {
 				part = c.Slice(lo, hi)
@@ -161,7 +163,20 @@ func (e *statusExporter) pushTraces(ctx context.Context, td ptrace.Traces) error
 			written--
 		})
 		if err != nil {
-			return fmt.Errorf("insert %d transitions into %s: %w", c.Len(), e.cfg.redactedEndpoint(), err)
+			err = fmt.Errorf("insert %d transitions into %s: %w", c.Len(), e.cfg.redactedEndpoint(), err)
+			if done == 0 {
+				return err // nothing final: the whole batch is retried, counted then
+			}
+			// A bisection stopped part-way (its deadline, ClickHouse gone):
+			// the first done rows' outcome is final and counted now, only
+			// the rest is retried, so a long bisection still progresses.
+			repaired, rest := rows.SplitAt(td, window, done)
+			st.Truncated, st.Sanitized = repaired.Truncated, repaired.Sanitized
+			e.record(ctx, &st)
+			if n := done - st.Dropped[rows.DropRejected]; n > 0 {
+				e.tel.RowsWritten.Add(ctx, int64(n))
+			}
+			return consumererror.NewTraces(err, rest)
 		}
 	}
 	e.record(ctx, &st)

@@ -2,6 +2,7 @@ package statustraceexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.uber.org/zap"
@@ -253,4 +255,61 @@ func TestStartsWhateverClickHouseDoes(t *testing.T) {
 		t.Fatalf("export that waited for the schema: %v", err)
 	}
 	checkExactlyOnce(t, db, ts)
+}
+
+// A bisection that runs into its deadline (many refused rows) stops
+// part-way: what it finished is counted, only the rest comes back to be
+// retried, and the retries finish it with every row counted exactly once.
+func TestLongBisectionProgressesAcrossRetries(t *testing.T) {
+	db := newDB(t)
+	tel, _, settings := telemetrySettings(t)
+	exp := startExporterWith(t, testConfig(db), settings())
+	if err := db.Conn.Exec(queryCtx(t), "ALTER TABLE "+q(db, "transitions")+" ADD CONSTRAINT no_poison CHECK NOT startsWith(request_id, 'poison')"); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(31, 32))
+	good := genEvents(rng, 25, time.Now().Add(-time.Hour), 30*time.Minute)
+	var batch []transition
+	bad := 0
+	for i, tr := range good {
+		batch = append(batch, tr)
+		if i%5 == 0 {
+			p := tr
+			p.RequestID, p.Seq = fmt.Sprintf("poison-%03d", i), 1
+			batch = append(batch, p)
+			bad++
+		}
+	}
+	td := tracesOf(batch)
+	partial := 0
+	for attempt := 0; ; attempt++ {
+		if attempt == 200 {
+			t.Fatal("no end after 200 attempts")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		err := exp.ConsumeTraces(ctx, td)
+		cancel()
+		if err == nil {
+			break
+		}
+		var rest consumererror.Traces
+		if !errors.As(err, &rest) {
+			continue // nothing final yet: the same batch again
+		}
+		partial++
+		if rest.Data().SpanCount() >= td.SpanCount() {
+			t.Fatalf("a partial retry of %d spans from %d", rest.Data().SpanCount(), td.SpanCount())
+		}
+		td = rest.Data()
+	}
+	if partial == 0 {
+		t.Log("the bisection finished within one deadline: nothing partial to check on this machine")
+	}
+	checkExactlyOnce(t, db, good)
+	if d := sumOf(t, tel, "statustrace_exporter_spans_dropped"); d["reason=rejected"] != int64(bad) || len(d) != 1 {
+		t.Errorf("dropped %v, want %d rejected", d, bad)
+	}
+	if w := sumOf(t, tel, "statustrace_exporter_rows_written"); w[""] != int64(len(good)) {
+		t.Errorf("rows written %v, want %d", w, len(good))
+	}
 }

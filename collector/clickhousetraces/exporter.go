@@ -30,6 +30,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -132,7 +133,7 @@ func (e *tracesExporter) push(ctx context.Context, td ptrace.Traces) error {
 	n := td.SpanCount()
 	var rejected int64
 	var example error
-	err := chwrite.Bisect(ctx, n, func(ctx context.Context, lo, hi int) error {
+	done, err := chwrite.Bisect(ctx, n, func(ctx context.Context, lo, hi int) error {
 		part := td
 		if lo != 0 || hi != n {
 			part = spanRange(td, lo, hi)
@@ -142,14 +143,18 @@ func (e *tracesExporter) push(ctx context.Context, td ptrace.Traces) error {
 		rejected++
 		example = err
 	})
-	if err != nil {
-		return err
-	}
 	if rejected > 0 {
 		e.rejected.Add(ctx, rejected)
 		e.logger.Warn("dropped spans ClickHouse refused", zap.Int64("spans", rejected), zap.Int("of", n), zap.Error(example))
 	}
-	return nil
+	switch {
+	case err == nil:
+		return nil
+	case done == 0:
+		return err
+	default: // stopped part-way: retry only what is not final yet
+		return consumererror.NewTraces(err, spanRange(td, done, n))
+	}
 }
 
 // spanRange copies spans [lo, hi) of td (in resource, scope, span order)

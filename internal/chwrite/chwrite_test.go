@@ -52,14 +52,14 @@ type fakeTable struct {
 func (f *fakeTable) write(_ context.Context, lo, hi int) error {
 	f.inserts++
 	for i := lo; i < hi; i++ {
-		if f.failOnce[i] {
-			delete(f.failOnce, i)
-			return &clickhouse.Exception{Code: 241, Message: "Memory limit exceeded"}
+		if f.bad[i] {
+			return &clickhouse.Exception{Code: 252, Message: "Too many partitions for single INSERT block"}
 		}
 	}
 	for i := lo; i < hi; i++ {
-		if f.bad[i] {
-			return &clickhouse.Exception{Code: 252, Message: "Too many partitions for single INSERT block"}
+		if f.failOnce[i] {
+			delete(f.failOnce, i)
+			return &clickhouse.Exception{Code: 241, Message: "Memory limit exceeded"}
 		}
 	}
 	for i := lo; i < hi; i++ {
@@ -75,13 +75,13 @@ func TestBisectWritesEveryGoodItem(t *testing.T) {
 			f.bad[b] = true
 		}
 		var rejected []int
-		if err := Bisect(context.Background(), 1000, f.write, func(i int, err error) {
+		if done, err := Bisect(context.Background(), 1000, f.write, func(i int, err error) {
 			if Code(err) != 252 {
 				t.Errorf("reject %d with %v", i, err)
 			}
 			rejected = append(rejected, i)
-		}); err != nil {
-			t.Fatal(err)
+		}); err != nil || done != 1000 {
+			t.Fatalf("done %d, %v", done, err)
 		}
 		if !slices.Equal(rejected, bad) && !(len(bad) == 0 && len(rejected) == 0) {
 			t.Errorf("bad %v: rejected %v", bad, rejected)
@@ -99,21 +99,33 @@ func TestBisectWritesEveryGoodItem(t *testing.T) {
 	}
 }
 
-// A transient error in the middle of a bisection stops it: the caller
-// retries the batch, and the second try finishes with the same outcome.
+// A transient error in the middle of a bisection stops it and says how far
+// the outcome is final; retrying the rest finishes with the same outcome
+// as one uninterrupted run.
 func TestBisectStopsOnTransient(t *testing.T) {
 	f := &fakeTable{bad: map[int]bool{7: true}, failOnce: map[int]bool{900: true}}
 	var rejected []int
-	err := Bisect(context.Background(), 1000, f.write, func(i int, _ error) { rejected = append(rejected, i) })
+	done, err := Bisect(context.Background(), 1000, f.write, func(i int, _ error) { rejected = append(rejected, i) })
 	if Classify(err) != Transient || err == nil {
 		t.Fatalf("want the transient error, got %v", err)
 	}
-	rejected = nil
-	f.stored = nil
-	if err := Bisect(context.Background(), 1000, f.write, func(i int, _ error) { rejected = append(rejected, i) }); err != nil {
+	if done <= 7 || done > 900 {
+		t.Fatalf("done %d: the prefix before the failure (past the bad item 7, not past 900) is final", done)
+	}
+	slices.Sort(f.stored)
+	if len(f.stored) != done-1 || !slices.Equal(rejected, []int{7}) {
+		t.Fatalf("final prefix: stored %d, rejected %v", len(f.stored), rejected)
+	}
+	// The caller retries only [done, 1000).
+	offset := done
+	rest, err := Bisect(context.Background(), 1000-offset, func(ctx context.Context, lo, hi int) error {
+		return f.write(ctx, lo+offset, hi+offset)
+	}, func(i int, _ error) { rejected = append(rejected, i+offset) })
+	if err != nil || rest != 1000-offset {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rejected, []int{7}) || len(f.stored) != 999 {
-		t.Fatalf("retry: rejected %v, stored %d", rejected, len(f.stored))
+	slices.Sort(f.stored)
+	if !slices.Equal(rejected, []int{7}) || len(f.stored) != 999 || slices.Compact(f.stored)[998] != 999 {
+		t.Fatalf("after the retry: rejected %v, stored %d", rejected, len(f.stored))
 	}
 }

@@ -497,3 +497,59 @@ func shortForLog(s string) string {
 	}
 	return s
 }
+
+// SplitAt walks td as Map did (same window) and splits its rows at row n:
+// it returns the repairs made to rows [0, n) and a payload holding the
+// spans of rows [n, end) with their resources and scopes. After a write
+// that stopped part-way, the first n rows' outcome is final (counted now)
+// and only the rest is retried. Spans that are not rows (other scopes,
+// root spans, dropped spans) are in neither: their outcome is final too.
+func SplitAt(td ptrace.Traces, window timewindow.Bounds, n int) (done Stats, rest ptrace.Traces) {
+	rest = ptrace.NewTraces()
+	var r Row
+	var scratch Stats
+	row := 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		var ors ptrace.ResourceSpans
+		haveRS := false
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			if !IsStatusScope(ss.Scope()) {
+				continue
+			}
+			var oss ptrace.ScopeSpans
+			haveSS := false
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				st := &scratch
+				if row < n {
+					st = &done
+				}
+				reason, status, _ := MapSpan(spans.At(k), &r, st, window)
+				if !status || reason != DropNone {
+					continue
+				}
+				if row >= n {
+					if !haveRS {
+						ors = rest.ResourceSpans().AppendEmpty()
+						rs.Resource().CopyTo(ors.Resource())
+						ors.SetSchemaUrl(rs.SchemaUrl())
+						haveRS = true
+					}
+					if !haveSS {
+						oss = ors.ScopeSpans().AppendEmpty()
+						ss.Scope().CopyTo(oss.Scope())
+						oss.SetSchemaUrl(ss.SchemaUrl())
+						haveSS = true
+					}
+					spans.At(k).CopyTo(oss.Spans().AppendEmpty())
+				}
+				row++
+			}
+		}
+	}
+	return done, rest
+}

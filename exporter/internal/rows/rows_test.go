@@ -297,3 +297,37 @@ func TestDropReasonNamesAreUnique(t *testing.T) {
 		seen[r.String()] = true
 	}
 }
+
+func TestSplitAt(t *testing.T) {
+	td, ss := newTraces()
+	for i := range 10 {
+		sp := goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
+		if i%3 == 0 {
+			sp.Attributes().PutStr(event.AttrErrorCode, "bad\xc3") // a repair
+		}
+	}
+	goodSpan(ss, "dropped", 0, "", "QUEUED") // seq 0: not a row
+	other := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	other.Scope().SetName(event.ScopeName)
+	goodSpan(other, "rk", 1, "", "QUEUED")
+	var c Columns
+	all := Map(td, &c, window)
+	if c.Len() != 11 {
+		t.Fatalf("%d rows", c.Len())
+	}
+	done, rest := SplitAt(td, window, 4)
+	if done.Sanitized[FieldErrorCode] != 2 { // rows a and d
+		t.Errorf("repairs of the first 4 rows: %v", done.Sanitized)
+	}
+	var rc Columns
+	restStats := Map(rest, &rc, window)
+	if rc.Len() != 7 || rc.RequestID[0] != "re" || rc.RequestID[6] != "rk" || restStats.TotalDropped() != 0 {
+		t.Fatalf("rest rows %q, stats %+v", rc.RequestID, restStats)
+	}
+	if done.Sanitized[FieldErrorCode]+restStats.Sanitized[FieldErrorCode] != all.Sanitized[FieldErrorCode] {
+		t.Error("repairs split does not add up")
+	}
+	if rest.ResourceSpans().Len() != 2 {
+		t.Errorf("rest keeps %d resources, want both", rest.ResourceSpans().Len())
+	}
+}
