@@ -256,9 +256,9 @@ func TestStartsWhateverClickHouseDoes(t *testing.T) {
 	px.Set(faultproxy.Refuse)
 	col := startShipped(t, shippedOpts{
 		endpoint: "http://" + px.Addr, database: db.Name, queueDir: t.TempDir(),
-		// Short per-attempt limits so that the test sees a hanging attempt
-		// abandoned and retried (shipped: 2m and 10s).
-		edits: map[string]string{"create_schema_timeout: 2m": "create_schema_timeout: 2s", "timeout: 10s": "timeout: 3s"},
+		// Per-attempt limits shorter than the hang, so that hanging
+		// attempts are abandoned and retried (shipped: 2m and 10s).
+		edits: map[string]string{"create_schema_timeout: 2m": "create_schema_timeout: 4s", "timeout: 10s": "timeout: 4s"},
 	})
 	if code := col.healthCode(); code == http.StatusOK || code == 0 {
 		t.Fatalf("health check %d while ClickHouse refuses connections, want not ready", code)
@@ -272,7 +272,7 @@ func TestStartsWhateverClickHouseDoes(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second)
 	px.Set(faultproxy.Hang)
-	time.Sleep(5 * time.Second) // attempts hang and are abandoned
+	time.Sleep(6 * time.Second) // attempts hang and are abandoned at 4s
 	if code := col.healthCode(); code == http.StatusOK || code == 0 {
 		t.Fatalf("health check %d while ClickHouse hangs, want not ready", code)
 	}
