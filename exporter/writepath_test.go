@@ -284,11 +284,14 @@ func TestLongBisectionProgressesAcrossRetries(t *testing.T) {
 	}
 	td := tracesOf(batch)
 	partial := 0
+	// Deadlines too short for the whole bisection; one that is too short for
+	// even one insert (a busy engine) grows, as nothing was done.
+	deadline := 150 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		if attempt == 200 {
 			t.Fatal("no end after 200 attempts")
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
 		err := exp.ConsumeTraces(ctx, td)
 		cancel()
 		if err == nil {
@@ -296,6 +299,7 @@ func TestLongBisectionProgressesAcrossRetries(t *testing.T) {
 		}
 		var rest consumererror.Traces
 		if !errors.As(err, &rest) {
+			deadline = min(deadline*3/2, 10*time.Second)
 			continue // nothing final yet: the same batch again
 		}
 		partial++
