@@ -24,7 +24,7 @@ func TestConfigValidates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(bad, []byte(strings.Replace(string(raw), "retention: ${env:STATUSTRACE_RETENTION:-72h}", "retention: 1500ms", 1)), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte(strings.Replace(string(raw), "retention: ${env:STATUSTRACE_RETENTION:-72h}", "retention: 1500ms", -1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cmd = otelcol.NewCommand(settings())

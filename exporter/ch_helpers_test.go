@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/exporter"
@@ -39,16 +42,23 @@ func testConfig(db *chtest.DB) *Config {
 	return cfg
 }
 
-// startExporter creates and starts the exporter from its factory, and shuts
-// it down when the test ends.
+// startExporter creates and starts the exporter from its factory, waits
+// until its schema is in place (created in the background), and shuts it
+// down when the test ends.
 func startExporter(t *testing.T, cfg *Config) exporter.Traces {
 	t.Helper()
+	return startExporterWith(t, cfg, exportertest.NewNopSettings(metadata.Type))
+}
+
+func startExporterWith(t *testing.T, cfg *Config, set exporter.Settings) exporter.Traces {
+	t.Helper()
 	ctx := context.Background()
-	exp, err := NewFactory().CreateTraces(ctx, exportertest.NewNopSettings(metadata.Type), cfg)
+	exp, err := NewFactory().CreateTraces(ctx, set, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exp.Start(ctx, componenttest.NewNopHost()); err != nil {
+	host := newStatusHost()
+	if err := exp.Start(ctx, host); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -56,7 +66,47 @@ func startExporter(t *testing.T, cfg *Config) exporter.Traces {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
+	if cfg.CreateSchema {
+		host.waitFor(t, componentstatus.StatusOK, 2*time.Minute)
+	}
 	return exp
+}
+
+// statusHost is a component host that records the status events the
+// component reports, as the collector's service does.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func newStatusHost() *statusHost { return &statusHost{Host: componenttest.NewNopHost()} }
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+// last is the latest reported status (StatusNone before any).
+func (h *statusHost) last() componentstatus.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.events) == 0 {
+		return componentstatus.StatusNone
+	}
+	return h.events[len(h.events)-1].Status()
+}
+
+func (h *statusHost) waitFor(t testing.TB, want componentstatus.Status, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for h.last() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("component status %v after %s, want %v", h.last(), within, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func deliver(t *testing.T, exp exporter.Traces, ts []transition) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/timewindow"
 )
 
 // Config is the statustrace exporter's configuration. README.md documents
@@ -44,8 +45,19 @@ type Config struct {
 	ConnectionParams map[string]string `mapstructure:"connection_params"`
 	// Retention is how long transitions are kept (TTL) and visible. Default 72h.
 	Retention time.Duration `mapstructure:"retention"`
-	// CreateSchema runs the versioned migrations on start. Default true.
+	// MaxFutureSkew is how far ahead of this collector's clock a transition
+	// may be stamped: one later than that is a broken clock, dropped as
+	// bad_timestamp instead of leading newest-first lists and escaping the
+	// retention. Default 10m, at most 7 days.
+	MaxFutureSkew time.Duration `mapstructure:"max_future_skew"`
+	// CreateSchema runs the versioned migrations on start, in the
+	// background: the collector serves OTLP into the queue meanwhile.
+	// Default true.
 	CreateSchema bool `mapstructure:"create_schema"`
+	// CreateSchemaTimeout bounds one migration attempt (a hanging
+	// ClickHouse must not hold the schema back forever: the attempt is
+	// abandoned and retried). Default 2m.
+	CreateSchemaTimeout time.Duration `mapstructure:"create_schema_timeout"`
 	// ClusterName, when set, creates the schema ON CLUSTER with Replicated
 	// tables behind Distributed ones, and inserts synchronously through them.
 	ClusterName string `mapstructure:"cluster_name"`
@@ -78,7 +90,27 @@ func (cfg *Config) Validate() error {
 	if err := cfg.migrateOptions().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := cfg.window().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.CreateSchemaTimeout < 0 {
+		errs = append(errs, fmt.Errorf("create_schema_timeout %s: want a positive duration", cfg.CreateSchemaTimeout))
+	}
 	return errors.Join(errs...)
+}
+
+// window is what the exporter admits: the retention and the tolerated skew.
+func (cfg *Config) window() timewindow.Window {
+	return timewindow.Window{Retention: cfg.Retention, MaxSkew: cfg.MaxFutureSkew}
+}
+
+// maxPartitionsPerInsert is how many daily partitions one batch can span
+// once the window has been applied: ClickHouse refuses a block with more
+// than max_partitions_per_insert_block (100) partitions, so a retention
+// over ~98 days raises the limit instead of failing every wide batch.
+func (cfg *Config) maxPartitionsPerInsert() int {
+	const day = 24 * time.Hour
+	return int((cfg.Retention+cfg.MaxFutureSkew+day-1)/day) + 1
 }
 
 func (cfg *Config) database() string {
@@ -163,6 +195,9 @@ func (cfg *Config) clickhouseOptions() (*clickhouse.Options, error) {
 	if cfg.ClusterName != "" {
 		// Through a Distributed table, acknowledged means on the shards.
 		opt.Settings["distributed_foreground_insert"] = 1
+	}
+	if _, set := opt.Settings["max_partitions_per_insert_block"]; !set && cfg.maxPartitionsPerInsert() > 100 {
+		opt.Settings["max_partitions_per_insert_block"] = cfg.maxPartitionsPerInsert()
 	}
 	if q := cfg.QueueSettings.Get(); q != nil && q.NumConsumers > 0 && opt.MaxOpenConns == 0 {
 		opt.MaxOpenConns = q.NumConsumers + 1 // one more for schema work

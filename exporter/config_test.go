@@ -37,7 +37,7 @@ func TestLoadDefaultConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Database != "statustrace" || cfg.Retention != 72*time.Hour || !cfg.CreateSchema || cfg.AsyncInsert ||
+	if cfg.Database != "statustrace" || cfg.Retention != 72*time.Hour || cfg.MaxFutureSkew != 10*time.Minute || !cfg.CreateSchema || cfg.AsyncInsert ||
 		cfg.Compression != "lz4" || cfg.ClusterName != "" {
 		t.Errorf("defaults: %+v", cfg)
 	}
@@ -67,7 +67,7 @@ func TestLoadFullConfig(t *testing.T) {
 	}
 	if cfg.Username != "statustrace" || string(cfg.Password) != "s3cret-pass" || cfg.Database != "st_prod" ||
 		cfg.Retention != 48*time.Hour || cfg.CreateSchema || cfg.ClusterName != "prod" || !cfg.AsyncInsert ||
-		cfg.Compression != "zstd" || cfg.Timeout != 20*time.Second {
+		cfg.Compression != "zstd" || cfg.Timeout != 20*time.Second || cfg.MaxFutureSkew != 5*time.Minute || cfg.CreateSchemaTimeout != 30*time.Second {
 		t.Errorf("full config: %+v", cfg)
 	}
 	q := cfg.QueueSettings.Get()
@@ -130,6 +130,7 @@ func TestInvalidConfigs(t *testing.T) {
 		"bad-compression": "needs an http(s) endpoint",
 		"no-endpoint":     "endpoint must be set",
 		"bad-cluster":     "cluster",
+		"bad-skew":        "max_future_skew",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadConfig(t, name)
@@ -146,5 +147,34 @@ func TestEndpointErrorHidesPassword(t *testing.T) {
 	err := cfg.Validate()
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("want an error without the password, got %v", err)
+	}
+}
+
+// A retention longer than ~98 days lets a batch span more daily partitions
+// than ClickHouse's default max_partitions_per_insert_block (100): the
+// exporter raises the limit, unless connection_params sets it.
+func TestMaxPartitionsFollowRetention(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://127.0.0.1:9000"
+	opt, err := cfg.clickhouseOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, set := opt.Settings["max_partitions_per_insert_block"]; set {
+		t.Errorf("72h retention: setting %v, want ClickHouse's default", opt.Settings["max_partitions_per_insert_block"])
+	}
+	cfg.Retention = 365 * 24 * time.Hour
+	if opt, err = cfg.clickhouseOptions(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(opt.Settings["max_partitions_per_insert_block"]); got != "367" {
+		t.Errorf("365d retention: max_partitions_per_insert_block %s, want 367", got)
+	}
+	cfg.ConnectionParams = map[string]string{"max_partitions_per_insert_block": "1000"}
+	if opt, err = cfg.clickhouseOptions(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(opt.Settings["max_partitions_per_insert_block"]); got != "1000" {
+		t.Errorf("connection_params must win: %s", got)
 	}
 }

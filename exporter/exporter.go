@@ -2,14 +2,16 @@ package statustraceexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -19,6 +21,8 @@ import (
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
 	"github.com/statustrace/statustrace/exporter/internal/rows"
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/bgstart"
+	"github.com/statustrace/statustrace/internal/chwrite"
 )
 
 type statusExporter struct {
@@ -28,16 +32,20 @@ type statusExporter struct {
 	drops     *dropLog
 	insertSQL string
 	colTypes  []clickhouse.ColumnNameAndType
+	now       func() time.Time
 
 	conn driver.Conn
 	pool sync.Pool // *rows.Columns
 
-	schemaMu    sync.Mutex
-	schemaReady atomic.Bool
+	schema *bgstart.Runner // creates the schema in the background
 
-	dropAttrs   [8]metric.MeasurementOption
+	dropAttrs   [rows.NumDropReasons]metric.MeasurementOption
 	repairAttrs [2][8]metric.MeasurementOption
 }
+
+// errSchemaPending fails exports (retryably: the queue keeps the data) and
+// marks the component not ready until the schema is in place.
+var errSchemaPending = errors.New("statustrace schema not created yet (ClickHouse unreachable or migrating); retrying in the background")
 
 func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 	tel, err := metadata.NewTelemetry(set.TelemetrySettings)
@@ -49,7 +57,9 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 		logger: set.Logger,
 		tel:    tel,
 		drops:  newDropLog(set.Logger, 10*time.Second, time.Now),
+		now:    time.Now,
 		pool:   sync.Pool{New: func() any { return new(rows.Columns) }},
+		schema: bgstart.Ready(),
 	}
 	names := make([]string, len(rows.InsertColumns))
 	for i, c := range rows.InsertColumns {
@@ -57,8 +67,11 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 		e.colTypes = append(e.colTypes, clickhouse.ColumnNameAndType{Name: c.Name, Type: c.Type})
 	}
 	e.insertSQL = insertSQL(cfg.database(), names)
-	for r := range e.dropAttrs {
-		e.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", rows.DropReason(r).String())))
+	for _, r := range rows.DropReasons() {
+		e.dropAttrs[r] = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", r.String())))
+		// Every series exists from the start, at 0: an alert on its
+		// increase then sees the first drop too.
+		tel.SpansDropped.Add(context.Background(), 0, e.dropAttrs[r])
 	}
 	for i, repair := range []string{"truncated", "invalid_utf8"} {
 		for f := range e.repairAttrs[i] {
@@ -66,13 +79,16 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 				attribute.String("field", rows.Field(f).String()), attribute.String("repair", repair)))
 		}
 	}
-	if !cfg.CreateSchema {
-		e.schemaReady.Store(true)
-	}
 	return e, nil
 }
 
-func (e *statusExporter) start(ctx context.Context, _ component.Host) error {
+// start opens the connection (which does not dial) and, with create_schema,
+// creates or migrates the schema in the background: ClickHouse refusing
+// connections or hanging must not keep the collector from starting and
+// taking OTLP into its queue. Until the schema is there the component
+// reports a recoverable error, so a component-status health check
+// (healthcheckv2) answers "not ready".
+func (e *statusExporter) start(_ context.Context, host component.Host) error {
 	opt, err := e.cfg.clickhouseOptions()
 	if err != nil {
 		return err
@@ -83,40 +99,19 @@ func (e *statusExporter) start(ctx context.Context, _ component.Host) error {
 	}
 	e.conn = conn
 	if e.cfg.CreateSchema {
-		// A ClickHouse that is down at start must not stop the collector
-		// (the persistent queue is still read and the data kept): the first
-		// export retries the migration.
-		if err := e.ensureSchema(ctx); err != nil {
-			e.logger.Warn("schema migration failed; will retry before the first insert",
-				zap.String("endpoint", e.cfg.redactedEndpoint()), zap.Error(err))
-		}
+		e.schema = bgstart.Start(host, e.logger.With(zap.String("endpoint", e.cfg.redactedEndpoint())), bgstart.Step{
+			What: "schema migration", Limit: e.cfg.CreateSchemaTimeout, Attempt: e.migrateOnce, NotReady: errSchemaPending,
+		})
 	}
 	return nil
 }
 
-func (e *statusExporter) shutdown(context.Context) error {
-	if e.conn != nil {
-		return e.conn.Close()
-	}
-	return nil
-}
-
-// ensureSchema runs the migrations once per process; until they succeed
-// every export fails with a retryable error.
-func (e *statusExporter) ensureSchema(ctx context.Context) error {
-	if e.schemaReady.Load() {
-		return nil
-	}
-	e.schemaMu.Lock()
-	defer e.schemaMu.Unlock()
-	if e.schemaReady.Load() {
-		return nil
-	}
+// migrateOnce is one attempt (bounded by create_schema_timeout).
+func (e *statusExporter) migrateOnce(ctx context.Context) error {
 	res, err := migrate.Up(ctx, e.conn, e.cfg.migrateOptions())
 	if err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
-	e.schemaReady.Store(true)
 	e.logger.Info("statustrace schema ready",
 		zap.String("database", e.cfg.database()),
 		zap.Uint32("version", res.Version),
@@ -125,28 +120,69 @@ func (e *statusExporter) ensureSchema(ctx context.Context) error {
 	return nil
 }
 
-// pushTraces writes the status transitions in td. Malformed status spans
-// are dropped and counted here and never fail the batch; an error returned
-// is about ClickHouse and is retried by exporterhelper with the whole
-// batch, which the schema makes idempotent.
+func (e *statusExporter) shutdown(context.Context) error {
+	e.schema.Stop()
+	e.drops.flush()
+	if e.conn != nil {
+		return e.conn.Close()
+	}
+	return nil
+}
+
+// pushTraces writes the status transitions in td. What ClickHouse would
+// never keep (malformed, expired, too far ahead, seq 0, a key that is not
+// UTF-8) is dropped before the insert; a row ClickHouse refuses on its own
+// is found by bisection and dropped, while every other row is written.
+// Drops and repairs are counted once, when the batch's outcome is final:
+// an error returned is transient, and exporterhelper retries the whole
+// batch (the schema makes re-writing idempotent).
 func (e *statusExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
 	c := e.pool.Get().(*rows.Columns)
 	defer func() {
 		c.Reset()
 		e.pool.Put(c)
 	}()
-	st := rows.Map(td, c)
+	window := e.cfg.window().At(e.now())
+	st := rows.Map(td, c, window)
+	written := c.Len()
+	if written > 0 {
+		// A batch that arrives during start-up waits for the schema within
+		// its export timeout, then fails retryably.
+		if err := e.schema.Wait(ctx, errSchemaPending); err != nil {
+			return err
+		}
+		done, err := chwrite.Bisect(ctx, c.Len(), func(ctx context.Context, lo, hi int) error {
+			part := c
+			if lo != 0 || hi != c.Len() {
+				part = c.Slice(lo, hi)
+			}
+			return e.insert(ctx, part)
+		}, func(i int, err error) {
+			st.Dropped[rows.DropRejected]++
+			st.Example[rows.DropRejected] = rows.DropDetail{Attribute: rows.Truncate(strings.ToValidUTF8(err.Error(), "?"), 300), RequestID: c.RequestID[i]}
+			written--
+		})
+		if err != nil {
+			err = fmt.Errorf("insert %d transitions into %s: %w", c.Len(), e.cfg.redactedEndpoint(), err)
+			if done == 0 {
+				return err // nothing final: the whole batch is retried, counted then
+			}
+			// A bisection stopped part-way (its deadline, ClickHouse gone):
+			// the first done rows' outcome is final and counted now, only
+			// the rest is retried, so a long bisection still progresses.
+			repaired, rest := rows.SplitAt(td, window, done)
+			st.Truncated, st.Sanitized = repaired.Truncated, repaired.Sanitized
+			e.record(ctx, &st)
+			if n := done - st.Dropped[rows.DropRejected]; n > 0 {
+				e.tel.RowsWritten.Add(ctx, int64(n))
+			}
+			return consumererror.NewTraces(err, rest)
+		}
+	}
 	e.record(ctx, &st)
-	if c.Len() == 0 {
-		return nil
+	if written > 0 {
+		e.tel.RowsWritten.Add(ctx, int64(written))
 	}
-	if err := e.ensureSchema(ctx); err != nil {
-		return err
-	}
-	if err := e.insert(ctx, c); err != nil {
-		return fmt.Errorf("insert %d transitions into %s: %w", c.Len(), e.cfg.redactedEndpoint(), err)
-	}
-	e.tel.RowsWritten.Add(ctx, int64(c.Len()))
 	return nil
 }
 
@@ -160,7 +196,7 @@ func (e *statusExporter) insert(ctx context.Context, c *rows.Columns) error {
 	defer batch.Close()
 	for i, col := range c.Slices() {
 		if err := batch.Column(i).Append(col); err != nil {
-			return fmt.Errorf("append column %s: %w", rows.InsertColumns[i].Name, err)
+			return chwrite.DataError(fmt.Errorf("append column %s: %w", rows.InsertColumns[i].Name, err))
 		}
 	}
 	if err := batch.Send(); err != nil {
@@ -169,7 +205,8 @@ func (e *statusExporter) insert(ctx context.Context, c *rows.Columns) error {
 	return nil
 }
 
-// record counts drops and repairs as metrics and in a rate-limited log.
+// record counts drops and repairs as metrics and in a rate-limited log. It
+// is called once per batch, when the batch's outcome is final.
 func (e *statusExporter) record(ctx context.Context, st *rows.Stats) {
 	dropped := false
 	for r, n := range st.Dropped {
@@ -222,6 +259,22 @@ func (d *dropLog) add(st *rows.Stats) {
 		return
 	}
 	d.last = now
+	d.logPending()
+}
+
+// flush logs what is pending now, whatever the interval (at shutdown: the
+// counts since the last line must not be lost with the process).
+func (d *dropLog) flush() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.logPending()
+}
+
+// logPending writes one line with the pending counts; d.mu is held.
+func (d *dropLog) logPending() {
+	if d.pending.TotalDropped() == 0 {
+		return
+	}
 	fields := make([]zap.Field, 0, 2*len(d.pending.Dropped))
 	for r, n := range d.pending.Dropped {
 		if n == 0 {
@@ -231,6 +284,6 @@ func (d *dropLog) add(st *rows.Stats) {
 		fields = append(fields, zap.Int(rows.DropReason(r).String(), n),
 			zap.String(rows.DropReason(r).String()+"_example", ex.Attribute+" (request_id "+ex.RequestID+")"))
 	}
-	d.logger.Warn("dropped malformed status spans", fields...)
+	d.logger.Warn("dropped status spans", fields...)
 	d.pending = rows.Stats{}
 }

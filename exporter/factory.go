@@ -51,14 +51,16 @@ func createDefaultConfig() component.Config {
 	timeout.Timeout = 10 * time.Second
 
 	return &Config{
-		TimeoutConfig:    timeout,
-		BackOffConfig:    retry,
-		QueueSettings:    configoptional.Some(queue),
-		Database:         schema.DefaultDatabase,
-		Retention:        schema.DefaultRetentionSeconds * time.Second,
-		CreateSchema:     true,
-		Compression:      "lz4",
-		ConnectionParams: map[string]string{},
+		TimeoutConfig:       timeout,
+		BackOffConfig:       retry,
+		QueueSettings:       configoptional.Some(queue),
+		Database:            schema.DefaultDatabase,
+		Retention:           schema.DefaultRetentionSeconds * time.Second,
+		MaxFutureSkew:       10 * time.Minute,
+		CreateSchema:        true,
+		CreateSchemaTimeout: 2 * time.Minute,
+		Compression:         "lz4",
+		ConnectionParams:    map[string]string{},
 	}
 }
 

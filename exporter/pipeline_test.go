@@ -3,7 +3,6 @@ package statustraceexporter
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/url"
@@ -31,7 +30,9 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/internal/faultproxy"
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
@@ -251,19 +252,39 @@ func (s *sdkSender) send(t *testing.T, ts []transition) {
 	}
 }
 
-// waitRows polls until the raw table holds want distinct transitions.
+// waitRows polls until the raw table holds want distinct transitions (the
+// table may not exist yet: the collector creates the schema in the
+// background).
 func waitRows(t *testing.T, db *chtest.DB, want uint64, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var n uint64
+	var err error
 	for time.Now().Before(deadline) {
-		n = count(t, db, "SELECT count() FROM "+q(db, "transitions")+" FINAL")
-		if n >= want {
+		err = db.Conn.QueryRow(queryCtx(t), "SELECT count() FROM "+q(db, "transitions")+" FINAL").Scan(&n)
+		if err == nil && n >= want {
 			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("%d transitions arrived within %s, want %d", n, within, want)
+	t.Fatalf("%d transitions arrived within %s, want %d (last error: %v)", n, within, want, err)
+}
+
+// waitSchema waits until the collector's exporter has applied every
+// migration to db.
+func waitSchema(t *testing.T, db *chtest.DB) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		applied, latest, err := migrate.Status(queryCtx(t), db.Conn, migrate.Options{Database: db.Name})
+		if err == nil && len(applied) > 0 && applied[len(applied)-1].Version == latest {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schema not created within 2m: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // checkExactlyOnce asserts every view shows each transition once.
@@ -291,79 +312,6 @@ func TestCollectorPipeline(t *testing.T) {
 	}
 }
 
-// proxy is a TCP forwarder in front of ClickHouse that the test can take
-// down (listener closed, connections cut) and bring back on the same port.
-type proxy struct {
-	t      *testing.T
-	addr   string
-	target string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target, addr: freeAddr(t), conns: map[net.Conn]bool{}}
-	p.up()
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) up() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var ln net.Listener
-	var err error
-	for range 50 { // the port may linger briefly after down
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatalf("proxy listen: %v", err)
-	}
-	p.ln = ln
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			u, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[u] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
-		}
-	}()
-}
-
-// down closes the listener and cuts every open connection: ClickHouse is
-// unreachable until up.
-func (p *proxy) down() {
-	p.mu.Lock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-	p.mu.Unlock()
-	p.wg.Wait()
-}
-
 // viaProxy rewrites the DSN's host to the proxy's.
 func viaProxy(t *testing.T, dsn, proxyAddr string) string {
 	t.Helper()
@@ -388,9 +336,9 @@ func dsnHost(t *testing.T, dsn string) string {
 // exactly once.
 func TestClickHouseOutage(t *testing.T) {
 	db := newDB(t)
-	px := newProxy(t, dsnHost(t, db.DSN))
+	px := faultproxy.New(t, dsnHost(t, db.DSN))
 	otlp := freeAddr(t)
-	runCollector(t, collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.addr), database: db.Name, queueDir: t.TempDir()}, testCompression)
+	runCollector(t, collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.Addr), database: db.Name, queueDir: t.TempDir()}, testCompression)
 	rng := rand.New(rand.NewPCG(13, 14))
 	ts := genEvents(rng, 60, time.Now().Add(-time.Hour), 30*time.Minute)
 	sender := newSDKSender(t, otlp)
@@ -398,13 +346,13 @@ func TestClickHouseOutage(t *testing.T) {
 	sender.send(t, ts[:len(ts)/3]) // lands normally
 	waitRows(t, db, uint64(len(ts)/3), 2*time.Minute)
 
-	px.down()
+	px.Set(faultproxy.Refuse)
 	sender.send(t, ts[len(ts)/3:]) // accepted by the collector, queued, retried
 	time.Sleep(3 * time.Second)    // several failed attempts
 	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")+" FINAL"); n != uint64(len(ts)/3) {
 		t.Fatalf("%d rows while ClickHouse was unreachable, want %d", n, len(ts)/3)
 	}
-	px.up()
+	px.Set(faultproxy.Pass)
 	waitRows(t, db, uint64(len(ts)), 2*time.Minute)
 	checkExactlyOnce(t, db, ts)
 }
@@ -413,12 +361,13 @@ func TestClickHouseOutage(t *testing.T) {
 // while ClickHouse is unreachable.
 func TestCollectorRestartLosesNothingQueued(t *testing.T) {
 	db := newDB(t)
-	px := newProxy(t, dsnHost(t, db.DSN))
+	px := faultproxy.New(t, dsnHost(t, db.DSN))
 	queueDir := t.TempDir()
 	otlp := freeAddr(t)
-	opts := collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.addr), database: db.Name, queueDir: queueDir}
-	stop := runCollector(t, opts, testCompression) // creates the schema while ClickHouse is reachable
-	px.down()
+	opts := collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.Addr), database: db.Name, queueDir: queueDir}
+	stop := runCollector(t, opts, testCompression)
+	waitSchema(t, db) // created while ClickHouse is reachable
+	px.Set(faultproxy.Refuse)
 	rng := rand.New(rand.NewPCG(15, 16))
 	ts := genEvents(rng, 40, time.Now().Add(-time.Hour), 30*time.Minute)
 	newSDKSender(t, otlp).send(t, ts)
@@ -432,7 +381,7 @@ func TestCollectorRestartLosesNothingQueued(t *testing.T) {
 		t.Fatalf("no persistent queue files in %s: %v", queueDir, err)
 	}
 
-	px.up()
+	px.Set(faultproxy.Pass)
 	runCollector(t, opts, testCompression) // a new process would do the same: read the queue
 	waitRows(t, db, uint64(len(ts)), 2*time.Minute)
 	checkExactlyOnce(t, db, ts)

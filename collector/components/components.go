@@ -6,8 +6,7 @@
 package components
 
 import (
-	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter"
-	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckv2extension"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
@@ -20,6 +19,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 
+	"github.com/statustrace/statustrace/collector/clickhousetraces"
+	"github.com/statustrace/statustrace/collector/timewindowprocessor"
 	statustraceexporter "github.com/statustrace/statustrace/exporter"
 )
 
@@ -30,14 +31,14 @@ func Factories() (otelcol.Factories, error) {
 
 	f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
 		filestorage.NewFactory(),
-		healthcheckextension.NewFactory(),
+		healthcheckv2extension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	f.ExtensionModules = modules(f.Extensions, map[string]string{
-		"file_storage": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1",
-		"health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
+		"file_storage":  "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1",
+		"healthcheckv2": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckv2extension v0.165.1",
 	})
 
 	f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
@@ -52,17 +53,19 @@ func Factories() (otelcol.Factories, error) {
 
 	f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
 		memorylimiterprocessor.NewFactory(),
+		timewindowprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	f.ProcessorModules = modules(f.Processors, map[string]string{
 		"memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
+		"timewindow":     "github.com/statustrace/statustrace/collector/timewindowprocessor (this module)",
 	})
 
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		statustraceexporter.NewFactory(),
-		clickhouseexporter.NewFactory(),
+		clickhousetraces.NewFactory(),
 		debugexporter.NewFactory(),
 	)
 	if err != nil {
@@ -70,7 +73,7 @@ func Factories() (otelcol.Factories, error) {
 	}
 	f.ExporterModules = modules(f.Exporters, map[string]string{
 		"statustrace": "github.com/statustrace/statustrace/exporter (this module)",
-		"clickhouse":  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/clickhouseexporter v0.165.1",
+		"clickhouse":  "github.com/statustrace/statustrace/collector/clickhousetraces (this module; wraps contrib clickhouseexporter v0.165.1)",
 		"debug":       "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0",
 	})
 	return f, nil

@@ -31,9 +31,9 @@ func TestComponentsExactly(t *testing.T) {
 	}
 	want := map[string][]string{
 		"receivers":  {"otlp"},
-		"processors": {"memory_limiter"},
+		"processors": {"memory_limiter", "timewindow"},
 		"exporters":  {"clickhouse", "debug", "statustrace"},
-		"extensions": {"file_storage", "health_check"},
+		"extensions": {"file_storage", "healthcheckv2"},
 	}
 	for kind, w := range want {
 		g := got[kind]

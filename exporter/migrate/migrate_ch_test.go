@@ -2,6 +2,8 @@ package migrate
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -101,7 +103,7 @@ func TestChangedMigrationRefusedOnEngine(t *testing.T) {
 	}
 	changed := Migrations()
 	changed[0].Statements = append([]string(nil), changed[0].Statements...)
-	changed[0].Statements[0] = strings.Replace(changed[0].Statements[0], "attempt       UInt32", "attempt       UInt64", 1)
+	changed[0].Statements[0] = strings.Replace(changed[0].Statements[0], "ORDER BY (tenant, request_id, seq)", "ORDER BY (tenant, request_id, seq, attempt)", 1)
 	if _, err := up(ctx, db.Conn, Options{Database: db.Name}, changed); err == nil || !strings.Contains(err.Error(), "must not change") {
 		t.Fatalf("want the changed migration refused, got %v", err)
 	}
@@ -148,12 +150,13 @@ func TestUpgradeFromVersion1OnEngine(t *testing.T) {
 	insert("before", 1, "QUEUED", day+" 10:00:00.123456789")
 	insert("before", 2, "FINISHED", day+" 10:00:01.987654321")
 
-	res, err := Up(ctx, db.Conn, opts)
+	// To version 2 only: version 3 is TestUpgradeFromVersion2OnEngine's.
+	res, err := up(ctx, db.Conn, opts, builtin[:2])
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Applied) != len(builtin)-1 || res.Applied[0] != 2 {
-		t.Fatalf("upgrade applied %v, want versions 2..%d", res.Applied, len(builtin))
+	if len(res.Applied) != 1 || res.Applied[0] != 2 {
+		t.Fatalf("upgrade applied %v, want version 2", res.Applied)
 	}
 	insert("after", 1, "QUEUED", day+" 11:00:00.000999999")
 
@@ -181,5 +184,280 @@ func TestUpgradeFromVersion1OnEngine(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("events row %d after upgrade: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// conflictRows inserts, each in its own part, two rows that claim seq 2 of
+// one event with different states: FINISHED first, then a late RUNNING.
+func conflictRows(t *testing.T, db *chtest.DB, opts Options, day string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range []struct {
+		seq   uint64
+		state string
+		at    string
+	}{{1, "QUEUED", "10:00:00"}, {2, "FINISHED", "10:00:02"}, {2, "RUNNING", "10:00:01"}} {
+		err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', 'conflict', ?, 1, '', ?, toDateTime64(?, 9, 'UTC'))",
+			r.seq, r.state, day+" "+r.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// stateAfterMerge merges everything and returns the state transitions
+// keeps for seq 2 of the conflicting event, and the one events shows.
+func stateAfterMerge(t *testing.T, db *chtest.DB, opts Options) (transitions, events string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tbl := range []string{schema.Transitions, schema.Events} {
+		if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+opts.qualifiedFor(tbl)+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT arrayStringConcat(groupArray(to_state), ',') FROM "+opts.qualifiedFor(schema.Transitions)+
+		" WHERE request_id = 'conflict' AND seq = 2").Scan(&transitions); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Conn.QueryRow(ctx, "SELECT argMaxMerge(state) FROM "+opts.qualifiedFor(schema.Events)+
+		" WHERE request_id = 'conflict' GROUP BY request_id").Scan(&events); err != nil {
+		t.Fatal(err)
+	}
+	return transitions, events
+}
+
+// Same seq, different state: after merges, transitions keeps the row the
+// events view counts (the higher state rank), not the last one inserted.
+func TestSameSeqConflictAgreesAfterMerge(t *testing.T) {
+	db := newDB(t)
+	opts := Options{Database: db.Name}
+	if _, err := Up(context.Background(), db.Conn, opts); err != nil {
+		t.Fatal(err)
+	}
+	conflictRows(t, db, opts, time.Now().UTC().Add(-time.Hour).Format(time.DateOnly))
+	if tr, ev := stateAfterMerge(t, db, opts); tr != "FINISHED" || ev != "FINISHED" {
+		t.Fatalf("after merges transitions keeps %q and events shows %q, want FINISHED in both", tr, ev)
+	}
+}
+
+// A database written by binaries before schema version 3 (versions 1 and 2
+// recorded with their template checksums) is upgraded in place: every row
+// is kept, the materialized views keep being fed, the checksums are
+// re-recorded, and same-seq conflicts resolve as in events from then on.
+func TestUpgradeFromVersion2OnEngine(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Conn.Exec(ctx, "TRUNCATE TABLE "+opts.qualifiedFor(schema.Migrations)); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range builtin[:2] { // as the older binary recorded them
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Migrations)+
+			" (version, name, checksum, applied_at) VALUES (?, ?, ?, now64(3) - 60)", m.Version, m.Name, released[m.Version].legacy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The old engine would collapse the conflict below on any merge, keeping
+	// the last row inserted: keep its parts apart until the upgrade.
+	if err := db.Conn.Exec(ctx, "SYSTEM STOP MERGES "+opts.qualifiedFor(schema.Transitions)); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().UTC().Add(-time.Hour).Format(time.DateOnly)
+	yesterday := time.Now().UTC().Add(-25 * time.Hour).Format(time.DateOnly)
+	conflictRows(t, db, opts, today)
+	for i := range 50 {
+		day := today
+		if i%2 == 0 {
+			day = yesterday
+		}
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', ?, 1, 1, '', 'QUEUED', toDateTime64(?, 9, 'UTC'))",
+			fmt.Sprintf("r-%02d", i), day+" 09:00:00"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What must survive: every (event, seq). (Where parts cannot be moved,
+	// the rows are copied, and a copy collapses the conflict at once.)
+	keysQuery := "SELECT count() FROM (SELECT DISTINCT request_id, seq FROM " + opts.qualifiedFor(schema.Transitions) + ")"
+	keysBefore := countOf(t, db, keysQuery)
+
+	res, err := Up(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 3 {
+		t.Fatalf("upgrade applied %v, want [3]", res.Applied)
+	}
+	if n := countOf(t, db, keysQuery); n != keysBefore {
+		t.Errorf("%d transitions (event, seq) after the upgrade, %d before", n, keysBefore)
+	}
+	if ddl := tableDDL(t, db, schema.Transitions); !strings.Contains(ddl, "ReplacingMergeTree(state_rank)") {
+		t.Errorf("transitions not rebuilt with the version column: %s", ddl)
+	}
+	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'transitions_%'"); n != 0 {
+		t.Errorf("%d leftover tables", n)
+	}
+	applied, _, err := Status(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applied {
+		if a.Checksum != builtin[a.Version-1].Checksum() {
+			t.Errorf("version %d still recorded with checksum %.12s", a.Version, a.Checksum)
+		}
+	}
+	// The views follow the rebuilt table.
+	if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+		" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', 'after', 1, 1, '', 'QUEUED', now64(9))"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Events)+" WHERE request_id = 'after'"); n != 1 {
+		t.Errorf("events has %d rows of an event inserted after the upgrade", n)
+	}
+	if tr, ev := stateAfterMerge(t, db, opts); tr != "FINISHED" || ev != "FINISHED" {
+		t.Errorf("after the upgrade and merges transitions keeps %q and events shows %q, want FINISHED in both", tr, ev)
+	}
+	if n := countOf(t, db, "SELECT count() FROM (SELECT request_id FROM "+opts.qualifiedFor(schema.Transitions)+" FINAL WHERE startsWith(request_id, 'r-'))"); n != 50 {
+		t.Errorf("%d of 50 events left after merges", n)
+	}
+}
+
+// An upgrade interrupted half-way (swapped and renamed, parts not moved
+// yet: a crash, a timeout) is finished by the next Up without losing rows.
+func TestInterruptedUpgradeResumes(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	conflictRows(t, db, opts, time.Now().UTC().Add(-time.Hour).Format(time.DateOnly))
+	o, err := opts.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := o.renderAll(builtin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m3 := rs[2]
+	rename := -1
+	for i, q := range m3.SQL {
+		if strings.HasPrefix(q, "RENAME TABLE") {
+			rename = i
+		}
+	}
+	for i := 0; i <= rename; i++ { // up to the rename, then "crash"
+		if err := o.exec(ctx, db.Conn, m3.SQL[i], m3.SkipIf[i], m3.Each[i]); err != nil {
+			t.Fatalf("statement %d: %v", i+1, err)
+		}
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)); n != 0 {
+		t.Fatalf("the swapped-in table holds %d rows before the move", n)
+	}
+	res, err := Up(ctx, db.Conn, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 3 {
+		t.Fatalf("resumed upgrade applied %v", res.Applied)
+	}
+	if n := countOf(t, db, "SELECT count() FROM (SELECT DISTINCT seq FROM "+opts.qualifiedFor(schema.Transitions)+")"); n != 2 {
+		t.Errorf("%d of the 2 transitions left after the resumed upgrade", n)
+	}
+	if tr, ev := stateAfterMerge(t, db, opts); tr != "FINISHED" || ev != "FINISHED" {
+		t.Errorf("after the resumed upgrade transitions keeps %q and events shows %q, want FINISHED", tr, ev)
+	}
+}
+
+func countOf(t *testing.T, db *chtest.DB, query string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := db.Conn.QueryRow(context.Background(), query).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// Several collectors upgrading one database at once (each retrying a
+// failed Up, as the exporter does) all end on version 3 without losing a
+// row: the guards and the final check keep the rebuild from being undone.
+func TestConcurrentUpgradeKeepsRows(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:2]); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Add(-time.Hour).Format(time.DateOnly)
+	for i := range 20 {
+		if err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time) VALUES ('t', 'ns', 'fn', 'LATEST', ?, 1, 1, '', 'QUEUED', toDateTime64(?, 9, 'UTC'))",
+			fmt.Sprintf("r-%02d", i), day+" 09:00:00"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() {
+			var err error
+			for range 40 {
+				if _, err = Up(ctx, db.Conn, opts); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			errs <- err
+		}()
+	}
+	for range 3 {
+		if err := <-errs; err != nil {
+			t.Errorf("a migrator never finished: %v", err)
+		}
+	}
+	if ddl := tableDDL(t, db, schema.Transitions); !strings.Contains(ddl, "ReplacingMergeTree(state_rank)") {
+		t.Errorf("transitions not rebuilt: %s", ddl)
+	}
+	if n := countOf(t, db, "SELECT count() FROM "+opts.qualifiedFor(schema.Transitions)+" FINAL"); n != 20 {
+		t.Errorf("%d of 20 rows after concurrent upgrades", n)
+	}
+}
+
+// A live lock makes Up wait (and give up when its context ends, to be
+// retried); a lock whose holder's lease ended is taken over.
+func TestMigrationLockOnEngine(t *testing.T) {
+	db := newDB(t)
+	opts := Options{Database: db.Name}
+	if err := db.Conn.Exec(context.Background(), "CREATE DATABASE IF NOT EXISTS "+quote(db.Name)); err != nil {
+		t.Fatal(err)
+	}
+	hold := func(lease time.Time) {
+		t.Helper()
+		_ = db.Conn.Exec(context.Background(), "DROP TABLE IF EXISTS "+opts.qualifiedFor(lockTable))
+		if err := db.Conn.Exec(context.Background(), fmt.Sprintf("CREATE TABLE %s (held UInt8) ENGINE = Memory COMMENT 'other %d'",
+			opts.qualifiedFor(lockTable), lease.Unix())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(time.Now().Add(time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := Up(ctx, db.Conn, opts); !errors.Is(err, errLockHeld) {
+		t.Fatalf("with the lock held: %v, want errLockHeld", err)
+	}
+	hold(time.Now().Add(-time.Second)) // its holder died
+	res, err := Up(context.Background(), db.Conn, opts)
+	if err != nil {
+		t.Fatalf("a stale lock was not taken over: %v", err)
+	}
+	if res.Version != uint32(len(builtin)) {
+		t.Fatalf("version %d", res.Version)
+	}
+	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'schema_migrations_lock%'"); n != 0 {
+		t.Errorf("%d lock tables left", n)
 	}
 }

@@ -55,6 +55,18 @@ func (f *fakeConn) Select(_ context.Context, dest any, q string, args ...any) er
 				Value string `ch:"value"`
 			}{f.retention})
 		}
+	case *[]struct {
+		N uint64 `ch:"n"`
+	}:
+		// Guards: nothing is converted or left over yet, so no statement
+		// is skipped.
+		*d = append(*d, struct {
+			N uint64 `ch:"n"`
+		}{0})
+	case *[]struct {
+		ID string `ch:"partition_id"`
+	}:
+		// Per-partition statements: the fake has no partitions.
 	default:
 		return errors.New("unexpected select: " + q)
 	}
@@ -192,7 +204,9 @@ func TestUpAppliesOnlyNewVersions(t *testing.T) {
 	}
 	var ran []string
 	for _, q := range f.execs[n+2:] {
-		ran = append(ran, q)
+		if !strings.Contains(q, "schema_migrations_lock") {
+			ran = append(ran, q)
+		}
 	}
 	if len(ran) != 2 || !strings.Contains(ran[0], "ADD COLUMN IF NOT EXISTS region") {
 		t.Errorf("ran %q", ran)

@@ -36,6 +36,10 @@ type Options struct {
 	// system.merge_tree_settings has it; set it yourself to render (Render)
 	// for such a server.
 	AutoStatistics bool
+
+	// stateRank overrides schema.StateRankExpr (tests: a Go constant a
+	// template pulls in must change the checksum).
+	stateRank string
 }
 
 // Migration is one schema version.
@@ -45,14 +49,41 @@ type Migration struct {
 	Statements []string // text/template sources, see migrations.go
 }
 
-// Checksum identifies the migration's source text. It is recorded when the
-// migration is applied; a released migration whose text changed is refused.
-func (m Migration) Checksum() string {
+// canonical are the options a checksum renders with: fixed, so that the
+// checksum is the same for every deployment, and covering both modes, so
+// that whatever a template pulls in (internal/schema constants, engine
+// and TTL helpers) is part of it.
+var canonical = []Options{
+	{Database: schema.DefaultDatabase, AutoStatistics: true},
+	{Database: schema.DefaultDatabase, AutoStatistics: true, Cluster: "cluster"},
+}
+
+// Checksum identifies what the migration runs: its statements rendered
+// (with canonical options, in single-node and cluster mode), their guards
+// included. It is recorded when the migration is applied; a released
+// migration whose SQL changed, by its template or by a Go constant the
+// template uses, is refused.
+func (m Migration) Checksum() string { return m.checksum("") }
+
+func (m Migration) checksum(stateRank string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%d\x00%s\x00", m.Version, m.Name)
-	for _, s := range m.Statements {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+	for _, opts := range canonical {
+		opts.stateRank = stateRank
+		o, err := opts.withDefaults()
+		if err != nil {
+			panic(err) // canonical options are valid
+		}
+		for _, src := range m.Statements {
+			st, err := o.render(src)
+			if err != nil {
+				// An unrenderable migration fails Up anyway; its checksum
+				// still depends on its text.
+				fmt.Fprintf(h, "unrenderable\x00%s\x00", src)
+				continue
+			}
+			fmt.Fprintf(h, "%s\x00%s\x00%s\x00", st.SQL, st.SkipIf, st.Each)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -68,7 +99,23 @@ func Migrations() []Migration {
 type Rendered struct {
 	Migration
 	SQL []string
+	// SkipIf[i], when set, is a query returning one number n: SQL[i] is
+	// skipped when n is not 0 (for a step that cannot be written
+	// idempotently, such as EXCHANGE TABLES).
+	SkipIf []string
+	// Each[i], when set, is a query returning partition IDs: SQL[i] runs
+	// once per ID, in place of PartitionPlaceholder.
+	Each []string
 }
+
+// Statement is one rendered statement with its guard.
+type Statement struct {
+	SQL, SkipIf, Each string
+}
+
+// PartitionPlaceholder stands for the partition ID in a statement run once
+// per partition (Rendered.Each).
+const PartitionPlaceholder = "{partition_id}"
 
 var (
 	identRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
@@ -211,9 +258,94 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":       o.ttl,
-		"stateRank": func() string { return schema.StateRankExpr },
-		"settings":  o.settings,
+		"ttl":                o.ttl,
+		"stateRank":          o.stateRankExpr,
+		"transitionsColumns": func() string { return transitionsColumns },
+		"settings":           o.settings,
+		// tableAs is the physical table of name with a suffix: a table
+		// that replaces name (or is being replaced) during a rebuild.
+		"tableAs": func(name, suffix string) (string, error) {
+			if err := check(name); err != nil {
+				return "", err
+			}
+			return o.qualified(o.physical(name) + suffix), nil
+		},
+		// physicalName is the physical table's bare name, for a string
+		// literal (names are identifier characters only).
+		"physicalName": func(name string) (string, error) {
+			if err := check(name); err != nil {
+				return "", err
+			}
+			return o.physical(name), nil
+		},
+		// The guards below render nothing: render records them.
+		"skipIfVersioned":  func(string, string) (string, error) { return "", errors.New("guard outside render") },
+		"skipUnlessExists": func(string, string) (string, error) { return "", errors.New("guard outside render") },
+		"skipIfNotEmpty":   func(string, string) (string, error) { return "", errors.New("guard outside render") },
+		"eachPartition":    func(string, string) (string, error) { return "", errors.New("guard outside render") },
+	}
+}
+
+func (o Options) stateRankExpr() string {
+	if o.stateRank != "" {
+		return o.stateRank
+	}
+	return schema.StateRankExpr
+}
+
+// lit is a string literal of a name made of identifier characters.
+func lit(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
+
+// guards returns the template functions that record a statement's guard
+// (skip conditions, per-partition repetition) into st.
+func (o Options) guards(st *Statement) template.FuncMap {
+	table := func(name, suffix string) (string, error) {
+		if !known[name] {
+			return "", fmt.Errorf("unknown table %q (add it to internal/schema)", name)
+		}
+		return o.physical(name) + suffix, nil
+	}
+	set := func(dst *string, q string) error {
+		if *dst != "" {
+			return errors.New("a statement takes one guard of each kind")
+		}
+		*dst = q
+		return nil
+	}
+	tables := "system.tables WHERE database = " + lit(o.Database) + " AND name = "
+	return template.FuncMap{
+		// skipIfVersioned: skip when name's engine already has the version column.
+		"skipIfVersioned": func(name, version string) (string, error) {
+			t, err := table(name, "")
+			if err != nil {
+				return "", err
+			}
+			return "", set(&st.SkipIf, "SELECT count() AS n FROM "+tables+lit(t)+" AND engine_full LIKE "+lit("%MergeTree(%"+version+")%"))
+		},
+		// skipUnlessExists: skip when the table does not exist.
+		"skipUnlessExists": func(name, suffix string) (string, error) {
+			t, err := table(name, suffix)
+			if err != nil {
+				return "", err
+			}
+			return "", set(&st.SkipIf, "SELECT toUInt64(count() = 0) AS n FROM "+tables+lit(t))
+		},
+		// skipIfNotEmpty: skip when the table holds rows.
+		"skipIfNotEmpty": func(name, suffix string) (string, error) {
+			t, err := table(name, suffix)
+			if err != nil {
+				return "", err
+			}
+			return "", set(&st.SkipIf, "SELECT count() AS n FROM system.parts WHERE database = "+lit(o.Database)+" AND table = "+lit(t)+" AND active AND rows > 0")
+		},
+		// eachPartition: run once per active partition of the table.
+		"eachPartition": func(name, suffix string) (string, error) {
+			t, err := table(name, suffix)
+			if err != nil {
+				return "", err
+			}
+			return PartitionPlaceholder, set(&st.Each, "SELECT DISTINCT partition_id FROM system.parts WHERE database = "+lit(o.Database)+" AND table = "+lit(t)+" AND active ORDER BY partition_id")
+		},
 	}
 }
 
@@ -227,25 +359,30 @@ func (o Options) settings(s string) string {
 
 // tableOf finds the table a CREATE TABLE statement's template creates, so
 // that engine paths name it.
-var createTableRE = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{(?:table|name) "([a-z_]+)"\}\}`)
+var createTableRE = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{(?:table|name|tableAs) "([a-z_]+)"(?: "([a-z0-9_]+)")?\}\}`)
 
-func (o Options) render(src string) (string, error) {
+func (o Options) render(src string) (Statement, error) {
+	var st Statement
 	fm := o.funcs()
+	for k, f := range o.guards(&st) {
+		fm[k] = f
+	}
 	if m := createTableRE.FindStringSubmatch(src); m != nil {
-		tbl := o.physical(m[1])
+		tbl := o.physical(m[1]) + m[2]
 		fm["engine"] = func(family, args string) string { return o.engine(family, args, tbl, true) }
 		fm["globalEngine"] = func(family, args string) string { return o.engine(family, args, tbl, false) }
 	}
 	t, err := template.New("stmt").Option("missingkey=error").Funcs(fm).Parse(src)
 	if err != nil {
-		return "", fmt.Errorf("parse statement template: %w", err)
+		return st, fmt.Errorf("parse statement template: %w", err)
 	}
 	var b strings.Builder
-	data := struct{ DB, OnCluster string }{quote(o.Database), o.onCluster()}
+	data := struct{ DB, DBString, OnCluster string }{quote(o.Database), lit(o.Database), o.onCluster()}
 	if err := t.Execute(&b, data); err != nil {
-		return "", fmt.Errorf("render statement: %w", err)
+		return st, fmt.Errorf("render statement: %w", err)
 	}
-	return strings.TrimSpace(b.String()), nil
+	st.SQL = strings.TrimSpace(b.String())
+	return st, nil
 }
 
 // Render renders every built-in migration for opts, dropping statements that
@@ -267,12 +404,14 @@ func (o Options) renderAll(ms []Migration) ([]Rendered, error) {
 		}
 		r := Rendered{Migration: m}
 		for _, src := range m.Statements {
-			sql, err := o.render(src)
+			st, err := o.render(src)
 			if err != nil {
 				return nil, fmt.Errorf("migration %d: %w", m.Version, err)
 			}
-			if sql != "" {
-				r.SQL = append(r.SQL, sql)
+			if st.SQL != "" {
+				r.SQL = append(r.SQL, st.SQL)
+				r.SkipIf = append(r.SkipIf, st.SkipIf)
+				r.Each = append(r.Each, st.Each)
 			}
 		}
 		out = append(out, r)

@@ -33,7 +33,13 @@ func renderFile(t *testing.T, opts Options) string {
 	}
 	for _, r := range rs {
 		b.WriteString("-- migration " + r.Name + "\n")
-		for _, q := range r.SQL {
+		for i, q := range r.SQL {
+			if r.SkipIf[i] != "" {
+				b.WriteString("-- skipped when not 0: " + r.SkipIf[i] + "\n")
+			}
+			if r.Each[i] != "" {
+				b.WriteString("-- once per row of: " + r.Each[i] + "\n")
+			}
 			b.WriteString(q + ";\n\n")
 		}
 	}
@@ -99,7 +105,7 @@ func TestRenderCluster(t *testing.T) {
 		if i := strings.LastIndex(s, "\n-- "); i >= 0 || strings.HasPrefix(s, "-- ") {
 			s = s[strings.Index(s, "\n")+1:]
 		}
-		if s == "" {
+		if s == "" || strings.HasPrefix(s, "SELECT throwIf(") { // a check, not DDL
 			continue
 		}
 		if !strings.Contains(s, " ON CLUSTER `c1`") {
@@ -201,11 +207,48 @@ func TestChecksumStable(t *testing.T) {
 	c := m.Checksum()
 	m2 := m
 	m2.Statements = append([]string(nil), m.Statements...)
-	m2.Statements[0] = strings.Replace(m2.Statements[0], "UInt32", "UInt64", 1)
+	m2.Statements[0] = strings.Replace(m2.Statements[0], "ORDER BY (tenant, request_id, seq)", "ORDER BY (tenant, request_id, seq, attempt)", 1)
 	if m2.Checksum() == c {
 		t.Error("changing a statement must change the checksum")
 	}
 	if builtin[0].Checksum() != c {
 		t.Error("checksum is not deterministic")
+	}
+}
+
+// Every released migration renders to the SQL it was released with: the
+// checksum covers the rendered statements, so editing a template or a Go
+// constant a template pulls in fails here (and Up refuses to run).
+func TestReleasedChecksums(t *testing.T) {
+	for _, m := range builtin {
+		pin, ok := released[m.Version]
+		if !ok || pin.rendered == "" {
+			t.Errorf("migration %d is not pinned in checksums.go: rendered %q", m.Version, m.Checksum())
+			continue
+		}
+		if got := m.Checksum(); got != pin.rendered {
+			t.Errorf("migration %d renders to checksum %s, released as %s: a released migration changed (its template or a constant it uses); add a new version instead", m.Version, got, pin.rendered)
+		}
+	}
+	for v, pin := range released {
+		if (pin.legacy != "") != (v <= 2) {
+			t.Errorf("migration %d: a legacy checksum only for versions released before checksums covered rendered SQL", v)
+		}
+	}
+}
+
+// A Go constant that a template pulls in is part of the checksum: had
+// StateRankExpr changed, migrations 1-3 (which use it) would no longer
+// match what was released.
+func TestChecksumCoversGoConstants(t *testing.T) {
+	for _, m := range builtin {
+		uses := false
+		for _, s := range m.Statements {
+			uses = uses || strings.Contains(s, "{{stateRank}}")
+		}
+		changed := m.checksum("toUInt8(indexOf(['QUEUED','RUNNING'], to_state))") != m.Checksum()
+		if changed != uses {
+			t.Errorf("migration %d uses stateRank: %v, checksum changed with it: %v", m.Version, uses, changed)
+		}
 	}
 }

@@ -9,11 +9,15 @@
 // over a Replicated table named with LocalSuffix ("transitions_local", ...):
 // queries always use the names below.
 //
-//   - Transitions (ReplacingMergeTree, ORDER BY (tenant, request_id, seq),
-//     PARTITION BY day): one row per state change. A re-delivered transition
-//     has the same key and collapses on merge; read it with FINAL or
-//     `LIMIT 1 BY tenant, request_id, seq`. A lookup of one event is a
-//     primary-key range: its cost does not grow with the table.
+//   - Transitions (ReplacingMergeTree(state_rank), ORDER BY (tenant,
+//     request_id, seq), PARTITION BY day): one row per state change. A
+//     re-delivered transition has the same key and collapses on merge; two
+//     rows that claim one seq with different states collapse to the higher
+//     ColStateRank (StateRankExpr), the row Events counts, so the two agree
+//     after merges (schema version 3). Read with FINAL, or
+//     `ORDER BY seq, StateRankExpr DESC LIMIT 1 BY tenant, request_id, seq`
+//     before merges. A lookup of one event is a primary-key range: its cost
+//     does not grow with the table.
 //   - Events (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
 //     qualifier, request_id), bloom filter on request_id): current status per
 //     event, fed by the materialized view MVEvents. Every column is an
@@ -86,6 +90,9 @@ const (
 	// the one plugin/spans.TransitionSpanID derives (always, for the plugin's
 	// spans), the real ID otherwise. Readers use ColSpanID.
 	ColSpanIDOverride = "span_id_override" // FixedString(8)
+	// ColStateRank is the version column (UInt8, MATERIALIZED
+	// StateRankExpr: writers never insert it).
+	ColStateRank = "state_rank"
 )
 
 // Columns of Events (besides the key columns tenant, namespace, function,

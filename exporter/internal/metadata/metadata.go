@@ -33,7 +33,7 @@ func NewTelemetry(set component.TelemetrySettings) (*Telemetry, error) {
 		metric.WithDescription("Transition rows written to ClickHouse."), metric.WithUnit("{row}"))
 	err = errors.Join(err, e)
 	t.SpansDropped, e = m.Int64Counter("statustrace_exporter_spans_dropped",
-		metric.WithDescription("Status spans dropped as malformed, by reason."), metric.WithUnit("{span}"))
+		metric.WithDescription("Status spans dropped (malformed, outside the kept time window, or refused by ClickHouse), by reason."), metric.WithUnit("{span}"))
 	err = errors.Join(err, e)
 	t.FieldsRepaired, e = m.Int64Counter("statustrace_exporter_fields_repaired",
 		metric.WithDescription("Fields of kept status spans that were truncated or had invalid UTF-8 replaced."), metric.WithUnit("{field}"))

@@ -2,10 +2,12 @@ package rows
 
 import (
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/statustrace/statustrace/internal/timewindow"
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
@@ -13,6 +15,9 @@ import (
 // span-to-row mapping. It must never panic, and every row it keeps must be
 // one ClickHouse accepts and the views can trust: valid UTF-8, bounded
 // lengths, known states, required keys present. Seeds: testdata/fuzz/FuzzMapSpan.
+// fuzzWindow admits the whole DateTime range a 10-year retention leaves.
+var fuzzWindow = timewindow.Window{Retention: 10 * 365 * 24 * time.Hour, MaxSkew: timewindow.MaxSkew}.At(time.Unix(1<<31, 0))
+
 func FuzzMapSpan(f *testing.F) {
 	f.Add("acme", "req-1", "fn", uint8(0), int64(1), "", "QUEUED", "", "", "node", uint64(1), uint64(2), "transition")
 	f.Add("acme", "req-1", "fn", uint8(1), int64(0), "7", "RUNNING", "FINISHED", "oops", "n", uint64(5), uint64(3), "transition")
@@ -51,7 +56,7 @@ func FuzzMapSpan(f *testing.F) {
 		a.PutStr(event.AttrSpanRole, role)
 
 		var c Columns
-		st := Map(td, &c)
+		st := Map(td, &c, fuzzWindow)
 		if st.Rows+st.Ignored+st.TotalDropped() != 1 || c.Len() != st.Rows {
 			t.Fatalf("one span must be counted once: %+v", st)
 		}
@@ -75,7 +80,7 @@ func FuzzMapSpan(f *testing.F) {
 		if _, err := event.ParseState(c.FromState[0]); err != nil {
 			t.Fatalf("from_state %q", c.FromState[0])
 		}
-		if c.Time[0].UnixNano() <= 0 || c.Seq[0] > 1<<63-1 {
+		if fuzzWindow.Check(c.Time[0].UnixNano()) != timewindow.OK || c.Seq[0] < 1 || c.Seq[0] > 1<<63-1 {
 			t.Fatalf("time %v seq %d", c.Time[0], c.Seq[0])
 		}
 		if role != event.RoleTransition {

@@ -1,9 +1,12 @@
 // Package rows turns status spans into typed, columnar transition rows.
 //
 // It trusts nothing about its input: spans can come from any OTLP client.
-// A span that cannot become a correct row is dropped with a reason; a field
-// that is too long or not valid UTF-8 is repaired (truncated / sanitized)
-// and counted. Nothing here panics on any input (see FuzzMapSpan).
+// A span that cannot become a correct row, or whose row ClickHouse would
+// never keep (older than the retention, too far in the future, seq 0), is
+// dropped with a reason; a free-text field that is too long or not valid
+// UTF-8 is repaired (truncated / sanitized) and counted. Keys are never
+// repaired: two different request IDs must never merge into one event.
+// Nothing here panics on any input (see FuzzMapSpan).
 package rows
 
 import (
@@ -18,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/timewindow"
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
@@ -31,15 +35,29 @@ const (
 	DropWrongType                   // an attribute has a type that cannot be read
 	DropUnknownState                // from/to state is not an event.State name
 	DropKeyTooLong                  // an event key exceeds event.MaxKeyBytes
-	DropBadTimestamp                // no end time, or one beyond DateTime64(9)
+	DropBadTimestamp                // no end time, later than now + max_future_skew, or past what the TTL arithmetic holds
 	DropUnknownRole                 // span_role is neither transition nor event
-	numDropReasons
+	DropExpired                     // older than the retention: the TTL would drop it, no reader would see it
+	DropInvalidKey                  // an event key is not valid UTF-8 (never repaired: it could merge two events)
+	DropInvalidSeq                  // seq < 1 (the host numbers transitions from 1)
+	DropRejected                    // ClickHouse refused the row itself (a permanent error for it alone)
+	NumDropReasons                  // how many reasons there are (index 0 unused)
 )
 
-var dropNames = [numDropReasons]string{"", "missing_attribute", "wrong_type", "unknown_state", "key_too_long", "bad_timestamp", "unknown_role"}
+var dropNames = [NumDropReasons]string{"", "missing_attribute", "wrong_type", "unknown_state", "key_too_long", "bad_timestamp", "unknown_role",
+	"expired", "invalid_key", "invalid_seq", "rejected"}
+
+// DropReasons lists every reason, for metrics and documentation.
+func DropReasons() []DropReason {
+	out := make([]DropReason, 0, NumDropReasons-1)
+	for r := DropMissingAttribute; r < NumDropReasons; r++ {
+		out = append(out, r)
+	}
+	return out
+}
 
 func (r DropReason) String() string {
-	if r < numDropReasons {
+	if r < NumDropReasons {
 		return dropNames[r]
 	}
 	return "unknown"
@@ -53,11 +71,10 @@ const (
 	FieldErrorCode
 	FieldInvokeType
 	FieldNode
-	FieldKey // any event key (sanitized only; a key too long drops the span)
 	numFields
 )
 
-var fieldNames = [numFields]string{"error_message", "error_code", "invoke_type", "node", "key"}
+var fieldNames = [numFields]string{"error_message", "error_code", "invoke_type", "node"}
 
 func (f Field) String() string {
 	if f < numFields {
@@ -70,10 +87,10 @@ func (f Field) String() string {
 type Stats struct {
 	Rows      int                        // rows appended
 	Ignored   int                        // spans that are not status transition spans
-	Dropped   [numDropReasons]int        // status spans dropped, by reason (index 0 unused)
+	Dropped   [NumDropReasons]int        // status spans dropped, by reason (index 0 unused)
 	Truncated [numFields]int             // fields cut to their limit
 	Sanitized [numFields]int             // fields with invalid UTF-8 replaced
-	Example   [numDropReasons]DropDetail // one example per drop reason, for logs
+	Example   [NumDropReasons]DropDetail // one example per drop reason, for logs
 }
 
 // DropDetail describes one dropped span for a log line. Values are already
@@ -109,6 +126,18 @@ type Columns struct {
 
 // Len is the number of rows.
 func (c *Columns) Len() int { return len(c.RequestID) }
+
+// Slice returns rows [lo, hi) as their own Columns, sharing c's memory (a
+// view for inserting part of a batch; never Append to or Reset it).
+func (c *Columns) Slice(lo, hi int) *Columns {
+	return &Columns{
+		Tenant: c.Tenant[lo:hi], Namespace: c.Namespace[lo:hi], Function: c.Function[lo:hi], Qualifier: c.Qualifier[lo:hi],
+		RequestID: c.RequestID[lo:hi], Seq: c.Seq[lo:hi], Attempt: c.Attempt[lo:hi],
+		FromState: c.FromState[lo:hi], ToState: c.ToState[lo:hi], Time: c.Time[lo:hi],
+		ErrorCode: c.ErrorCode[lo:hi], ErrorMessage: c.ErrorMessage[lo:hi], InvokeType: c.InvokeType[lo:hi], Node: c.Node[lo:hi],
+		TraceID: c.TraceID[lo:hi], SpanID: c.SpanID[lo:hi],
+	}
+}
 
 // Reset empties c, keeping its memory. The strings are cleared first: they
 // point into the exported pdata, which must not stay reachable from a pool.
@@ -180,8 +209,9 @@ func IsStatusScope(scope pcommon.InstrumentationScope) bool {
 
 // Map appends the rows of every status transition span in td to c and
 // returns what it did. Spans of other scopes and the root "event" spans are
-// ignored.
-func Map(td ptrace.Traces, c *Columns) Stats {
+// ignored. A transition whose time falls outside window (fixed at one
+// instant for the whole batch) is dropped as expired or bad_timestamp.
+func Map(td ptrace.Traces, c *Columns, window timewindow.Bounds) Stats {
 	var st Stats
 	var r Row
 	rss := td.ResourceSpans()
@@ -195,7 +225,7 @@ func Map(td ptrace.Traces, c *Columns) Stats {
 				continue
 			}
 			for k := 0; k < spans.Len(); k++ {
-				reason, status, detail := MapSpan(spans.At(k), &r, &st)
+				reason, status, detail := MapSpan(spans.At(k), &r, &st, window)
 				switch {
 				case !status:
 					st.Ignored++
@@ -262,7 +292,7 @@ func idString(b []byte) string {
 // status transition span (wrong scope is the caller's check; here: the root
 // "event" span). When reason is not DropNone the span must be dropped and
 // detail says why. Repairs are counted in st.
-func MapSpan(span ptrace.Span, r *Row, st *Stats) (reason DropReason, status bool, detail DropDetail) {
+func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (reason DropReason, status bool, detail DropDetail) {
 	*r = Row{}
 	var (
 		role                      string
@@ -345,8 +375,7 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats) (reason DropReason, status boo
 			return DropMissingAttribute, true, DropDetail{kv.name, detail.RequestID}
 		}
 		if !utf8.ValidString(*kv.v) {
-			*kv.v = strings.ToValidUTF8(*kv.v, "\uFFFD")
-			st.Sanitized[FieldKey]++
+			return DropInvalidKey, true, DropDetail{kv.name, shortForLog(r.RequestID)}
 		}
 		if len(*kv.v) > event.MaxKeyBytes {
 			return DropKeyTooLong, true, DropDetail{kv.name, shortForLog(r.RequestID)}
@@ -355,6 +384,9 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats) (reason DropReason, status boo
 	detail.RequestID = shortForLog(r.RequestID)
 	if !haveSeq {
 		return DropMissingAttribute, true, DropDetail{event.AttrSeq, detail.RequestID}
+	}
+	if r.Seq < 1 {
+		return DropInvalidSeq, true, DropDetail{event.AttrSeq, detail.RequestID}
 	}
 	if !haveTo || toName == "" {
 		return DropMissingAttribute, true, DropDetail{event.AttrToState, detail.RequestID}
@@ -369,6 +401,13 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats) (reason DropReason, status boo
 
 	end := span.EndTimestamp()
 	if end == 0 || uint64(end) > math.MaxInt64 {
+		return DropBadTimestamp, true, DropDetail{"end_time", detail.RequestID}
+	}
+	switch window.Check(int64(end)) {
+	case timewindow.OK:
+	case timewindow.Expired:
+		return DropExpired, true, DropDetail{"end_time", detail.RequestID}
+	default:
 		return DropBadTimestamp, true, DropDetail{"end_time", detail.RequestID}
 	}
 	r.TimeUnixNano = int64(end)
@@ -457,4 +496,60 @@ func shortForLog(s string) string {
 		return Truncate(s, 64) + "…"
 	}
 	return s
+}
+
+// SplitAt walks td as Map did (same window) and splits its rows at row n:
+// it returns the repairs made to rows [0, n) and a payload holding the
+// spans of rows [n, end) with their resources and scopes. After a write
+// that stopped part-way, the first n rows' outcome is final (counted now)
+// and only the rest is retried. Spans that are not rows (other scopes,
+// root spans, dropped spans) are in neither: their outcome is final too.
+func SplitAt(td ptrace.Traces, window timewindow.Bounds, n int) (done Stats, rest ptrace.Traces) {
+	rest = ptrace.NewTraces()
+	var r Row
+	var scratch Stats
+	row := 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		var ors ptrace.ResourceSpans
+		haveRS := false
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			if !IsStatusScope(ss.Scope()) {
+				continue
+			}
+			var oss ptrace.ScopeSpans
+			haveSS := false
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				st := &scratch
+				if row < n {
+					st = &done
+				}
+				reason, status, _ := MapSpan(spans.At(k), &r, st, window)
+				if !status || reason != DropNone {
+					continue
+				}
+				if row >= n {
+					if !haveRS {
+						ors = rest.ResourceSpans().AppendEmpty()
+						rs.Resource().CopyTo(ors.Resource())
+						ors.SetSchemaUrl(rs.SchemaUrl())
+						haveRS = true
+					}
+					if !haveSS {
+						oss = ors.ScopeSpans().AppendEmpty()
+						ss.Scope().CopyTo(oss.Scope())
+						oss.SetSchemaUrl(ss.SchemaUrl())
+						haveSS = true
+					}
+					spans.At(k).CopyTo(oss.Spans().AppendEmpty())
+				}
+				row++
+			}
+		}
+	}
+	return done, rest
 }

@@ -9,10 +9,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/statustrace/statustrace/internal/timewindow"
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)
+
+// window is what the tests' spans (ending within minutes of t0) must fit.
+var window = timewindow.Window{Retention: 72 * time.Hour, MaxSkew: 10 * time.Minute}.At(t0)
 
 // goodSpan appends a valid transition span to ss.
 func goodSpan(ss ptrace.ScopeSpans, req string, seq int64, from, to string) ptrace.Span {
@@ -51,7 +55,7 @@ func TestMapGoodSpan(t *testing.T) {
 	sp.Attributes().PutStr(event.AttrErrorCode, "Timeout")
 	sp.Attributes().PutStr(event.AttrErrorMsg, "took too long")
 	var c Columns
-	st := Map(td, &c)
+	st := Map(td, &c, window)
 	if st.Rows != 1 || st.TotalDropped() != 0 || c.Len() != 1 {
 		t.Fatalf("stats %+v, rows %d", st, c.Len())
 	}
@@ -92,7 +96,7 @@ func TestMapIgnoresOtherSpans(t *testing.T) {
 	other.Scope().SetName("some/other/library")
 	goodSpan(other, "req-2", 1, "", "QUEUED")
 	var c Columns
-	st := Map(td, &c)
+	st := Map(td, &c, window)
 	if st.Rows != 0 || st.Ignored != 2 || st.TotalDropped() != 0 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -126,6 +130,19 @@ func TestMapBadInput(t *testing.T) {
 		{"tenant too long", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrTenant, strings.Repeat("t", 10000)) }, DropKeyTooLong},
 		{"no end time", func(sp ptrace.Span) { sp.SetEndTimestamp(0) }, DropBadTimestamp},
 		{"end time beyond int64", func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.Timestamp(1 << 63)) }, DropBadTimestamp},
+		{"end time a year ahead", func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.AddDate(1, 0, 0))) }, DropBadTimestamp},
+		{"end time in 2200 (TTL overflow)", func(sp ptrace.Span) {
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)))
+		}, DropBadTimestamp},
+		{"end time older than the retention", func(sp ptrace.Span) {
+			sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.Add(-73 * time.Hour)))
+		}, DropExpired},
+		{"end time 104 days ago", func(sp ptrace.Span) { sp.SetEndTimestamp(pcommon.NewTimestampFromTime(t0.AddDate(0, 0, -104))) }, DropExpired},
+		{"seq 0", func(sp ptrace.Span) { sp.Attributes().PutInt(event.AttrSeq, 0) }, DropInvalidSeq},
+		{"seq \"0\"", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrSeq, "0") }, DropInvalidSeq},
+		{"request id not UTF-8", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrRequestID, "req-\xff") }, DropInvalidKey},
+		{"tenant not UTF-8", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrTenant, "\xc3") }, DropInvalidKey},
+		{"qualifier not UTF-8", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrQualifier, "v\xe2\x82") }, DropInvalidKey},
 		{"unknown role", func(sp ptrace.Span) { sp.Attributes().PutStr(event.AttrSpanRole, "weird") }, DropUnknownRole},
 	}
 	for _, tc := range cases {
@@ -135,7 +152,7 @@ func TestMapBadInput(t *testing.T) {
 			tc.mutate(goodSpan(ss, "bad", 2, "QUEUED", "RUNNING"))
 			goodSpan(ss, "good-2", 1, "", "QUEUED")
 			var c Columns
-			st := Map(td, &c)
+			st := Map(td, &c, window)
 			if st.Rows != 2 || c.Len() != 2 || c.RequestID[0] != "good-1" || c.RequestID[1] != "good-2" {
 				t.Fatalf("good rows lost: stats %+v rows %v", st, c.RequestID)
 			}
@@ -151,14 +168,14 @@ func TestMapBadInput(t *testing.T) {
 
 func TestMapRepairs(t *testing.T) {
 	td, ss := newTraces()
-	sp := goodSpan(ss, "req-\xff\xfe", 4, "RUNNING", "FAILED")
+	sp := goodSpan(ss, "req-é", 4, "RUNNING", "FAILED")
 	huge := strings.Repeat("é", 1<<19) // 1 MiB of two-byte runes
 	sp.Attributes().PutStr(event.AttrErrorMsg, huge)
 	sp.Attributes().PutStr(event.AttrErrorCode, "bad\xc3")
 	sp.Attributes().PutInt(event.AttrNode, 42)                              // wrong type for free text: kept as text
 	sp.Attributes().PutStr(event.AttrInvokeType, strings.Repeat("x", 1000)) // too long
 	var c Columns
-	st := Map(td, &c)
+	st := Map(td, &c, window)
 	if st.Rows != 1 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -166,10 +183,10 @@ func TestMapRepairs(t *testing.T) {
 	if len(msg) > event.MaxErrorMessageBytes || len(msg) < event.MaxErrorMessageBytes-1 || !utf8.ValidString(msg) {
 		t.Errorf("error message: %d bytes, valid %v", len(msg), utf8.ValidString(msg))
 	}
-	if c.RequestID[0] != "req-\uFFFD" || c.ErrorCode[0] != "bad\uFFFD" || c.Node[0] != "42" || len(c.InvokeType[0]) != event.MaxKeyBytes {
+	if c.RequestID[0] != "req-é" || c.ErrorCode[0] != "bad\uFFFD" || c.Node[0] != "42" || len(c.InvokeType[0]) != event.MaxKeyBytes {
 		t.Errorf("repairs: req %q code %q node %q invoke %d bytes", c.RequestID[0], c.ErrorCode[0], c.Node[0], len(c.InvokeType[0]))
 	}
-	if st.Truncated[FieldErrorMessage] != 1 || st.Truncated[FieldInvokeType] != 1 || st.Sanitized[FieldErrorCode] != 1 || st.Sanitized[FieldKey] != 1 {
+	if st.Truncated[FieldErrorMessage] != 1 || st.Truncated[FieldInvokeType] != 1 || st.Sanitized[FieldErrorCode] != 1 {
 		t.Errorf("repair counts: truncated %v sanitized %v", st.Truncated, st.Sanitized)
 	}
 }
@@ -182,7 +199,7 @@ func TestMapLenientNumbers(t *testing.T) {
 	sp.Attributes().Remove(event.AttrAttempt)
 	sp.Attributes().Remove(event.AttrNamespace)
 	var c Columns
-	if st := Map(td, &c); st.Rows != 3 {
+	if st := Map(td, &c, window); st.Rows != 3 {
 		t.Fatalf("stats %+v", st)
 	}
 	if c.Seq[0] != 17 || c.Seq[1] != 18 || c.Attempt[2] != 0 || c.Namespace[2] != "" {
@@ -193,19 +210,19 @@ func TestMapLenientNumbers(t *testing.T) {
 func TestIDsSurviveReset(t *testing.T) {
 	td, ss := newTraces()
 	for i := range 3000 {
-		goodSpan(ss, "r", int64(i%250), "", "QUEUED")
+		goodSpan(ss, "r", int64(i%250+1), "", "QUEUED")
 	}
 	var c Columns
-	Map(td, &c)
+	Map(td, &c, window)
 	first := c.SpanID[0]
 	kept := strings.Clone(first)
 	c.Reset()
-	Map(td, &c)
+	Map(td, &c, window)
 	if first != kept {
 		t.Error("a string from an earlier batch changed after Reset")
 	}
 	for i, s := range c.SpanID {
-		if len(s) != 8 || s[7] != byte(i%250) {
+		if len(s) != 8 || s[7] != byte(i%250+1) {
 			t.Fatalf("span id %d = %x", i, s)
 		}
 	}
@@ -222,5 +239,95 @@ func TestTruncate(t *testing.T) {
 		if got := Truncate(tc.in, tc.n); got != tc.want {
 			t.Errorf("Truncate(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
+	}
+}
+
+// Two request IDs that differ only in invalid bytes stay two events: neither
+// is repaired into the other (both are dropped and counted).
+func TestInvalidKeysNeverMerge(t *testing.T) {
+	td, ss := newTraces()
+	goodSpan(ss, "req-\xff", 1, "", "QUEUED")
+	goodSpan(ss, "req-\xfe", 1, "", "QUEUED")
+	goodSpan(ss, "req-\uFFFD", 1, "", "QUEUED") // what a repair would have made of both
+	var c Columns
+	st := Map(td, &c, window)
+	if c.Len() != 1 || c.RequestID[0] != "req-\uFFFD" || st.Dropped[DropInvalidKey] != 2 {
+		t.Fatalf("rows %q, dropped %v", c.RequestID, st.Dropped)
+	}
+}
+
+func TestSliceSharesRows(t *testing.T) {
+	td, ss := newTraces()
+	for i := range 10 {
+		goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
+	}
+	var c Columns
+	Map(td, &c, window)
+	part := c.Slice(3, 7)
+	if part.Len() != 4 || part.RequestID[0] != "rd" || part.RequestID[3] != "rg" {
+		t.Fatalf("slice rows %q", part.RequestID)
+	}
+	for i, col := range part.Slices() {
+		if n := reflectLen(col); n != 4 {
+			t.Errorf("column %s has %d rows in the slice", InsertColumns[i].Name, n)
+		}
+	}
+}
+
+func reflectLen(col any) int {
+	switch v := col.(type) {
+	case []string:
+		return len(v)
+	case []uint64:
+		return len(v)
+	case []uint32:
+		return len(v)
+	case []time.Time:
+		return len(v)
+	}
+	return -1
+}
+
+func TestDropReasonNamesAreUnique(t *testing.T) {
+	seen := map[string]bool{}
+	for _, r := range DropReasons() {
+		if r.String() == "" || r.String() == "unknown" || seen[r.String()] {
+			t.Errorf("reason %d named %q", r, r)
+		}
+		seen[r.String()] = true
+	}
+}
+
+func TestSplitAt(t *testing.T) {
+	td, ss := newTraces()
+	for i := range 10 {
+		sp := goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
+		if i%3 == 0 {
+			sp.Attributes().PutStr(event.AttrErrorCode, "bad\xc3") // a repair
+		}
+	}
+	goodSpan(ss, "dropped", 0, "", "QUEUED") // seq 0: not a row
+	other := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty()
+	other.Scope().SetName(event.ScopeName)
+	goodSpan(other, "rk", 1, "", "QUEUED")
+	var c Columns
+	all := Map(td, &c, window)
+	if c.Len() != 11 {
+		t.Fatalf("%d rows", c.Len())
+	}
+	done, rest := SplitAt(td, window, 4)
+	if done.Sanitized[FieldErrorCode] != 2 { // rows a and d
+		t.Errorf("repairs of the first 4 rows: %v", done.Sanitized)
+	}
+	var rc Columns
+	restStats := Map(rest, &rc, window)
+	if rc.Len() != 7 || rc.RequestID[0] != "re" || rc.RequestID[6] != "rk" || restStats.TotalDropped() != 0 {
+		t.Fatalf("rest rows %q, stats %+v", rc.RequestID, restStats)
+	}
+	if done.Sanitized[FieldErrorCode]+restStats.Sanitized[FieldErrorCode] != all.Sanitized[FieldErrorCode] {
+		t.Error("repairs split does not add up")
+	}
+	if rest.ResourceSpans().Len() != 2 {
+		t.Errorf("rest keeps %d resources, want both", rest.ResourceSpans().Len())
 	}
 }

@@ -149,6 +149,71 @@ SELECT
 FROM `statustrace`.`transitions`
 GROUP BY tenant, namespace, function, qualifier, request_id;
 
+-- migration transitions: same (tenant, request_id, seq) keeps the higher-ranked state on merge (version column state_rank)
+ALTER TABLE `statustrace`.`transitions`
+    ADD COLUMN IF NOT EXISTS state_rank UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(1));
+
+-- skipped when not 0: SELECT count() AS n FROM system.tables WHERE database = 'statustrace' AND name = 'transitions' AND engine_full LIKE '%MergeTree(%state_rank)%'
+CREATE TABLE IF NOT EXISTS `statustrace`.`transitions_v3_new`
+(
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    -- The plugin derives a transition's span ID from (request_id, seq)
+    -- (plugin/spans.TransitionSpanID), so it is not stored: span_id computes
+    -- it, and span_id_override holds only IDs that differ (spans from another
+    -- producer). Zero bytes cost nothing, and 8 random bytes a row were a
+    -- fifth of the table.
+    span_id_override FixedString(8) CODEC(ZSTD(1)),
+    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)),
+    -- The version: the state rank the events view breaks same-seq ties
+    -- with (terminal over non-terminal, then later over earlier).
+    state_rank    UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(state_rank)
+PARTITION BY toDate(time)
+ORDER BY (tenant, request_id, seq)
+TTL toDateTime(time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192;
+
+-- skipped when not 0: SELECT count() AS n FROM system.tables WHERE database = 'statustrace' AND name = 'transitions' AND engine_full LIKE '%MergeTree(%state_rank)%'
+EXCHANGE TABLES `statustrace`.`transitions` AND `statustrace`.`transitions_v3_new`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'statustrace' AND name = 'transitions_v2_old'
+-- once per row of: SELECT DISTINCT partition_id FROM system.parts WHERE database = 'statustrace' AND table = 'transitions_v2_old' AND active ORDER BY partition_id
+ALTER TABLE `statustrace`.`transitions_v2_old` MOVE PARTITION ID {partition_id} TO TABLE `statustrace`.`transitions`;
+
+-- skipped when not 0: SELECT count() AS n FROM system.parts WHERE database = 'statustrace' AND table = 'transitions_v2_old' AND active AND rows > 0
+DROP TABLE IF EXISTS `statustrace`.`transitions_v2_old`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'statustrace' AND name = 'transitions_v3_new'
+RENAME TABLE `statustrace`.`transitions_v3_new` TO `statustrace`.`transitions_v2_old`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'statustrace' AND name = 'transitions_v2_old'
+-- once per row of: SELECT DISTINCT partition_id FROM system.parts WHERE database = 'statustrace' AND table = 'transitions_v2_old' AND active ORDER BY partition_id
+ALTER TABLE `statustrace`.`transitions_v2_old` MOVE PARTITION ID {partition_id} TO TABLE `statustrace`.`transitions`;
+
+-- skipped when not 0: SELECT count() AS n FROM system.parts WHERE database = 'statustrace' AND table = 'transitions_v2_old' AND active AND rows > 0
+DROP TABLE IF EXISTS `statustrace`.`transitions_v2_old`;
+
+SELECT throwIf(
+    (SELECT count() FROM system.tables WHERE database = 'statustrace' AND name = 'transitions' AND engine_full LIKE '%MergeTree(%state_rank)%') != 1
+    OR (SELECT count() FROM system.tables WHERE database = 'statustrace' AND name IN ('transitions_v3_new', 'transitions_v2_old')) != 0,
+    'the rebuild of transitions is not complete yet (rows still moving, or another migrator is at work): Up will retry');
+
 -- retention
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
