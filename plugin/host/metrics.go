@@ -51,11 +51,30 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 	// The capacity lets an alert compare depth with it (deploy/prometheus).
 	capacity := gauge("statustrace.reporter.queue.capacity", "Transitions the buffer holds at most.", "{transition}")
 	unacked := gauge("statustrace.reporter.batches.unacked", "Batches not yet acknowledged by the plugin.", "{batch}")
+	// What the plugin does with what it acknowledged (its spool).
+	spooled := counter("statustrace.reporter.spool.spooled", "Transitions the plugin wrote to its durable spool (and acknowledged).")
+	exported := counter("statustrace.reporter.spool.exported", "Transitions whose spans the OTLP receiver accepted.")
+	replayed := counter("statustrace.reporter.spool.replayed", "Transitions sent from a spool an earlier plugin process left (restart, crash).")
+	spoolDropped := counter("statustrace.reporter.spool.dropped", "Transitions the plugin acknowledged but dropped (reason: spool_full, corrupt, refused).")
+	exportFailures, err := m.Int64ObservableCounter("statustrace.reporter.spool.export_failures",
+		metric.WithDescription("Failed OTLP export attempts; the spans stay spooled and are retried."), metric.WithUnit("{request}"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	refusedSpans, err := m.Int64ObservableCounter("statustrace.reporter.spans.refused",
+		metric.WithDescription("Spans the OTLP receiver refused in a partial success (not retried)."), metric.WithUnit("{span}"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	spoolBytes := gauge("statustrace.reporter.spool.bytes", "Size of the plugin's spool on disk.", "By")
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("statustrace host metrics: %w", errs[0])
 	}
 	full := metric.WithAttributes(attribute.String("reason", "buffer_full"))
 	closed := metric.WithAttributes(attribute.String("reason", "closed"))
+	spoolFull := metric.WithAttributes(attribute.String("reason", "spool_full"))
+	corrupt := metric.WithAttributes(attribute.String("reason", "corrupt"))
+	refused := metric.WithAttributes(attribute.String("reason", "refused"))
 	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		s := r.Stats()
 		o.ObserveInt64(reported, int64(s.Reported))
@@ -68,8 +87,18 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 		o.ObserveInt64(depth, int64(s.QueueDepth))
 		o.ObserveInt64(capacity, int64(len(r.ring.cells)))
 		o.ObserveInt64(unacked, int64(s.Unacked))
+		o.ObserveInt64(spooled, int64(s.Spooled))
+		o.ObserveInt64(exported, int64(s.Exported))
+		o.ObserveInt64(replayed, int64(s.Replayed))
+		o.ObserveInt64(spoolDropped, int64(s.DroppedSpoolFull), spoolFull)
+		o.ObserveInt64(spoolDropped, int64(s.DroppedCorrupt), corrupt)
+		o.ObserveInt64(spoolDropped, int64(s.DroppedRefused), refused)
+		o.ObserveInt64(exportFailures, int64(s.ExportFailures))
+		o.ObserveInt64(refusedSpans, int64(s.RefusedSpans))
+		o.ObserveInt64(spoolBytes, int64(s.SpoolBytes))
 		return nil
-	}, reported, dropped, sent, acked, rejected, restarts, depth, capacity, unacked)
+	}, reported, dropped, sent, acked, rejected, restarts, depth, capacity, unacked,
+		spooled, exported, replayed, spoolDropped, exportFailures, refusedSpans, spoolBytes)
 	if err != nil {
 		return nil, fmt.Errorf("statustrace host metrics: %w", err)
 	}
