@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,10 +43,13 @@ func BenchmarkReport(b *testing.B) {
 	recv.CountOnly()
 	rep := startReporter(b, Config{PluginConfig: pluginConfig(b, recv)})
 
-	// Drop path: the buffer is full (plugin stalled).
+	// Drop path: the buffer is full (plugin stalled: SIGSTOP).
 	b.Run("report_full", func(b *testing.B) {
-		recv.Stall()
-		defer recv.Release()
+		pid := rep.PluginPID()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
 		for rep.Stats().Dropped == 0 {
 			rep.Report(tr)
 		}
@@ -55,6 +59,7 @@ func BenchmarkReport(b *testing.B) {
 			rep.Report(tr)
 		}
 	})
+	closeReporter(b, rep) // its backlog must not run beside the next measurement
 
 	b.Run("unary_rpc", func(b *testing.B) {
 		pc := dialPlugin(b)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/statustrace/statustrace/plugin/event"
 )
@@ -35,6 +36,13 @@ func appendString(b []byte, s string) []byte {
 
 // encodeRecord appends the record of ts to dst.
 func encodeRecord(dst []byte, ts []staged) []byte {
+	size := 1 + binary.MaxVarintLen64
+	for i := range ts {
+		t := &ts[i].t
+		size += 64 + len(t.Tenant) + len(t.Namespace) + len(t.Function) + len(t.Qualifier) + len(t.RequestID) +
+			len(t.ErrorCode) + len(t.ErrorMessage) + len(t.InvokeType) + len(t.Node) + len(t.TraceParent)
+	}
+	dst = slices.Grow(dst, size)
 	dst = append(dst, recordVersion)
 	dst = binary.AppendUvarint(dst, uint64(len(ts)))
 	for i := range ts {

@@ -34,12 +34,11 @@ var errNotConfigured = errors.New("statustrace plugin: not configured")
 type Sink struct {
 	logger hclog.Logger
 
-	mu      sync.Mutex // guards everything below
-	cfg     map[string]string
-	track   *tracker
-	p       *pipeline
-	closed  bool
-	scratch []staged
+	mu     sync.Mutex // guards everything below
+	cfg    map[string]string
+	track  *tracker
+	p      *pipeline
+	closed bool
 
 	n       counters
 	cur     atomic.Pointer[pipeline] // s.p, for Stats without the lock (Shutdown holds it while draining)
@@ -122,7 +121,8 @@ func (s *Sink) Submit(_ context.Context, batch []event.Transition, done func(rej
 		return
 	}
 	rejected := 0
-	st := s.scratch[:0]
+	// A fresh slice: the spool hands it to an export worker as it is.
+	st := make([]staged, 0, len(batch))
 	for i := range batch {
 		if err := Validate(&batch[i]); err != nil {
 			rejected++
@@ -137,8 +137,6 @@ func (s *Sink) Submit(_ context.Context, batch []event.Transition, done func(rej
 	if n > 0 {
 		payload = encodeRecord(nil, st)
 	}
-	clear(st) // keep no strings of the batch alive
-	s.scratch = st[:0]
 	p := s.p
 	s.mu.Unlock()
 
@@ -146,7 +144,7 @@ func (s *Sink) Submit(_ context.Context, batch []event.Transition, done func(rej
 		done(rejected, nil)
 		return
 	}
-	err := p.spool.Append(payload, n, func(err error) {
+	err := p.spool.Append(payload, n, st, func(err error) {
 		if err == nil {
 			s.n.spooled.Add(uint64(n))
 		}
@@ -301,7 +299,10 @@ func (s *Sink) work(ctx context.Context, p *pipeline) {
 		if err != nil {
 			return // closed or cancelled
 		}
-		ts, err := decodeRecord(rec.Payload)
+		ts, ok := rec.Value.([]staged) // this process's own record, not read back
+		if !ok {
+			ts, err = decodeRecord(rec.Payload)
+		}
 		if err != nil {
 			// The frame's checksum held, so this is a bug or a format change: never retry it.
 			s.n.droppedCorrupt.Add(uint64(rec.Count))

@@ -40,6 +40,7 @@ import (
 const (
 	DefaultMaxBytes     = 1 << 30
 	DefaultSegmentBytes = 8 << 20
+	DefaultMemRecords   = 64
 )
 
 // ErrFull: appending the record would take the spool over MaxBytes.
@@ -53,14 +54,19 @@ type Options struct {
 	Dir          string // the shared folder; created if missing
 	MaxBytes     int64  // bound of all segment files together; default DefaultMaxBytes
 	SegmentBytes int64  // a segment is sealed once it is this large; default DefaultSegmentBytes
-	Logger       hclog.Logger
+	// MemRecords bounds the records whose Append value is kept in memory
+	// for the reader (so that it need not read and decode them back);
+	// default DefaultMemRecords. Beyond it readers get the payload only.
+	MemRecords int
+	Logger     hclog.Logger
 }
 
 // Record is one appended payload as a reader gets it.
 type Record struct {
-	Payload  []byte
-	Count    int  // what the writer said the payload holds (e.g. transitions)
-	Replayed bool // written by an earlier process
+	Payload  []byte // nil when Value is set
+	Value    any    // what Append was given, when still in memory
+	Count    int    // what the writer said the payload holds (e.g. transitions)
+	Replayed bool   // written by an earlier process
 	seg      *segment
 	index    uint32
 }
@@ -99,6 +105,7 @@ type Spool struct {
 	changed chan struct{} // closed and replaced when readers may make progress
 	closed  bool
 	corrupt Stats
+	inMem   int // records whose value is kept for the reader
 
 	rmu      sync.Mutex // serializes readers: the cursor and read I/O
 	syncWake chan struct{}
@@ -116,6 +123,9 @@ func Open(opts Options) (*Spool, error) {
 	}
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
+	}
+	if opts.MemRecords <= 0 {
+		opts.MemRecords = DefaultMemRecords
 	}
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
@@ -221,8 +231,10 @@ func (s *Spool) adopt(other string) error {
 // Append writes one record and returns at once; durable is called (from
 // another goroutine) once it is on disk, or with the error that kept it
 // from getting there. ErrFull and I/O errors are returned directly and
-// durable is not called.
-func (s *Spool) Append(payload []byte, count int, durable func(error)) error {
+// durable is not called. value (may be nil) is handed to the reader in
+// place of the payload while few enough records wait (Options.MemRecords):
+// the decoded form of payload, so that this process need not decode it.
+func (s *Spool) Append(payload []byte, count int, value any, durable func(error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -249,6 +261,13 @@ func (s *Spool) Append(payload []byte, count int, durable func(error)) error {
 		_ = seg.f.Truncate(seg.size)
 		s.sealActive()
 		return fmt.Errorf("spool: write: %w", err)
+	}
+	if value != nil && s.inMem < s.opts.MemRecords {
+		if seg.mem == nil {
+			seg.mem = map[uint32]memRecord{}
+		}
+		seg.mem[seg.nextIndex] = memRecord{value: value, frameLen: frameLen, count: count}
+		s.inMem++
 	}
 	seg.nextIndex++
 	seg.size += frameLen
@@ -456,6 +475,9 @@ func (s *Spool) readFrom(seg *segment, limit int64, sealed bool) (Record, bool, 
 		}
 		return Record{}, false, nil
 	}
+	if rec, ok := s.fromMemory(seg); ok {
+		return rec, true, nil
+	}
 	fr, next, err := readFrame(seg.r, seg.readOff, limit)
 	switch {
 	case err == nil:
@@ -477,11 +499,38 @@ func (s *Spool) readFrom(seg *segment, limit int64, sealed bool) (Record, bool, 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seg.readOff = next
+	seg.readIndex = fr.index + 1
+	s.forgetMemLocked(seg, fr.index)
 	if seg.doneSet[fr.index] {
 		return Record{}, false, nil
 	}
 	seg.outstanding++
 	return Record{Payload: fr.payload, Count: int(fr.count), Replayed: seg.replayed, seg: seg, index: fr.index}, true, nil
+}
+
+// fromMemory hands out the frame at the cursor from memory when Append
+// kept its value: frames of this process's segments follow each other by
+// index, so the cursor's frame is readIndex.
+func (s *Spool) fromMemory(seg *segment) (Record, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := seg.mem[seg.readIndex]
+	if !ok || seg.replayed {
+		return Record{}, false
+	}
+	s.forgetMemLocked(seg, seg.readIndex)
+	seg.readOff += m.frameLen
+	rec := Record{Value: m.value, Count: m.count, seg: seg, index: seg.readIndex}
+	seg.readIndex++
+	seg.outstanding++
+	return rec, true
+}
+
+func (s *Spool) forgetMemLocked(seg *segment, index uint32) {
+	if _, ok := seg.mem[index]; ok {
+		delete(seg.mem, index)
+		s.inMem--
+	}
 }
 
 // advance moves the cursor (read under s.mu by Empty and Close).
@@ -635,6 +684,8 @@ type segment struct {
 	size, synced int64
 	sealed       bool
 	nextIndex    uint32
+	mem          map[uint32]memRecord // values of appended records not yet read
+	readIndex    uint32               // index of the frame at readOff (this process's segments)
 
 	readOff     int64
 	fullyRead   bool
@@ -645,6 +696,12 @@ type segment struct {
 // unread: the segment has bytes past the readers' cursor.
 func (seg *segment) unread() bool {
 	return !seg.fullyRead && max(seg.readOff, int64(len(fileMagic))) < seg.size
+}
+
+type memRecord struct {
+	value    any
+	frameLen int64
+	count    int
 }
 
 func (seg *segment) close() {

@@ -26,7 +26,7 @@ func open(t *testing.T, dir string, o Options) *Spool {
 func appendSync(t *testing.T, s *Spool, payload string, count int) {
 	t.Helper()
 	done := make(chan error, 1)
-	if err := s.Append([]byte(payload), count, func(err error) { done <- err }); err != nil {
+	if err := s.Append([]byte(payload), count, nil, func(err error) { done <- err }); err != nil {
 		t.Fatalf("append %q: %v", payload, err)
 	}
 	select {
@@ -109,7 +109,7 @@ func TestAppendNextDoneAndCleanup(t *testing.T) {
 	if _, err := os.Stat(parent); !os.IsNotExist(err) {
 		t.Fatalf("spool folder (created by Open) left behind after everything was done: %v", err)
 	}
-	if err := s.Append([]byte("late"), 1, func(error) {}); !errors.Is(err, ErrClosed) {
+	if err := s.Append([]byte("late"), 1, nil, func(error) {}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("append after close: %v", err)
 	}
 }
@@ -244,7 +244,7 @@ func TestFullRefusesUntilSpaceIsFreed(t *testing.T) {
 	payload := string(make([]byte, 100))
 	n := 0
 	for ; n < 100; n++ {
-		err := s.Append([]byte(payload), 1, func(error) {})
+		err := s.Append([]byte(payload), 1, nil, func(error) {})
 		if errors.Is(err, ErrFull) {
 			break
 		}
@@ -295,6 +295,48 @@ func TestInstancesAndAdoption(t *testing.T) {
 	a.Close()
 }
 
+// valueOf: every third record is handed over in memory too.
+func valueOf(i int) any {
+	if i%3 == 0 {
+		return i
+	}
+	return nil
+}
+
+// Append's value reaches the reader instead of the payload, up to
+// MemRecords records; the rest, and everything after a restart, come from
+// the disk.
+func TestValuesInMemory(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{MemRecords: 2})
+	for i := range 4 {
+		done := make(chan error, 1)
+		if err := s.Append(fmt.Appendf(nil, "p%d", i), 1, i, func(err error) { done <- err }); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 4 {
+		r := next(t, s)
+		if i < 2 && (r.Value != i || r.Payload != nil) || i >= 2 && (r.Value != nil || string(r.Payload) != fmt.Sprintf("p%d", i)) {
+			t.Fatalf("record %d: value %v payload %q", i, r.Value, r.Payload)
+		}
+		if i != 1 {
+			s.Done(r)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, dir, Options{})
+	defer s.Close()
+	if r := next(t, s); r.Value != nil || string(r.Payload) != "p1" || !r.Replayed {
+		t.Fatalf("after restart: %+v", r)
+	}
+}
+
 // Many records through several segments and concurrent readers: each is
 // handed out exactly once, segments are deleted as they are done.
 func TestConcurrentReadersEachRecordOnce(t *testing.T) {
@@ -313,8 +355,12 @@ func TestConcurrentReadersEachRecordOnce(t *testing.T) {
 				if err != nil {
 					return
 				}
+				p := string(r.Payload)
+				if r.Value != nil {
+					p = fmt.Sprintf("payload-%05d", r.Value.(int))
+				}
 				mu.Lock()
-				seen[string(r.Payload)]++
+				seen[p]++
 				mu.Unlock()
 				s.Done(r)
 			}
@@ -322,7 +368,7 @@ func TestConcurrentReadersEachRecordOnce(t *testing.T) {
 	}
 	durable := make(chan error, n)
 	for i := range n {
-		if err := s.Append(fmt.Appendf(nil, "payload-%05d", i), 1, func(err error) { durable <- err }); err != nil {
+		if err := s.Append(fmt.Appendf(nil, "payload-%05d", i), 1, valueOf(i), func(err error) { durable <- err }); err != nil {
 			t.Fatal(err)
 		}
 	}
