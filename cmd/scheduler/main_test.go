@@ -62,6 +62,19 @@ func (r *countingReceiver) distinct() (n, dup int) {
 	return len(r.ids), dup
 }
 
+// serveOTLP serves an OTLP/gRPC receiver on addr until the test ends.
+func serveOTLP(t *testing.T, addr string) (*countingReceiver, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
+	require.NoError(t, err)
+	rx := &countingReceiver{}
+	srv := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(srv, rx)
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(srv.Stop)
+	return rx, l.Addr().String()
+}
+
 func freeAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -84,50 +97,9 @@ func TestBinary(t *testing.T) {
 	build(t, "github.com/statustrace/statustrace/cmd/scheduler", bin)
 	build(t, "github.com/statustrace/statustrace/cmd/statustrace-plugin", plugin)
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	rx := &countingReceiver{}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, rx)
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
-
-	api, demo := freeAddr(t), freeAddr(t)
-	cfg := fmt.Sprintf(`
-node: bin-node
-listen: %s
-demo_listen: %s
-database: {driver: sqlite, dsn: %s}
-status_trace:
-  plugin_path: %s
-  plugin_config: {otlp.endpoint: %q, otlp.insecure: "true"}
-  flush_interval: 20ms
-functions:
-  - {name: hello, namespace: demo, endpoint: "http://%s/succeed"}
-`, api, demo, filepath.Join(dir, "s.db"), plugin, l.Addr().String(), demo)
-	cfgPath := filepath.Join(dir, "scheduler.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-
-	cmd := exec.Command(bin, "-config", cfgPath, "-log-level", "warn")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
-	}()
-
-	base := "http://" + api
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-		}
-		return err == nil && resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, "scheduler never came up: %s", &stderr)
+	rx, addr := serveOTLP(t, "127.0.0.1:0")
+	cfgPath, base := writeConfig(t, dir, plugin, addr)
+	sc := startScheduler(t, bin, cfgPath, base)
 
 	resp, err := http.Post(base+"/v1/namespaces/demo/functions/hello/invocations", "application/json", strings.NewReader(`{}`))
 	require.NoError(t, err)
@@ -144,13 +116,7 @@ functions:
 	_, _ = fmt.Fprint(&metrics, readAll(resp))
 	assert.Contains(t, metrics.String(), "statustrace_scheduler_invocations_accepted_total")
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case err := <-exited:
-		assert.NoError(t, err, "exit status; stderr: %s", &stderr)
-	case <-time.After(30 * time.Second):
-		t.Fatalf("scheduler did not exit on SIGTERM: %s", &stderr)
-	}
+	sc.stop(t)
 	require.Eventually(t, func() bool { return !processRunning(plugin) }, 10*time.Second, 20*time.Millisecond, "the plugin process outlived the scheduler")
 }
 
@@ -176,6 +142,74 @@ func processRunning(exe string) bool {
 		}
 	}
 	return false
+}
+
+// writeConfig writes a scheduler config into dir: SQLite there, the plugin
+// exporting to collector, the demo functions, one function demo/hello. It
+// returns the config's path and the API's base URL.
+func writeConfig(t *testing.T, dir, plugin, collector string) (string, string) {
+	t.Helper()
+	api, demo := freeAddr(t), freeAddr(t)
+	cfg := fmt.Sprintf(`
+node: bin-node
+listen: %s
+demo_listen: %s
+database: {driver: sqlite, dsn: %s}
+status_trace:
+  plugin_path: %s
+  plugin_config: {otlp.endpoint: %q, otlp.insecure: "true"}
+  flush_interval: 20ms
+functions:
+  - {name: hello, namespace: demo, endpoint: "http://%s/succeed"}
+`, api, demo, filepath.Join(dir, "s.db"), plugin, collector, demo)
+	cfgPath := filepath.Join(dir, "scheduler.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	return cfgPath, "http://" + api
+}
+
+type schedulerProc struct {
+	cmd    *exec.Cmd
+	exited chan error
+	stderr *strings.Builder
+}
+
+// startScheduler runs the binary with the config and waits until its API
+// at base answers; it is killed at the end of the test if still running.
+func startScheduler(t *testing.T, bin, cfgPath, base string) schedulerProc {
+	t.Helper()
+	cmd := exec.Command(bin, "-config", cfgPath, "-log-level", "warn")
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond, "scheduler never came up: %s", stderr)
+	return schedulerProc{cmd, exited, stderr}
+}
+
+// stop sends SIGTERM and waits for a clean exit; it returns how long that took.
+func (sc schedulerProc) stop(t *testing.T) time.Duration {
+	t.Helper()
+	began := time.Now()
+	require.NoError(t, sc.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-sc.exited:
+		require.NoError(t, err, "exit status; stderr: %s", sc.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("scheduler did not exit on SIGTERM: %s", sc.stderr)
+	}
+	return time.Since(began)
 }
 
 // metric returns the value of the first sample of name in the scheduler's
@@ -206,55 +240,8 @@ func TestGracefulStopWhileCollectorDownLosesNothing(t *testing.T) {
 	build(t, "github.com/statustrace/statustrace/cmd/scheduler", bin)
 	build(t, "github.com/statustrace/statustrace/cmd/statustrace-plugin", plugin)
 	collector := freeAddr(t) // nothing listens there yet
-	api, demo := freeAddr(t), freeAddr(t)
-	cfgPath := filepath.Join(dir, "scheduler.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-node: spool-node
-listen: %s
-demo_listen: %s
-database: {driver: sqlite, dsn: %s}
-status_trace:
-  plugin_path: %s
-  plugin_config: {otlp.endpoint: %q, otlp.insecure: "true"}
-  flush_interval: 20ms
-functions:
-  - {name: hello, namespace: demo, endpoint: "http://%s/succeed"}
-`, api, demo, filepath.Join(dir, "s.db"), plugin, collector, demo)), 0o600))
-	base := "http://" + api
-	start := func() (*exec.Cmd, chan error, *strings.Builder) {
-		cmd := exec.Command(bin, "-config", cfgPath, "-log-level", "warn")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		require.NoError(t, cmd.Start())
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-			}
-		})
-		require.Eventually(t, func() bool {
-			resp, err := http.Get(base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil && resp.StatusCode == http.StatusOK
-		}, 30*time.Second, 20*time.Millisecond, "scheduler never came up: %s", &stderr)
-		return cmd, exited, &stderr
-	}
-	stop := func(cmd *exec.Cmd, exited chan error, stderr *strings.Builder) time.Duration {
-		began := time.Now()
-		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-		select {
-		case err := <-exited:
-			require.NoError(t, err, "exit status; stderr: %s", stderr)
-		case <-time.After(60 * time.Second):
-			t.Fatalf("scheduler did not exit on SIGTERM: %s", stderr)
-		}
-		return time.Since(began)
-	}
-
-	cmd, exited, stderr := start()
+	cfgPath, base := writeConfig(t, dir, plugin, collector)
+	sc := startScheduler(t, bin, cfgPath, base)
 	const events = 20
 	for range events {
 		resp, err := http.Post(base+"/v1/namespaces/demo/functions/hello/invocations", "application/json", strings.NewReader(`{}`))
@@ -265,33 +252,27 @@ functions:
 	// QUEUED, RUNNING, FINISHED per event, all spooled (metrics come with the acks).
 	require.Eventually(t, func() bool {
 		return metric(t, base, "statustrace_reporter_spool_spooled_total", "") >= events*3
-	}, 30*time.Second, 50*time.Millisecond, "not spooled: %s", stderr)
+	}, 30*time.Second, 50*time.Millisecond, "not spooled: %s", sc.stderr)
 	assert.Zero(t, metric(t, base, "statustrace_reporter_spool_exported_total", ""))
 	assert.Positive(t, metric(t, base, "statustrace_reporter_spool_bytes", ""))
 	assert.Positive(t, metric(t, base, "statustrace_reporter_spool_export_failures_total", ""))
 	assert.Zero(t, metric(t, base, "statustrace_reporter_spool_dropped_total", `reason="spool_full"`))
-	took := stop(cmd, exited, stderr)
-	assert.NotContains(t, stderr.String(), "not acknowledged", "a graceful stop with the collector down lost transitions")
+	took := sc.stop(t)
+	assert.NotContains(t, sc.stderr.String(), "not acknowledged", "a graceful stop with the collector down lost transitions")
 	t.Logf("graceful stop with the collector down took %v", took)
 	entries, err := os.ReadDir(filepath.Join(dir, "statustrace-spool"))
 	require.NoError(t, err, "no spool next to the database")
 	require.NotEmpty(t, entries)
 
 	// The collector is back; the next start sends what the spool kept.
-	l, err := net.Listen("tcp", collector)
-	require.NoError(t, err)
-	rx := &countingReceiver{}
-	srv := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(srv, rx)
-	go func() { _ = srv.Serve(l) }()
-	defer srv.Stop()
-	cmd, exited, stderr = start()
+	rx, _ := serveOTLP(t, collector)
+	sc = startScheduler(t, bin, cfgPath, base)
 	// Three transition spans and the root span per event.
 	require.Eventually(t, func() bool { n, _ := rx.distinct(); return n >= events*4 }, 30*time.Second, 20*time.Millisecond)
 	require.Eventually(t, func() bool {
 		return metric(t, base, "statustrace_reporter_spool_replayed_total", "") == events*3
 	}, 10*time.Second, 50*time.Millisecond)
-	stop(cmd, exited, stderr)
+	sc.stop(t)
 	n, dup := rx.distinct()
 	assert.Equal(t, events*4, n)
 	assert.Zero(t, dup, "spans sent twice")

@@ -67,18 +67,7 @@ type answer struct {
 
 func (e *env) get(t *testing.T, token, path string, q url.Values) answer {
 	t.Helper()
-	u := e.srv.URL + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return do(t, req)
+	return e.getRaw(t, token, path, q.Encode())
 }
 
 func do(t *testing.T, req *http.Request) answer {
@@ -112,6 +101,18 @@ func (a answer) apiError(t *testing.T) api.Error {
 	return e
 }
 
+// want400: the answer is a 400 invalid_parameter whose message contains want.
+func (a answer) want400(t *testing.T, what, want string) {
+	t.Helper()
+	if a.status != http.StatusBadRequest {
+		t.Errorf("%s: %d %.300s, want 400", what, a.status, a.body)
+		return
+	}
+	if er := a.apiError(t); er.Code != "invalid_parameter" || !strings.Contains(er.Message, want) {
+		t.Errorf("%s: %+v, want a message naming %q", what, er, want)
+	}
+}
+
 func reqIDs(evs []queries.Event) []string {
 	out := []string{}
 	for _, e := range evs {
@@ -139,11 +140,17 @@ func TestAPI(t *testing.T) {
 // malformed one).
 func (e *env) getRaw(t *testing.T, token, path, rawQuery string) answer {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path+"?"+rawQuery, nil)
+	u := e.srv.URL + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	return do(t, req)
 }
 
@@ -183,14 +190,7 @@ func testStrictQuery(t *testing.T, e *env) {
 		{"/v1/export", win + "&function=a;b", "semicolon"},
 		{"/v1/export", win + "&" + many("invoke_type", api.MaxFilterValues+1), strconv.Itoa(api.MaxFilterValues)},
 	} {
-		a := e.getRaw(t, tokA, c.path, c.query)
-		if a.status != http.StatusBadRequest {
-			t.Errorf("%s?%.80s: %d %.300s, want 400", c.path, c.query, a.status, a.body)
-			continue
-		}
-		if er := a.apiError(t); er.Code != "invalid_parameter" || !strings.Contains(er.Message, c.want) {
-			t.Errorf("%s?%.80s: %+v, want a message naming %q", c.path, c.query, er, c.want)
-		}
+		e.getRaw(t, tokA, c.path, c.query).want400(t, fmt.Sprintf("%s?%.80s", c.path, c.query), c.want)
 	}
 	// Up to the cap, a filter with many values is an ordinary query.
 	if a := e.getRaw(t, tokA, "/v1/events", many("invoke_type", api.MaxFilterValues-1)+"&invoke_type=timer"); a.status != http.StatusOK {
@@ -447,14 +447,7 @@ func testBadParams(t *testing.T, e *env) {
 		{"/v1/export", url.Values{"from": {"1700000000000"}, "to": {"1700003600000"}, "kind": {"transitions"}, "status": {"FAILED"}}, "kind=events"},
 	}
 	for _, c := range cases {
-		a := e.get(t, tokA, c.path, c.q)
-		if a.status != http.StatusBadRequest {
-			t.Errorf("%s %v: %d %s, want 400", c.path, c.q, a.status, a.body)
-			continue
-		}
-		if er := a.apiError(t); er.Code != "invalid_parameter" || !strings.Contains(er.Message, c.want) {
-			t.Errorf("%s %v: %+v, want a message about %q", c.path, c.q, er, c.want)
-		}
+		e.get(t, tokA, c.path, c.q).want400(t, fmt.Sprintf("%s %v", c.path, c.q), c.want)
 	}
 	if a := e.get(t, tokA, "/v1/events/"+url.PathEscape(querytest.Big), nil); a.status != http.StatusBadRequest {
 		t.Errorf("10 kB request ID: %d", a.status)

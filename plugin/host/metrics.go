@@ -23,13 +23,14 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 	}
 	m := mp.Meter(event.ScopeName + "/host")
 	var errs []error
-	counter := func(name, desc string) metric.Int64ObservableCounter {
-		c, err := m.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit("{transition}"))
+	counterOf := func(unit, name, desc string) metric.Int64ObservableCounter {
+		c, err := m.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		if err != nil {
 			errs = append(errs, err)
 		}
 		return c
 	}
+	counter := func(name, desc string) metric.Int64ObservableCounter { return counterOf("{transition}", name, desc) }
 	gauge := func(name, desc, unit string) metric.Int64ObservableGauge {
 		g, err := m.Int64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		if err != nil {
@@ -42,11 +43,7 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 	sent := counter("statustrace.reporter.sent", "Transitions written to the plugin stream, re-sends included.")
 	acked := counter("statustrace.reporter.acked", "Transitions acknowledged by the plugin.")
 	rejected := counter("statustrace.reporter.rejected", "Transitions the plugin dropped as invalid.")
-	restarts, err := m.Int64ObservableCounter("statustrace.reporter.plugin.restarts",
-		metric.WithDescription("Plugin processes launched after the first."), metric.WithUnit("{restart}"))
-	if err != nil {
-		errs = append(errs, err)
-	}
+	restarts := counterOf("{restart}", "statustrace.reporter.plugin.restarts", "Plugin processes launched after the first.")
 	depth := gauge("statustrace.reporter.queue.depth", "Transitions waiting in the buffer.", "{transition}")
 	// The capacity lets an alert compare depth with it (deploy/prometheus).
 	capacity := gauge("statustrace.reporter.queue.capacity", "Transitions the buffer holds at most.", "{transition}")
@@ -56,16 +53,8 @@ func newMetrics(mp metric.MeterProvider, r *Reporter) (*metrics, error) {
 	exported := counter("statustrace.reporter.spool.exported", "Transitions whose spans the OTLP receiver accepted.")
 	replayed := counter("statustrace.reporter.spool.replayed", "Transitions sent from a spool an earlier plugin process left (restart, crash).")
 	spoolDropped := counter("statustrace.reporter.spool.dropped", "Transitions the plugin acknowledged but dropped (reason: spool_full, corrupt, refused).")
-	exportFailures, err := m.Int64ObservableCounter("statustrace.reporter.spool.export_failures",
-		metric.WithDescription("Failed OTLP export attempts; the spans stay spooled and are retried."), metric.WithUnit("{request}"))
-	if err != nil {
-		errs = append(errs, err)
-	}
-	refusedSpans, err := m.Int64ObservableCounter("statustrace.reporter.spans.refused",
-		metric.WithDescription("Spans the OTLP receiver refused in a partial success (not retried)."), metric.WithUnit("{span}"))
-	if err != nil {
-		errs = append(errs, err)
-	}
+	exportFailures := counterOf("{request}", "statustrace.reporter.spool.export_failures", "Failed OTLP export attempts; the spans stay spooled and are retried.")
+	refusedSpans := counterOf("{span}", "statustrace.reporter.spans.refused", "Spans the OTLP receiver refused in a partial success (not retried).")
 	spoolBytes := gauge("statustrace.reporter.spool.bytes", "Size of the plugin's spool on disk.", "By")
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("statustrace host metrics: %w", errs[0])
