@@ -774,6 +774,7 @@ func listSegments(dir string) ([]uint64, error) {
 
 // claimInstance locks the first free instance folder under parent.
 func claimInstance(parent string) (string, *os.File, error) {
+	retries := 0
 	for n := 0; n < 4096; n++ {
 		dir := filepath.Join(parent, instancePrefix+strconv.Itoa(n))
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -781,7 +782,8 @@ func claimInstance(parent string) (string, *os.File, error) {
 		}
 		lock, ok, err := tryLock(dir)
 		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
+			if errors.Is(err, os.ErrNotExist) && retries < 16 {
+				retries++
 				n-- // removed under us by a process that just emptied it: again
 				continue
 			}
