@@ -103,11 +103,25 @@ func (c *GRPCClient) ReportOne(ctx context.Context, t *event.Transition) error {
 	return nil
 }
 
-func (c *GRPCClient) Shutdown(ctx context.Context) error {
-	if _, err := c.client.Shutdown(ctx, &pb.ShutdownRequest{}); err != nil {
-		return fmt.Errorf("shut plugin down: %w", err)
+func (c *GRPCClient) Shutdown(ctx context.Context) (Stats, error) {
+	resp, err := c.client.Shutdown(ctx, &pb.ShutdownRequest{})
+	if err != nil {
+		return Stats{}, fmt.Errorf("shut plugin down: %w", err)
 	}
-	return nil
+	return StatsFromProto(resp.GetStats()), nil
+}
+
+func statsToProto(s Stats) *pb.PluginStats {
+	return &pb.PluginStats{Spooled: s.Spooled, Exported: s.Exported, Replayed: s.Replayed,
+		DroppedSpoolFull: s.DroppedSpoolFull, DroppedCorrupt: s.DroppedCorrupt, DroppedRefused: s.DroppedRefused,
+		RefusedSpans: s.RefusedSpans, ExportFailures: s.ExportFailures, SpoolBytes: s.SpoolBytes}
+}
+
+// StatsFromProto reads the counters of an ack (zero when absent).
+func StatsFromProto(p *pb.PluginStats) Stats {
+	return Stats{Spooled: p.GetSpooled(), Exported: p.GetExported(), Replayed: p.GetReplayed(),
+		DroppedSpoolFull: p.GetDroppedSpoolFull(), DroppedCorrupt: p.GetDroppedCorrupt(), DroppedRefused: p.GetDroppedRefused(),
+		RefusedSpans: p.GetRefusedSpans(), ExportFailures: p.GetExportFailures(), SpoolBytes: p.GetSpoolBytes()}
 }
 
 // GRPCServer adapts a Sink to the StatusTrace service.
@@ -136,8 +150,12 @@ func (s *GRPCServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.S
 	if err := s.Impl.Shutdown(ctx); err != nil {
 		return nil, err
 	}
-	return &pb.ShutdownResponse{}, nil
+	return &pb.ShutdownResponse{Stats: statsToProto(s.Impl.Stats())}, nil
 }
+
+// statsEvery is how often Stream sends a stats-only ack while the counters
+// change without batches (exports from the spool, a replay).
+const statsEvery = time.Second
 
 // Stream receives batches in order and hands each to the Sink; acks go back
 // from one writer goroutine as the Sink finishes batches, possibly out of
@@ -149,13 +167,30 @@ func (s *GRPCServer) Stream(stream pb.StatusTrace_StreamServer) error {
 	writerDone := make(chan error, 1)
 	go func() {
 		var err error
-		for a := range acks {
-			if err == nil {
-				err = stream.Send(a)
+		var last Stats
+		tick := time.NewTicker(statsEvery)
+		defer tick.Stop()
+		for {
+			var a *pb.BatchAck
+			select {
+			case ack, ok := <-acks:
+				if !ok {
+					writerDone <- err
+					return
+				}
+				a = ack
+			case <-tick.C:
+				if st := s.Impl.Stats(); st != last {
+					a = &pb.BatchAck{Ok: true}
+				}
 			}
-			// After a send error keep draining so that done callbacks never block.
+			if a == nil || err != nil {
+				continue // after a send error keep draining so that done callbacks never block
+			}
+			last = s.Impl.Stats()
+			a.Stats = statsToProto(last)
+			err = stream.Send(a)
 		}
-		writerDone <- err
 	}()
 
 	var inflight sync.WaitGroup

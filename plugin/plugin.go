@@ -46,14 +46,32 @@ type Sink interface {
 	Configure(ctx context.Context, config map[string]string) error
 	// Submit hands one batch over. It is called from a single goroutine in
 	// stream order, may block to apply back-pressure, and must call done
-	// exactly once, after the batch's spans were exported (nil) or could not
-	// be (error). rejected counts transitions dropped as invalid. batch is
-	// only valid during the call.
+	// exactly once: nil once the batch is the Sink's responsibility (kept
+	// durably until exported, or dropped and counted in Stats), an error if
+	// it is not (the host re-sends it). rejected counts transitions dropped
+	// as invalid. batch is only valid during the call.
 	Submit(ctx context.Context, batch []event.Transition, done func(rejected int, err error))
 	// Validate checks one transition without exporting it.
 	Validate(t *event.Transition) error
-	// Shutdown flushes and stops the pipeline.
+	// Stats returns the process's counters.
+	Stats() Stats
+	// Shutdown sends what it can within ctx and stops the pipeline; what it
+	// could not send stays spooled for the next process.
 	Shutdown(ctx context.Context) error
+}
+
+// Stats are the plugin process's counters since it started, in transitions
+// unless named otherwise (the fields of pb.PluginStats).
+type Stats struct {
+	Spooled          uint64 // written to the spool and acknowledged
+	Exported         uint64 // accepted by the OTLP receiver
+	Replayed         uint64 // read back from a spool an earlier process left
+	DroppedSpoolFull uint64 // acknowledged but dropped: the spool was full
+	DroppedCorrupt   uint64 // lost to a corrupt or torn spool record
+	DroppedRefused   uint64 // refused by the receiver as malformed, never retried
+	RefusedSpans     uint64 // spans the receiver refused in a partial success
+	ExportFailures   uint64 // failed export attempts (requests), retried
+	SpoolBytes       uint64 // size of the spool on disk now (bytes)
 }
 
 // Client is what the host gets from go-plugin.
@@ -63,7 +81,8 @@ type Client interface {
 	OpenStream(ctx context.Context) (Stream, error)
 	// ReportOne sends one transition in one unary call (benchmark baseline).
 	ReportOne(ctx context.Context, t *event.Transition) error
-	Shutdown(ctx context.Context) error
+	// Shutdown returns the plugin's final counters.
+	Shutdown(ctx context.Context) (Stats, error)
 }
 
 // Stream is the host's end of the batch stream. Send and Recv may be used

@@ -190,6 +190,7 @@ func startReporter(t testing.TB, rx *receiver, flush time.Duration) *host.Report
 			spans.KeyInsecure:    "true",
 			spans.KeyServiceName: "scheduler-test",
 			spans.KeyTimeout:     "5s",
+			spans.KeySpoolDir:    t.TempDir(), // the default, in the working directory, is shared by every test
 		},
 
 		FlushInterval: flush,

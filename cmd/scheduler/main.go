@@ -69,7 +69,7 @@ func run(configPath string, log *slog.Logger, level slog.Level, shutdown time.Du
 	if cfg.StatusTrace.PluginPath != "" {
 		hostRep, err = host.Start(ctx, host.Config{
 			PluginPath:    cfg.StatusTrace.PluginPath,
-			PluginConfig:  cfg.StatusTrace.PluginConfig,
+			PluginConfig:  cfg.StatusTrace.PluginConfigWithSpool(),
 			BufferSize:    cfg.StatusTrace.BufferSize,
 			BatchSize:     cfg.StatusTrace.BatchSize,
 			FlushInterval: cfg.StatusTrace.FlushInterval.D(),

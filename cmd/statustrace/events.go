@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/queries"
 )
 
@@ -56,6 +57,9 @@ func (a *app) eventsListCmd() *cobra.Command {
 				return err
 			}
 			if err := f.Validate(); err != nil {
+				return err
+			}
+			if err := api.CheckFilterValues(&f); err != nil {
 				return err
 			}
 			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {

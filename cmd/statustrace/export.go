@@ -49,6 +49,9 @@ func (a *app) exportCmd() *cobra.Command {
 				if err := r.Events.Validate(); err != nil {
 					return err
 				}
+				if err := api.CheckFilterValues(&r.Events); err != nil {
+					return err
+				}
 			case api.KindTransitions:
 				if len(statuses) > 0 || len(invokeTypes) > 0 {
 					return usagef("--status and --invoke-type apply to --kind events only")

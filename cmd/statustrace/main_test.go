@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/queries/querytest"
@@ -237,10 +238,17 @@ func TestCLI(t *testing.T) {
 			{map[string]string{"CLICKHOUSE_DSN": db.DSN}, []string{"events", "list"}, "--tenant"},
 			{map[string]string{"STATUSTRACE_SERVER": "http://" + addr}, []string{"events", "list"}, "--token"},
 			{map[string]string{"CLICKHOUSE_DSN": db.DSN}, []string{"serve"}, "no API tokens"},
+			// Too many values in one filter: refused in both modes before
+			// any query, with the cap in the message.
+			{direct, append([]string{"events", "list"}, manyFlags("--invoke-type", api.MaxFilterValues+1)...), "at most 100"},
+			{viaAPI, append([]string{"events", "list"}, manyFlags("--invoke-type", api.MaxFilterValues+1)...), "at most 100"},
+			{direct, append([]string{"export", "--since", "1h"}, manyFlags("--invoke-type", api.MaxFilterValues+1)...), "at most 100"},
+			// Refused by the server (HTTP 400): one readable line, exit 2.
+			{viaAPI, []string{"events", "get", strings.Repeat("r", 300)}, "invalid_parameter (HTTP 400): request_id: longer than 256 bytes"},
 		} {
 			r := cli(t, ctx, now, c.env, c.args...)
-			if r.code != 2 || !strings.Contains(r.stderr, c.want) {
-				t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, r.code, r.stderr, c.want)
+			if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("%.80v: exit %d, stderr %q; want 2 and one line with %q", c.args, r.code, r.stderr, c.want)
 			}
 		}
 	})
@@ -249,6 +257,15 @@ func TestCLI(t *testing.T) {
 	if r := <-served; r.code != 0 {
 		t.Errorf("serve exited %d: %s", r.code, r.stderr)
 	}
+}
+
+// manyFlags repeats flag n times with different values.
+func manyFlags(flag string, n int) []string {
+	var out []string
+	for i := range n {
+		out = append(out, flag, fmt.Sprintf("v%d", i))
+	}
+	return out
 }
 
 func waitUp(t *testing.T, url string, served chan result) {

@@ -37,9 +37,12 @@ type usageError struct{ error }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// isUsage: exit code 2 for a usage error, whether this command or the
+// server (HTTP 400) found it.
 func isUsage(err error) bool {
 	var u usageError
-	return errors.As(err, &u) || queries.IsParamError(err)
+	var ae *api.APIError
+	return errors.As(err, &u) || queries.IsParamError(err) || (errors.As(err, &ae) && ae.BadRequest())
 }
 
 func (a *app) rootCmd() *cobra.Command {

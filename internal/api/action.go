@@ -182,7 +182,9 @@ func actionTime(t *time.Time) (string, int64) {
 
 // StatusCode maps an event to the reference platform's StatusCode: 0 while
 // running, 200 when finished; for a failed or aborted event its error code
-// when that is a number, else 500 (failed, expired) or 499 (aborted).
+// when that is an HTTP error status (400-599, plain digits), else 500
+// (failed, expired) or 499 (aborted). An error code such as "200" must not
+// make a failed event read as a success.
 func StatusCode(status, errorCode string) int {
 	switch status {
 	case "RUNNING":
@@ -190,13 +192,30 @@ func StatusCode(status, errorCode string) int {
 	case "FINISHED":
 		return 200
 	}
-	if n, err := strconv.Atoi(errorCode); err == nil && n > 0 {
+	if n, ok := httpErrorStatus(errorCode); ok {
 		return n
 	}
 	if status == "ABORTED" {
 		return 499
 	}
 	return 500
+}
+
+// httpErrorStatus reads code as an HTTP error status: exactly three digits,
+// 400 to 599 (no sign, no leading zero, no spaces).
+func httpErrorStatus(code string) (int, bool) {
+	if len(code) != 3 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, n >= 400 && n <= 599
 }
 
 func (s *Server) action() http.Handler {
@@ -220,15 +239,16 @@ func (s *Server) action() http.Handler {
 			return
 		}
 		var req ActionRequest
-		if len(bytes.TrimSpace(body)) > 0 {
-			dec := json.NewDecoder(bytes.NewReader(body))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&req); err != nil {
-				actionError(w, rid, http.StatusBadRequest, actCodeInvalid, "malformed JSON body: "+err.Error())
-				return
-			}
+		if err := decodeAction(body, &req); err != nil {
+			actionError(w, rid, http.StatusBadRequest, actCodeInvalid, err.Error())
+			return
 		}
-		act := firstNonEmpty(r.Header.Get("X-Action"), r.Header.Get("X-TC-Action"), r.URL.Query().Get("Action"), req.Action)
+		q, err := parseQuery(r.URL.RawQuery)
+		if err != nil {
+			actionError(w, rid, http.StatusBadRequest, actCodeInvalid, err.Error())
+			return
+		}
+		act := firstNonEmpty(r.Header.Get("X-Action"), r.Header.Get("X-TC-Action"), q.Get("Action"), req.Action)
 		ctx, cancel := s.queryCtx(r)
 		defer cancel()
 		var resp map[string]any
@@ -323,6 +343,12 @@ func listFilter(req *ActionRequest) (queries.ListFilter, error) {
 		if err := checkKey("InvokeRequestId", f.RequestID); err != nil {
 			return f, err
 		}
+	}
+	if err := capValues("InvokeType", len(req.InvokeType)); err != nil {
+		return f, err
+	}
+	if err := capValues("Status", len(req.Status)); err != nil {
+		return f, err
 	}
 	for _, v := range req.InvokeType {
 		if err := checkKey("InvokeType", v); err != nil {

@@ -196,7 +196,12 @@ func (s *Server) queryCtx(r *http.Request) (context.Context, context.CancelFunc)
 }
 
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	f, err := parseListQuery(r.URL.Query())
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := parseListQuery(q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -212,7 +217,11 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
-	if err := onlyParams(r.URL.Query()); err != nil {
+	q, err := parseQuery(r.URL.RawQuery)
+	if err == nil {
+		err = onlyParams(q)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -232,7 +241,12 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
-	q, withDurations, err := parseStatsQuery(r.URL.Query())
+	raw, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	q, withDurations, err := parseStatsQuery(raw)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,18 +67,7 @@ type answer struct {
 
 func (e *env) get(t *testing.T, token, path string, q url.Values) answer {
 	t.Helper()
-	u := e.srv.URL + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return do(t, req)
+	return e.getRaw(t, token, path, q.Encode())
 }
 
 func do(t *testing.T, req *http.Request) answer {
@@ -111,6 +101,18 @@ func (a answer) apiError(t *testing.T) api.Error {
 	return e
 }
 
+// want400: the answer is a 400 invalid_parameter whose message contains want.
+func (a answer) want400(t *testing.T, what, want string) {
+	t.Helper()
+	if a.status != http.StatusBadRequest {
+		t.Errorf("%s: %d %.300s, want 400", what, a.status, a.body)
+		return
+	}
+	if er := a.apiError(t); er.Code != "invalid_parameter" || !strings.Contains(er.Message, want) {
+		t.Errorf("%s: %+v, want a message naming %q", what, er, want)
+	}
+}
+
 func reqIDs(evs []queries.Event) []string {
 	out := []string{}
 	for _, e := range evs {
@@ -130,6 +132,152 @@ func TestAPI(t *testing.T) {
 	t.Run("Export", func(t *testing.T) { testExport(t, e) })
 	t.Run("Action", func(t *testing.T) { testAction(t, e) })
 	t.Run("Client", func(t *testing.T) { testClient(t, e) })
+	t.Run("StrictQuery", func(t *testing.T) { testStrictQuery(t, e) })
+	t.Run("StrictActionBody", func(t *testing.T) { testStrictActionBody(t, e) })
+}
+
+// getRaw sends a query string exactly as written (url.Values cannot encode a
+// malformed one).
+func (e *env) getRaw(t *testing.T, token, path, rawQuery string) answer {
+	t.Helper()
+	u := e.srv.URL + path
+	if rawQuery != "" {
+		u += "?" + rawQuery
+	}
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return do(t, req)
+}
+
+// A query string that does not parse, or that is too large, is a 400 naming
+// the problem on every endpoint: it must never drop the filters and answer
+// with the whole tenant.
+func testStrictQuery(t *testing.T, e *env) {
+	from, to := strconv.FormatInt(e.fx.Base.Add(-time.Hour).UnixMilli(), 10), strconv.FormatInt(e.fx.Now.Add(time.Hour).UnixMilli(), 10)
+	win := "from=" + from + "&to=" + to
+	many := func(k string, n int) string {
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			fmt.Fprintf(&b, "%s=v%d", k, i)
+		}
+		return b.String()
+	}
+	for _, c := range []struct {
+		path, query string
+		want        string // in the message
+	}{
+		{"/v1/events", "function=%zz", "%zz"},
+		{"/v1/events", "function=resize;status=FAILED", "semicolon"},
+		{"/v1/events", "function=resize&status=FAILED;", "semicolon"},
+		{"/v1/events", many("invoke_type", 10_001), "parameters"},
+		{"/v1/events", many("invoke_type", api.MaxQueryValues+1), strconv.Itoa(api.MaxQueryValues)},
+		{"/v1/events", many("invoke_type", api.MaxFilterValues+1), strconv.Itoa(api.MaxFilterValues)},
+		{"/v1/events", many("invoke_type", 30_000), "parameters"},
+		{"/v1/events", "status=" + strings.Repeat("FAILED,", api.MaxFilterValues+1), strconv.Itoa(api.MaxFilterValues)},
+		{"/v1/events/" + querytest.FinishedID, "x=%zz", "%zz"},
+		{"/v1/stats", win + "&function=%zz", "%zz"},
+		{"/v1/stats", win + ";function=resize", "semicolon"},
+		{"/v1/stats", win + "&" + many("x", 10_001), "parameters"},
+		{"/v1/export", win + "&function=%zz", "%zz"},
+		{"/v1/export", win + "&function=a;b", "semicolon"},
+		{"/v1/export", win + "&" + many("invoke_type", api.MaxFilterValues+1), strconv.Itoa(api.MaxFilterValues)},
+	} {
+		e.getRaw(t, tokA, c.path, c.query).want400(t, fmt.Sprintf("%s?%.80s", c.path, c.query), c.want)
+	}
+	// Up to the cap, a filter with many values is an ordinary query.
+	if a := e.getRaw(t, tokA, "/v1/events", many("invoke_type", api.MaxFilterValues-1)+"&invoke_type=timer"); a.status != http.StatusOK {
+		t.Errorf("%d invoke types: %d %s", api.MaxFilterValues, a.status, a.body)
+	} else {
+		var p queries.Page
+		a.decode(t, &p)
+		if !slices.Equal(reqIDs(p.Events), []string{querytest.FailedID}) {
+			t.Errorf("%d invoke types: %q", api.MaxFilterValues, reqIDs(p.Events))
+		}
+	}
+	// ?Action= on the action endpoint is parsed as strictly.
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/action?Action=ListAsyncEvents;x", strings.NewReader(`{"FunctionName":"resize"}`))
+	req.Header.Set("Authorization", "Bearer "+tokA)
+	if a := do(t, req); a.status != http.StatusBadRequest || !strings.Contains(string(a.body), "semicolon") {
+		t.Errorf("action with a semicolon in the query: %d %s", a.status, a.body)
+	}
+}
+
+// The action body is parsed strictly: wrong types, trailing data, too many
+// values in a filter are 400 with a message naming the field.
+func testStrictActionBody(t *testing.T, e *env) {
+	many := make([]string, api.MaxFilterValues+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("t%d", i)
+	}
+	huge := make([]string, 30_000)
+	for i := range huge {
+		huge[i] = fmt.Sprintf("type-%d", i)
+	}
+	for _, c := range []struct {
+		body any
+		want string
+	}{
+		{`{"FunctionName": "resize"} {"FunctionName": "other"}`, "after the JSON object"},
+		{`{"FunctionName": "resize"} x`, "after the JSON object"},
+		{`{"FunctionName": "resize", "Limit": "ten"}`, "Limit"},
+		{`{"FunctionName": "resize", "Limit": 1.5}`, "Limit"},
+		{`{"FunctionName": 7}`, "FunctionName"},
+		{`{"FunctionName": "resize", "Status": {"a": 1}}`, "Status"},
+		{`[{"FunctionName": "resize"}]`, "object"},
+		{map[string]any{"FunctionName": "resize", "InvokeType": many}, strconv.Itoa(api.MaxFilterValues)},
+		{map[string]any{"FunctionName": "resize", "InvokeType": huge}, strconv.Itoa(api.MaxFilterValues)},
+		{map[string]any{"FunctionName": "resize", "Status": many}, strconv.Itoa(api.MaxFilterValues)},
+	} {
+		status, aa, body := e.action(t, tokA, "ListAsyncEvents", c.body)
+		if status != http.StatusBadRequest || aa.Response.Error == nil || aa.Response.Error.Code != "InvalidParameterValue" ||
+			!strings.Contains(aa.Response.Error.Message, c.want) {
+			t.Errorf("%.120v: %d %.300s, want 400 naming %q", c.body, status, body, c.want)
+		}
+	}
+}
+
+// StatusCode passes an event's error code through only when it is an HTTP
+// error status; anything else (200, 0, negative, huge, not a number) maps
+// to 500 (failed, expired) or 499 (aborted).
+func TestStatusCode(t *testing.T) {
+	for _, c := range []struct {
+		status, code string
+		want         int
+	}{
+		{"RUNNING", "", 0},
+		{"FINISHED", "", 200},
+		{"FINISHED", "500", 200},
+		{"FAILED", "HandlerError", 500},
+		{"FAILED", "404", 404},
+		{"FAILED", "433", 433},
+		{"FAILED", "599", 599},
+		{"FAILED", "200", 500},
+		{"FAILED", "204", 500},
+		{"FAILED", "399", 500},
+		{"FAILED", "0", 500},
+		{"FAILED", "-404", 500},
+		{"FAILED", "+404", 500},
+		{"FAILED", " 404", 500},
+		{"FAILED", "0404", 500},
+		{"FAILED", "600", 500},
+		{"FAILED", "99999999999999999999", 500},
+		{"ABORTED", "200", 499},
+		{"ABORTED", "", 499},
+		{"ABORTED", "503", 503},
+		{"EXPIRED", "301", 500},
+	} {
+		if got := api.StatusCode(c.status, c.code); got != c.want {
+			t.Errorf("StatusCode(%q, %q) = %d, want %d", c.status, c.code, got, c.want)
+		}
+	}
 }
 
 func testAuth(t *testing.T, e *env) {
@@ -299,14 +447,7 @@ func testBadParams(t *testing.T, e *env) {
 		{"/v1/export", url.Values{"from": {"1700000000000"}, "to": {"1700003600000"}, "kind": {"transitions"}, "status": {"FAILED"}}, "kind=events"},
 	}
 	for _, c := range cases {
-		a := e.get(t, tokA, c.path, c.q)
-		if a.status != http.StatusBadRequest {
-			t.Errorf("%s %v: %d %s, want 400", c.path, c.q, a.status, a.body)
-			continue
-		}
-		if er := a.apiError(t); er.Code != "invalid_parameter" || !strings.Contains(er.Message, c.want) {
-			t.Errorf("%s %v: %+v, want a message about %q", c.path, c.q, er, c.want)
-		}
+		e.get(t, tokA, c.path, c.q).want400(t, fmt.Sprintf("%s %v", c.path, c.q), c.want)
 	}
 	if a := e.get(t, tokA, "/v1/events/"+url.PathEscape(querytest.Big), nil); a.status != http.StatusBadRequest {
 		t.Errorf("10 kB request ID: %d", a.status)
@@ -563,6 +704,24 @@ func testAction(t *testing.T, e *env) {
 	status, aa, _ = e.action(t, tokA, "ListAsyncEvents", `{"FunctionName": "`+strings.Repeat("x", 2<<20)+`"}`)
 	if status != http.StatusRequestEntityTooLarge || aa.Response.Error.Code != "RequestSizeLimitExceeded" {
 		t.Errorf("2 MB body: %d %+v", status, aa.Response.Error)
+	}
+}
+
+// Whatever the server answers, an API error is one readable line.
+func TestAPIErrorOneLine(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, "<html>\n<body>\n  <h1>502 Bad Gateway</h1>\n"+strings.Repeat("upstream trouble ", 100)+"\n</body></html>\n")
+	}))
+	defer srv.Close()
+	_, err := (&api.Client{BaseURL: srv.URL, Token: tokA}).Get(context.Background(), "x")
+	var ae *api.APIError
+	if !errors.As(err, &ae) || ae.Status != http.StatusBadGateway || ae.BadRequest() {
+		t.Fatalf("err %v", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || len(msg) > 400 || !strings.HasPrefix(msg, "Bad Gateway (HTTP 502): <html> <body> <h1>502 Bad Gateway</h1> upstream") {
+		t.Errorf("error %q", msg)
 	}
 }
 

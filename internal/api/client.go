@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/statustrace/statustrace/queries"
 )
@@ -30,8 +31,28 @@ type APIError struct {
 	Body   Error
 }
 
+// Error is one readable line whatever the server sent (a proxy's HTML
+// error page included): the CLI prints it as it is.
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s (HTTP %d): %s", e.Body.Code, e.Status, e.Body.Message)
+	return fmt.Sprintf("%s (HTTP %d): %s", oneLine(e.Body.Code, 60), e.Status, oneLine(e.Body.Message, 300))
+}
+
+// BadRequest reports whether the server refused the request's parameters
+// (HTTP 400): the caller's mistake, not a failure of the service.
+func (e *APIError) BadRequest() bool { return e.Status == http.StatusBadRequest }
+
+// oneLine folds runs of white space (newlines included) into one space and
+// cuts s to at most n bytes at a rune boundary.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (c *Client) do(ctx context.Context, path string, q url.Values) (*http.Response, error) {

@@ -70,7 +70,9 @@ func parseExport(q url.Values) (ExportRequest, error) {
 	if er.Events.InvokeTypes, err = exactList(q, "invoke_type"); err != nil {
 		return er, err
 	}
-	er.Events.Statuses = list(q, "status")
+	if er.Events.Statuses, err = list(q, "status"); err != nil {
+		return er, err
+	}
 	order, err := single(q, "order")
 	if err != nil {
 		return er, err
@@ -136,7 +138,12 @@ func ExportTo(ctx context.Context, b Backend, sc queries.Scope, r ExportRequest,
 // status is sent, the stream ends with one {"error": {...}} line, which a
 // reader must treat as a failed export.
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
-	er, err := parseExport(r.URL.Query())
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	er, err := parseExport(q)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -50,6 +50,47 @@ func ParseTime(param, v string) (time.Time, error) {
 	return t.UTC(), nil
 }
 
+// Caps on what one request may ask for. A filter's values become one IN
+// list of the SQL: MaxFilterValues values of at most event.MaxKeyBytes each
+// stay far below ClickHouse's max_query_size (256 KiB by default), so a
+// long filter is a 400 naming the cap, never a 500 from the database.
+const (
+	MaxQueryValues  = 1000 // values in one query string, all parameters together
+	MaxFilterValues = 100  // values of one filter (repeated and/or comma-separated)
+)
+
+// parseQuery parses a raw query string strictly. r.URL.Query() drops what
+// it cannot parse (a "%zz", a ';' separator, more pairs than net/url
+// allows) and with it the caller's filters, so a typo would answer with the
+// whole tenant; here any such problem is a 400 naming it.
+func parseQuery(raw string) (url.Values, error) {
+	if n := strings.Count(raw, "&") + 1; n > MaxQueryValues {
+		return nil, bad("query string", "%d parameters, at most %d", n, MaxQueryValues)
+	}
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, bad("query string", "%v", err)
+	}
+	return q, nil
+}
+
+// CheckFilterValues applies MaxFilterValues to the repeatable fields of a
+// list filter; the CLI calls it too, so that its direct mode refuses what
+// the API refuses.
+func CheckFilterValues(f *queries.ListFilter) error {
+	if err := capValues("invoke_type", len(f.InvokeTypes)); err != nil {
+		return err
+	}
+	return capValues("status", len(f.Statuses))
+}
+
+func capValues(param string, n int) error {
+	if n > MaxFilterValues {
+		return bad(param, "%d values, at most %d", n, MaxFilterValues)
+	}
+	return nil
+}
+
 // paramSet lists the query parameters an endpoint knows; others are 400, so
 // a misspelt filter does not silently match everything.
 type paramSet []string
@@ -81,6 +122,9 @@ func single(q url.Values, k string) (string, error) {
 // they are (no splitting or trimming: a key may hold commas and spaces).
 func exactList(q url.Values, k string) ([]string, error) {
 	out := slices.Clone(q[k])
+	if err := capValues(k, len(out)); err != nil {
+		return nil, err
+	}
 	for _, v := range out {
 		if v == "" {
 			return nil, bad(k, "empty value")
@@ -93,16 +137,19 @@ func exactList(q url.Values, k string) ([]string, error) {
 }
 
 // list collects an enum parameter given repeatedly and/or comma-separated.
-func list(q url.Values, k string) []string {
+func list(q url.Values, k string) ([]string, error) {
 	var out []string
 	for _, v := range q[k] {
-		for _, p := range strings.Split(v, ",") {
+		for p := range strings.SplitSeq(v, ",") {
 			if p = strings.TrimSpace(p); p != "" {
 				out = append(out, p)
 			}
 		}
+		if err := capValues(k, len(out)); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
 var listParams = paramSet{"namespace", "function", "qualifier", "request_id", "invoke_type", "status",
@@ -130,7 +177,9 @@ func parseListQuery(q url.Values) (queries.ListFilter, error) {
 	if f.InvokeTypes, err = exactList(q, "invoke_type"); err != nil {
 		return f, err
 	}
-	f.Statuses = list(q, "status")
+	if f.Statuses, err = list(q, "status"); err != nil {
+		return f, err
+	}
 	for i, v := range f.Statuses {
 		n, err := queries.NormalizeStatus(v)
 		if err != nil {

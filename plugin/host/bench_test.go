@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,12 +41,15 @@ func BenchmarkReport(b *testing.B) {
 
 	recv := otlptest.Start(b)
 	recv.CountOnly()
-	rep := startReporter(b, Config{PluginConfig: pluginConfig(recv)})
+	rep := startReporter(b, Config{PluginConfig: pluginConfig(b, recv)})
 
-	// Drop path: the buffer is full (plugin stalled).
+	// Drop path: the buffer is full (plugin stalled: SIGSTOP).
 	b.Run("report_full", func(b *testing.B) {
-		recv.Stall()
-		defer recv.Release()
+		pid := rep.PluginPID()
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = syscall.Kill(pid, syscall.SIGCONT) }()
 		for rep.Stats().Dropped == 0 {
 			rep.Report(tr)
 		}
@@ -55,6 +59,7 @@ func BenchmarkReport(b *testing.B) {
 			rep.Report(tr)
 		}
 	})
+	closeReporter(b, rep) // its backlog must not run beside the next measurement
 
 	b.Run("unary_rpc", func(b *testing.B) {
 		pc := dialPlugin(b)
@@ -97,8 +102,8 @@ func dialPlugin(b *testing.B) plugin.Client {
 }
 
 // BenchmarkHostToOTLP measures sustained throughput from Report through the
-// plugin process to an OTLP/gRPC endpoint on this machine: the time until
-// every transition is acknowledged, i.e. exported. The producer paces itself
+// plugin process (through its fsynced spool) to an OTLP/gRPC endpoint on
+// this machine: the time until every transition's spans were received. The producer paces itself
 // on the queue depth so that nothing is dropped. Two endpoints:
 //   - counting_sink counts spans on the wire format and answers OK, so the
 //     figure is the pipeline's own (a collector normally runs elsewhere);
@@ -107,7 +112,7 @@ func dialPlugin(b *testing.B) plugin.Client {
 func BenchmarkHostToOTLP(b *testing.B) {
 	b.Run("counting_sink", func(b *testing.B) {
 		sink := otlptest.StartCounter(b)
-		rate, cpu := benchThroughput(b, sink.GRPCAddr)
+		rate, cpu := benchThroughput(b, sink.GRPCAddr, func() int { return int(sink.Spans()) })
 		if b.N >= 10000 {
 			fmt.Printf("BENCH host_to_otlp transitions_per_s=%.0f spans_received=%d receiver=counting_sink cpu_us_per_transition=%.2f cpu_bound_transitions_per_s_2cores=%.0f\n",
 				rate, sink.Spans(), cpu*1e6, 2/cpu)
@@ -116,7 +121,7 @@ func BenchmarkHostToOTLP(b *testing.B) {
 	b.Run("pdata_receiver", func(b *testing.B) {
 		recv := otlptest.Start(b)
 		recv.CountOnly()
-		rate, cpu := benchThroughput(b, recv.GRPCAddr)
+		rate, cpu := benchThroughput(b, recv.GRPCAddr, recv.Received)
 		if b.N >= 10000 {
 			fmt.Printf("BENCH host_to_otlp_pdata_receiver transitions_per_s=%.0f spans_received=%d cpu_us_per_transition=%.2f cpu_bound_transitions_per_s_2cores=%.0f\n",
 				rate, recv.Received(), cpu*1e6, 2/cpu)
@@ -129,8 +134,9 @@ func BenchmarkHostToOTLP(b *testing.B) {
 // endpoint) and the plugin process together. The machine's cores are shared
 // with other work, so the CPU figure is the stable one: 2/cpu is the rate
 // two cores of our own would sustain.
-func benchThroughput(b *testing.B, endpoint string) (float64, float64) {
-	rep := startReporter(b, Config{PluginConfig: map[string]string{spans.KeyEndpoint: endpoint, spans.KeyInsecure: "true"}})
+func benchThroughput(b *testing.B, endpoint string, received func() int) (float64, float64) {
+	rep := startReporter(b, Config{PluginConfig: map[string]string{spans.KeyEndpoint: endpoint, spans.KeyInsecure: "true",
+		spans.KeySpoolDir: b.TempDir()}})
 	events := b.N/5 + 1
 	ids := make([]string, events)
 	for i := range ids {
@@ -153,7 +159,8 @@ func benchThroughput(b *testing.B, endpoint string) (float64, float64) {
 			}
 		}
 	}
-	for rep.Stats().Acked < uint64(b.N) {
+	// Every transition is a span, every fifth (terminal) one a second span.
+	for want := b.N + b.N/5; received() < want; {
 		time.Sleep(200 * time.Microsecond)
 	}
 	elapsed := time.Since(start)

@@ -34,7 +34,7 @@ func waitCtx(t *testing.T) context.Context {
 // with their parents and attributes, arrive at a real OTLP receiver.
 func TestManyEventsArriveAsSpans(t *testing.T) {
 	recv := otlptest.Start(t)
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BatchSize: 64, FlushInterval: 10 * time.Millisecond})
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), BatchSize: 64, FlushInterval: 10 * time.Millisecond})
 	const events = 300
 	for i := 0; i < events; i++ {
 		for _, tr := range lifecycle("ns", "fn", fmt.Sprintf("req-%04d", i), base+int64(i)*1e6) {
@@ -72,73 +72,101 @@ func TestManyEventsArriveAsSpans(t *testing.T) {
 	}
 }
 
-// kill -9 of the plugin while batches wait for their export: the host
-// restarts it and re-sends; every transition arrives, duplicates carry the
-// same IDs and content.
+// (c) kill -9 of the plugin mid-run, twice: once while acknowledged
+// batches wait in its spool for a stalled receiver, once while batches are
+// on the stream. The host restarts it and re-sends what was not
+// acknowledged, the new process sends what the dead one spooled; every
+// transition arrives, and duplicates (counted) carry the same IDs and
+// content, so storage deduplicates them.
 func TestPluginKilledMidStreamLosesNothing(t *testing.T) {
 	recv := otlptest.Start(t)
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BatchSize: 32, FlushInterval: 5 * time.Millisecond})
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), BatchSize: 32, FlushInterval: 5 * time.Millisecond})
 	ctx := waitCtx(t)
-	report := func(from, to int) {
-		for i := from; i < to; i++ {
-			for _, tr := range lifecycle("ns", "fn", fmt.Sprintf("kill-%05d", i), base+int64(i)*1e6) {
-				rep.Report(tr)
+	kill := func() {
+		t.Helper()
+		pid := rep.PluginPID()
+		if pid == 0 {
+			t.Fatal("no plugin pid")
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", pid, err)
+		}
+		for rep.PluginPID() == pid || rep.PluginPID() == 0 {
+			if ctx.Err() != nil {
+				t.Fatalf("plugin not restarted: %+v", rep.Stats())
 			}
+			time.Sleep(time.Millisecond)
 		}
 	}
-	report(0, 200)
+	reportLifecycles(rep, "kill", 0, 200)
 	if !recv.WaitFor(ctx, func(r *otlptest.Receiver) bool { return r.Received() > 0 }) {
 		t.Fatal("nothing arrived before the kill")
 	}
-	// Hold exports so that batches are in the plugin, unacknowledged.
+	// Hold exports: batches are acknowledged (spooled), not exported.
 	recv.Stall()
-	report(200, 400)
-	for rep.Stats().Sent <= rep.Stats().Acked {
+	reportLifecycles(rep, "kill", 200, 400)
+	for rep.Stats().Acked < 400*5 {
 		if ctx.Err() != nil {
-			t.Fatalf("no batch in flight: %+v", rep.Stats())
+			t.Fatalf("not all spooled: %+v", rep.Stats())
 		}
 		time.Sleep(time.Millisecond)
 	}
-	pid := rep.PluginPID()
-	if pid == 0 {
-		t.Fatal("no plugin pid")
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("kill -9 %d: %v", pid, err)
-	}
+	kill()
 	recv.Release()
-	report(400, 600)
-	for rep.PluginPID() == pid || rep.PluginPID() == 0 {
-		if ctx.Err() != nil {
-			t.Fatalf("plugin not restarted: %+v", rep.Stats())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	reportLifecycles(rep, "kill", 400, 600)
+	kill() // batches of 400-600 may be on the stream or in the spool
+	reportLifecycles(rep, "kill", 600, 700)
 	closeReporter(t, rep)
 
 	st := rep.Stats()
-	if st.Restarts < 1 || st.Dropped != 0 || st.Acked != 600*5 {
+	if st.Restarts != 2 || st.Dropped != 0 || st.Acked != 700*5 || st.Replayed == 0 {
 		t.Fatalf("stats %+v", st)
-	}
-	if st.Sent <= st.Acked {
-		t.Errorf("nothing was re-sent: %+v", st)
 	}
 	got := recv.Spans()
 	missing := 0
-	for i := 0; i < 600; i++ {
+	for i := 0; i < 700; i++ {
 		for _, key := range spansOfEvent(fmt.Sprintf("kill-%05d", i)) {
 			if _, ok := got[key]; !ok {
 				missing++
 			}
 		}
 	}
-	if missing > 0 || len(got) != 600*6 {
-		t.Fatalf("%d spans missing, %d distinct received, want %d", missing, len(got), 600*6)
+	if missing > 0 || len(got) != 700*6 {
+		t.Fatalf("%d spans missing, %d distinct received, want %d", missing, len(got), 700*6)
 	}
 	if d := recv.DuplicatesThatDiffered(); len(d) > 0 {
 		t.Fatalf("%d re-sent spans differ from the first copy, e.g. %s", len(d), d[0])
 	}
-	t.Logf("received %d spans for %d distinct (restarts %d)", recv.Received(), len(got), st.Restarts)
+	t.Logf("received %d spans for %d distinct: %d duplicates on the wire (restarts %d, replayed %d transitions, re-sent %d)",
+		recv.Received(), len(got), recv.Received()-len(got), st.Restarts, st.Replayed, st.Sent-st.Acked)
+}
+
+// A plugin that hangs (SIGSTOP) acknowledges nothing: after AckTimeout the
+// host kills it (go-plugin's own Kill would wait forever for it) and starts
+// another, and everything arrives.
+func TestHungPluginIsReplaced(t *testing.T) {
+	recv := otlptest.Start(t)
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), FlushInterval: time.Millisecond,
+		AckTimeout: 300 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	pid := rep.PluginPID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	reportLifecycles(rep, "hung", 0, 50)
+	ctx := waitCtx(t)
+	for rep.PluginPID() == pid || rep.PluginPID() == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("hung plugin not replaced: %+v", rep.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	closeReporter(t, rep)
+	if alive(pid) {
+		t.Error("the hung plugin still runs")
+	}
+	if n := len(recv.Spans()); n != 50*6 {
+		t.Fatalf("%d spans, want %d", n, 50*6)
+	}
 }
 
 // A stalled plugin: the buffer fills, Report drops and counts instead of
@@ -147,7 +175,7 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 	recv := otlptest.Start(t)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), BufferSize: 64, BatchSize: 8,
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), BufferSize: 64, BatchSize: 8,
 		MaxInflightBatches: 2, FlushInterval: time.Millisecond, MeterProvider: mp})
 	recv.Stall()
 	const total = 5000
@@ -216,7 +244,7 @@ func metricValue(t *testing.T, reader *sdkmetric.ManualReader, name, reason stri
 // them. Other functions are not affected, and nothing counts as dropped.
 func TestTracingSwitch(t *testing.T) {
 	recv := otlptest.Start(t)
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), FlushInterval: time.Millisecond})
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), FlushInterval: time.Millisecond})
 	rep.SetTracing("ns", "quiet", false)
 	if rep.Tracing("ns", "quiet") || !rep.Tracing("ns", "loud") || !rep.Tracing("other", "quiet") {
 		t.Fatal("Tracing does not reflect SetTracing")
@@ -269,7 +297,7 @@ func TestStartErrors(t *testing.T) {
 // second Close says so.
 func TestReportAfterClose(t *testing.T) {
 	recv := otlptest.Start(t)
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv)})
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv)})
 	closeReporter(t, rep)
 	rep.Report(lifecycle("ns", "fn", "late", base)[0])
 	if st := rep.Stats(); st.Dropped != 1 {
@@ -283,24 +311,47 @@ func TestReportAfterClose(t *testing.T) {
 	}
 }
 
-// Close with a deadline that cannot be met (the receiver is stalled) stops
-// the plugin anyway and says how much was not acknowledged.
+// Close with a deadline that cannot be met (the plugin hangs: SIGSTOP)
+// stops the plugin anyway and says how much was not acknowledged.
 func TestCloseDeadline(t *testing.T) {
 	recv := otlptest.Start(t)
-	rep := startReporter(t, Config{PluginConfig: pluginConfig(recv), FlushInterval: time.Millisecond})
-	recv.Stall()
+	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), FlushInterval: time.Millisecond})
+	pid := rep.PluginPID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 100; i++ {
 		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("dl-%d", i), base)[0])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := rep.Close(ctx)
-	if err == nil || !strings.Contains(err.Error(), "not acknowledged") {
+	if err == nil || !strings.Contains(err.Error(), "100 transitions not acknowledged") {
 		t.Fatalf("close: %v", err)
 	}
 	<-rep.done
-	if rep.PluginPID() != 0 {
+	if rep.PluginPID() != 0 || alive(pid) {
 		t.Fatal("plugin still running")
+	}
+}
+
+// A graceful stop with the collector up sends everything before Close
+// returns: nothing is left in the spool for a next start.
+func TestCloseDrainsTheSpool(t *testing.T) {
+	recv := otlptest.Start(t)
+	cfg := pluginConfig(t, recv)
+	rep := startReporter(t, Config{PluginConfig: cfg, BatchSize: 64, FlushInterval: time.Millisecond})
+	reportLifecycles(rep, "drain", 0, 500)
+	closeReporter(t, rep)
+	if n := len(recv.Spans()); n != 500*6 {
+		t.Fatalf("%d spans arrived before Close returned, want %d", n, 500*6)
+	}
+	st := rep.Stats()
+	if st.Spooled != 500*5 || st.Exported != 500*5 || st.SpoolBytes != 0 || st.Replayed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if entries, err := os.ReadDir(cfg[spans.KeySpoolDir]); err != nil || len(entries) != 0 {
+		t.Fatalf("spool folder after a clean stop: %v %v", entries, err)
 	}
 }
 
@@ -356,7 +407,7 @@ func TestPluginDownDropsThenRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	rep, err := Start(context.Background(), Config{PluginPath: bin, PluginConfig: pluginConfig(recv),
+	rep, err := Start(context.Background(), Config{PluginPath: bin, PluginConfig: pluginConfig(t, recv),
 		BufferSize: 64, BatchSize: 8, MaxInflightBatches: 2, FlushInterval: time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 		Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Error})})
 	if err != nil {

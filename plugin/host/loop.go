@@ -7,6 +7,7 @@ import (
 	"math"
 	"os/exec"
 	"sort"
+	"syscall"
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
@@ -46,6 +47,7 @@ type streamEvent struct {
 // conn is one running plugin process and its stream.
 type conn struct {
 	gen    uint64
+	pid    int // 0 if unknown
 	client *goplugin.Client
 	rpc    plugin.Client
 	stream plugin.Stream
@@ -257,6 +259,12 @@ func (l *loop) handle(ev streamEvent, now time.Time) {
 		l.teardown(now)
 		return
 	}
+	if st := ev.ack.GetStats(); st != nil {
+		l.r.setPluginStats(plugin.StatsFromProto(st))
+	}
+	if ev.ack.GetBatchId() == 0 {
+		return // stats only
+	}
 	i := sort.Search(len(l.outstanding), func(i int) bool { return l.outstanding[i].msg.BatchId >= ev.ack.GetBatchId() })
 	if i == len(l.outstanding) || l.outstanding[i].msg.BatchId != ev.ack.GetBatchId() {
 		return // a duplicate ack
@@ -399,6 +407,7 @@ func (l *loop) connect(ctx context.Context) error {
 	go c.write(l.events, writerDone)
 	go c.receive(l.events, writerDone)
 	if rc := client.ReattachConfig(); rc != nil {
+		c.pid = rc.Pid
 		l.r.pid.Store(int64(rc.Pid))
 	}
 	if l.everStarted {
@@ -456,6 +465,16 @@ func (c *conn) stop() {
 	<-c.exited
 }
 
+// forceKill ends a plugin that may not answer: go-plugin's Kill first asks
+// the process to shut down over RPC without a deadline, which hangs on a
+// hung process (and with it this loop), so the process gets SIGKILL first.
+func (c *conn) forceKill() {
+	if c.pid > 0 {
+		_ = syscall.Kill(c.pid, syscall.SIGKILL)
+	}
+	c.client.Kill()
+}
+
 // teardown kills the plugin; everything outstanding will be re-sent to the
 // next one.
 func (l *loop) teardown(now time.Time) {
@@ -463,7 +482,8 @@ func (l *loop) teardown(now time.Time) {
 	l.conn = nil
 	l.r.pid.Store(0)
 	c.stop()
-	c.client.Kill()
+	c.forceKill()
+	l.r.pluginGone()
 	for _, b := range l.outstanding {
 		b.gen = 0
 		b.retryAt = time.Time{}
@@ -483,12 +503,15 @@ func (l *loop) finish() {
 	if err := c.stream.CloseSend(); err != nil {
 		errs = append(errs, fmt.Errorf("close stream: %w", err))
 	}
-	if err := c.rpc.Shutdown(l.closeCtx); err != nil {
+	if st, err := c.rpc.Shutdown(l.closeCtx); err != nil {
 		errs = append(errs, err)
+	} else {
+		l.r.setPluginStats(st)
 	}
 	c.stop()
 	c.client.Kill()
 	l.r.pid.Store(0)
+	l.r.pluginGone()
 	l.r.closeErr = errors.Join(errs...)
 }
 
@@ -498,8 +521,9 @@ func (l *loop) abort() {
 		c := l.conn
 		l.conn = nil
 		c.stop()
-		c.client.Kill()
+		c.forceKill()
 		l.r.pid.Store(0)
+		l.r.pluginGone()
 	}
 	lost := l.r.ring.pushed() - l.r.acked.Load()
 	l.r.closeErr = fmt.Errorf("close statustrace reporter: %w (%d transitions not acknowledged)", l.closeCtx.Err(), lost)

@@ -18,6 +18,9 @@ import (
 var pluginPath string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		runChild()
+	}
 	dir, err := os.MkdirTemp("", "statustrace-plugin-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -35,11 +38,15 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func pluginConfig(r *otlptest.Receiver) map[string]string {
+// pluginConfig exports to r, with the plugin's spool in a folder of the
+// test's own (the default, in the working directory, would be shared by
+// every test of the package).
+func pluginConfig(tb testing.TB, r *otlptest.Receiver) map[string]string {
 	return map[string]string{
 		spans.KeyEndpoint:    r.GRPCAddr,
 		spans.KeyInsecure:    "true",
 		spans.KeyServiceName: "scheduler-test",
+		spans.KeySpoolDir:    tb.TempDir(),
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
@@ -44,6 +45,12 @@ type Reporter struct {
 	unacked       atomic.Int64 // batches outstanding
 	pid           atomic.Int64
 
+	// Counters of the plugin processes: those that are gone, summed, and
+	// the running one's latest.
+	pmu         sync.Mutex
+	pgone, pcur plugin.Stats
+	pspoolBytes uint64
+
 	closeOnce sync.Once
 	closeReq  chan context.Context
 	done      chan struct{}
@@ -64,6 +71,10 @@ type Stats struct {
 	Restarts   uint64 // plugin processes launched after the first
 	QueueDepth uint64 // waiting in the buffer now
 	Unacked    uint64 // batches sent or waiting to be sent, not yet acknowledged
+
+	// What the plugin processes reported (summed over restarts): spooled,
+	// exported, replayed, dropped by reason, and the spool's size now.
+	plugin.Stats
 }
 
 // Start launches the plugin and the background loop. It fails if the
@@ -168,7 +179,12 @@ func (r *Reporter) Stats() Stats {
 	if u < 0 {
 		u = 0
 	}
+	r.pmu.Lock()
+	ps := addStats(r.pgone, r.pcur)
+	ps.SpoolBytes = r.pspoolBytes
+	r.pmu.Unlock()
 	return Stats{
+		Stats:      ps,
 		Reported:   r.ring.pushed(),
 		Dropped:    r.droppedFull.Load() + r.droppedClosed.Load(),
 		Sent:       r.sent.Load(),
@@ -177,6 +193,32 @@ func (r *Reporter) Stats() Stats {
 		Restarts:   r.restarts.Load(),
 		QueueDepth: r.ring.depth(),
 		Unacked:    uint64(u),
+	}
+}
+
+// setPluginStats records the running plugin's latest counters.
+func (r *Reporter) setPluginStats(st plugin.Stats) {
+	r.pmu.Lock()
+	r.pcur = st
+	r.pspoolBytes = st.SpoolBytes
+	r.pmu.Unlock()
+}
+
+// pluginGone folds the counters of a plugin process that stopped into the
+// sum; its spool size stays the last known until the next one reports.
+func (r *Reporter) pluginGone() {
+	r.pmu.Lock()
+	r.pgone = addStats(r.pgone, r.pcur)
+	r.pcur = plugin.Stats{}
+	r.pmu.Unlock()
+}
+
+func addStats(a, b plugin.Stats) plugin.Stats {
+	return plugin.Stats{
+		Spooled: a.Spooled + b.Spooled, Exported: a.Exported + b.Exported, Replayed: a.Replayed + b.Replayed,
+		DroppedSpoolFull: a.DroppedSpoolFull + b.DroppedSpoolFull, DroppedCorrupt: a.DroppedCorrupt + b.DroppedCorrupt,
+		DroppedRefused: a.DroppedRefused + b.DroppedRefused, RefusedSpans: a.RefusedSpans + b.RefusedSpans,
+		ExportFailures: a.ExportFailures + b.ExportFailures,
 	}
 }
 

@@ -303,15 +303,18 @@ func (x *TransitionBatch) GetTransitions() []*Transition {
 
 type BatchAck struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	BatchId uint64                 `protobuf:"varint,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"`
-	// ok: every span of the batch was exported (or its transition rejected as
-	// invalid, see rejected). Not ok: nothing of the batch may be assumed
-	// exported and the host re-sends it.
+	BatchId uint64                 `protobuf:"varint,1,opt,name=batch_id,json=batchId,proto3" json:"batch_id,omitempty"` // 0: no batch, the ack only carries stats
+	// ok: the batch is the plugin's now: spooled durably (or its transitions
+	// rejected as invalid, see rejected, or dropped because the spool was
+	// full, see PluginStats). Not ok: nothing of the batch may be assumed
+	// kept and the host re-sends it.
 	Ok    bool   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// Transitions of the batch dropped as invalid (bad state, empty or
 	// oversized keys). They are acknowledged: re-sending cannot fix them.
-	Rejected      uint32 `protobuf:"varint,4,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	Rejected uint32 `protobuf:"varint,4,opt,name=rejected,proto3" json:"rejected,omitempty"`
+	// The plugin process's counters when the ack was sent (optional).
+	Stats         *PluginStats `protobuf:"bytes,5,opt,name=stats,proto3" json:"stats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -374,6 +377,123 @@ func (x *BatchAck) GetRejected() uint32 {
 	return 0
 }
 
+func (x *BatchAck) GetStats() *PluginStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+// PluginStats are one plugin process's counters since it started, in
+// transitions unless named otherwise.
+type PluginStats struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Spooled          uint64                 `protobuf:"varint,1,opt,name=spooled,proto3" json:"spooled,omitempty"`                                             // written to the spool and acknowledged
+	Exported         uint64                 `protobuf:"varint,2,opt,name=exported,proto3" json:"exported,omitempty"`                                           // accepted by the OTLP receiver
+	Replayed         uint64                 `protobuf:"varint,3,opt,name=replayed,proto3" json:"replayed,omitempty"`                                           // read back from a spool an earlier process left
+	DroppedSpoolFull uint64                 `protobuf:"varint,4,opt,name=dropped_spool_full,json=droppedSpoolFull,proto3" json:"dropped_spool_full,omitempty"` // acknowledged but dropped: the spool was full
+	DroppedCorrupt   uint64                 `protobuf:"varint,5,opt,name=dropped_corrupt,json=droppedCorrupt,proto3" json:"dropped_corrupt,omitempty"`         // lost to a corrupt or torn spool record
+	DroppedRefused   uint64                 `protobuf:"varint,6,opt,name=dropped_refused,json=droppedRefused,proto3" json:"dropped_refused,omitempty"`         // refused by the receiver as malformed (never retried)
+	RefusedSpans     uint64                 `protobuf:"varint,7,opt,name=refused_spans,json=refusedSpans,proto3" json:"refused_spans,omitempty"`               // spans the receiver refused in a partial success
+	ExportFailures   uint64                 `protobuf:"varint,8,opt,name=export_failures,json=exportFailures,proto3" json:"export_failures,omitempty"`         // failed export attempts (requests), retried
+	SpoolBytes       uint64                 `protobuf:"varint,9,opt,name=spool_bytes,json=spoolBytes,proto3" json:"spool_bytes,omitempty"`                     // size of the spool on disk now (bytes)
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PluginStats) Reset() {
+	*x = PluginStats{}
+	mi := &file_statustrace_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginStats) ProtoMessage() {}
+
+func (x *PluginStats) ProtoReflect() protoreflect.Message {
+	mi := &file_statustrace_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginStats.ProtoReflect.Descriptor instead.
+func (*PluginStats) Descriptor() ([]byte, []int) {
+	return file_statustrace_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PluginStats) GetSpooled() uint64 {
+	if x != nil {
+		return x.Spooled
+	}
+	return 0
+}
+
+func (x *PluginStats) GetExported() uint64 {
+	if x != nil {
+		return x.Exported
+	}
+	return 0
+}
+
+func (x *PluginStats) GetReplayed() uint64 {
+	if x != nil {
+		return x.Replayed
+	}
+	return 0
+}
+
+func (x *PluginStats) GetDroppedSpoolFull() uint64 {
+	if x != nil {
+		return x.DroppedSpoolFull
+	}
+	return 0
+}
+
+func (x *PluginStats) GetDroppedCorrupt() uint64 {
+	if x != nil {
+		return x.DroppedCorrupt
+	}
+	return 0
+}
+
+func (x *PluginStats) GetDroppedRefused() uint64 {
+	if x != nil {
+		return x.DroppedRefused
+	}
+	return 0
+}
+
+func (x *PluginStats) GetRefusedSpans() uint64 {
+	if x != nil {
+		return x.RefusedSpans
+	}
+	return 0
+}
+
+func (x *PluginStats) GetExportFailures() uint64 {
+	if x != nil {
+		return x.ExportFailures
+	}
+	return 0
+}
+
+func (x *PluginStats) GetSpoolBytes() uint64 {
+	if x != nil {
+		return x.SpoolBytes
+	}
+	return 0
+}
+
 type ConfigureRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        map[string]string      `protobuf:"bytes,1,rep,name=config,proto3" json:"config,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -383,7 +503,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_statustrace_proto_msgTypes[3]
+	mi := &file_statustrace_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +515,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_statustrace_proto_msgTypes[3]
+	mi := &file_statustrace_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +528,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_statustrace_proto_rawDescGZIP(), []int{3}
+	return file_statustrace_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ConfigureRequest) GetConfig() map[string]string {
@@ -426,7 +546,7 @@ type ConfigureResponse struct {
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_statustrace_proto_msgTypes[4]
+	mi := &file_statustrace_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +558,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_statustrace_proto_msgTypes[4]
+	mi := &file_statustrace_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +571,7 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_statustrace_proto_rawDescGZIP(), []int{4}
+	return file_statustrace_proto_rawDescGZIP(), []int{5}
 }
 
 type ReportOneResponse struct {
@@ -462,7 +582,7 @@ type ReportOneResponse struct {
 
 func (x *ReportOneResponse) Reset() {
 	*x = ReportOneResponse{}
-	mi := &file_statustrace_proto_msgTypes[5]
+	mi := &file_statustrace_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -474,7 +594,7 @@ func (x *ReportOneResponse) String() string {
 func (*ReportOneResponse) ProtoMessage() {}
 
 func (x *ReportOneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_statustrace_proto_msgTypes[5]
+	mi := &file_statustrace_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -487,7 +607,7 @@ func (x *ReportOneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportOneResponse.ProtoReflect.Descriptor instead.
 func (*ReportOneResponse) Descriptor() ([]byte, []int) {
-	return file_statustrace_proto_rawDescGZIP(), []int{5}
+	return file_statustrace_proto_rawDescGZIP(), []int{6}
 }
 
 type ShutdownRequest struct {
@@ -498,7 +618,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_statustrace_proto_msgTypes[6]
+	mi := &file_statustrace_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +630,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_statustrace_proto_msgTypes[6]
+	mi := &file_statustrace_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,18 +643,19 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_statustrace_proto_rawDescGZIP(), []int{6}
+	return file_statustrace_proto_rawDescGZIP(), []int{7}
 }
 
 type ShutdownResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stats         *PluginStats           `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats,omitempty"` // final counters, after the spool was drained
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_statustrace_proto_msgTypes[7]
+	mi := &file_statustrace_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +667,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_statustrace_proto_msgTypes[7]
+	mi := &file_statustrace_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +680,14 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_statustrace_proto_rawDescGZIP(), []int{7}
+	return file_statustrace_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ShutdownResponse) GetStats() *PluginStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
 }
 
 var File_statustrace_proto protoreflect.FileDescriptor
@@ -591,12 +719,24 @@ const file_statustrace_proto_rawDesc = "" +
 	"\vtraceparent\x18\x0f \x01(\tR\vtraceparent\"q\n" +
 	"\x0fTransitionBatch\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12C\n" +
-	"\vtransitions\x18\x02 \x03(\v2!.statustrace.plugin.v1.TransitionR\vtransitions\"g\n" +
+	"\vtransitions\x18\x02 \x03(\v2!.statustrace.plugin.v1.TransitionR\vtransitions\"\xa1\x01\n" +
 	"\bBatchAck\x12\x19\n" +
 	"\bbatch_id\x18\x01 \x01(\x04R\abatchId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1a\n" +
-	"\brejected\x18\x04 \x01(\rR\brejected\"\x9a\x01\n" +
+	"\brejected\x18\x04 \x01(\rR\brejected\x128\n" +
+	"\x05stats\x18\x05 \x01(\v2\".statustrace.plugin.v1.PluginStatsR\x05stats\"\xce\x02\n" +
+	"\vPluginStats\x12\x18\n" +
+	"\aspooled\x18\x01 \x01(\x04R\aspooled\x12\x1a\n" +
+	"\bexported\x18\x02 \x01(\x04R\bexported\x12\x1a\n" +
+	"\breplayed\x18\x03 \x01(\x04R\breplayed\x12,\n" +
+	"\x12dropped_spool_full\x18\x04 \x01(\x04R\x10droppedSpoolFull\x12'\n" +
+	"\x0fdropped_corrupt\x18\x05 \x01(\x04R\x0edroppedCorrupt\x12'\n" +
+	"\x0fdropped_refused\x18\x06 \x01(\x04R\x0edroppedRefused\x12#\n" +
+	"\rrefused_spans\x18\a \x01(\x04R\frefusedSpans\x12'\n" +
+	"\x0fexport_failures\x18\b \x01(\x04R\x0eexportFailures\x12\x1f\n" +
+	"\vspool_bytes\x18\t \x01(\x04R\n" +
+	"spoolBytes\"\x9a\x01\n" +
 	"\x10ConfigureRequest\x12K\n" +
 	"\x06config\x18\x01 \x03(\v23.statustrace.plugin.v1.ConfigureRequest.ConfigEntryR\x06config\x1a9\n" +
 	"\vConfigEntry\x12\x10\n" +
@@ -604,8 +744,9 @@ const file_statustrace_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x13\n" +
 	"\x11ConfigureResponse\"\x13\n" +
 	"\x11ReportOneResponse\"\x11\n" +
-	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse*\xba\x01\n" +
+	"\x0fShutdownRequest\"L\n" +
+	"\x10ShutdownResponse\x128\n" +
+	"\x05stats\x18\x01 \x01(\v2\".statustrace.plugin.v1.PluginStatsR\x05stats*\xba\x01\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fSTATE_QUEUED\x10\x01\x12\x11\n" +
@@ -635,37 +776,40 @@ func file_statustrace_proto_rawDescGZIP() []byte {
 }
 
 var file_statustrace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_statustrace_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_statustrace_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_statustrace_proto_goTypes = []any{
 	(State)(0),                // 0: statustrace.plugin.v1.State
 	(*Transition)(nil),        // 1: statustrace.plugin.v1.Transition
 	(*TransitionBatch)(nil),   // 2: statustrace.plugin.v1.TransitionBatch
 	(*BatchAck)(nil),          // 3: statustrace.plugin.v1.BatchAck
-	(*ConfigureRequest)(nil),  // 4: statustrace.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 5: statustrace.plugin.v1.ConfigureResponse
-	(*ReportOneResponse)(nil), // 6: statustrace.plugin.v1.ReportOneResponse
-	(*ShutdownRequest)(nil),   // 7: statustrace.plugin.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),  // 8: statustrace.plugin.v1.ShutdownResponse
-	nil,                       // 9: statustrace.plugin.v1.ConfigureRequest.ConfigEntry
+	(*PluginStats)(nil),       // 4: statustrace.plugin.v1.PluginStats
+	(*ConfigureRequest)(nil),  // 5: statustrace.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil), // 6: statustrace.plugin.v1.ConfigureResponse
+	(*ReportOneResponse)(nil), // 7: statustrace.plugin.v1.ReportOneResponse
+	(*ShutdownRequest)(nil),   // 8: statustrace.plugin.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),  // 9: statustrace.plugin.v1.ShutdownResponse
+	nil,                       // 10: statustrace.plugin.v1.ConfigureRequest.ConfigEntry
 }
 var file_statustrace_proto_depIdxs = []int32{
-	0, // 0: statustrace.plugin.v1.Transition.from_state:type_name -> statustrace.plugin.v1.State
-	0, // 1: statustrace.plugin.v1.Transition.to_state:type_name -> statustrace.plugin.v1.State
-	1, // 2: statustrace.plugin.v1.TransitionBatch.transitions:type_name -> statustrace.plugin.v1.Transition
-	9, // 3: statustrace.plugin.v1.ConfigureRequest.config:type_name -> statustrace.plugin.v1.ConfigureRequest.ConfigEntry
-	4, // 4: statustrace.plugin.v1.StatusTrace.Configure:input_type -> statustrace.plugin.v1.ConfigureRequest
-	2, // 5: statustrace.plugin.v1.StatusTrace.Stream:input_type -> statustrace.plugin.v1.TransitionBatch
-	1, // 6: statustrace.plugin.v1.StatusTrace.ReportOne:input_type -> statustrace.plugin.v1.Transition
-	7, // 7: statustrace.plugin.v1.StatusTrace.Shutdown:input_type -> statustrace.plugin.v1.ShutdownRequest
-	5, // 8: statustrace.plugin.v1.StatusTrace.Configure:output_type -> statustrace.plugin.v1.ConfigureResponse
-	3, // 9: statustrace.plugin.v1.StatusTrace.Stream:output_type -> statustrace.plugin.v1.BatchAck
-	6, // 10: statustrace.plugin.v1.StatusTrace.ReportOne:output_type -> statustrace.plugin.v1.ReportOneResponse
-	8, // 11: statustrace.plugin.v1.StatusTrace.Shutdown:output_type -> statustrace.plugin.v1.ShutdownResponse
-	8, // [8:12] is the sub-list for method output_type
-	4, // [4:8] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	0,  // 0: statustrace.plugin.v1.Transition.from_state:type_name -> statustrace.plugin.v1.State
+	0,  // 1: statustrace.plugin.v1.Transition.to_state:type_name -> statustrace.plugin.v1.State
+	1,  // 2: statustrace.plugin.v1.TransitionBatch.transitions:type_name -> statustrace.plugin.v1.Transition
+	4,  // 3: statustrace.plugin.v1.BatchAck.stats:type_name -> statustrace.plugin.v1.PluginStats
+	10, // 4: statustrace.plugin.v1.ConfigureRequest.config:type_name -> statustrace.plugin.v1.ConfigureRequest.ConfigEntry
+	4,  // 5: statustrace.plugin.v1.ShutdownResponse.stats:type_name -> statustrace.plugin.v1.PluginStats
+	5,  // 6: statustrace.plugin.v1.StatusTrace.Configure:input_type -> statustrace.plugin.v1.ConfigureRequest
+	2,  // 7: statustrace.plugin.v1.StatusTrace.Stream:input_type -> statustrace.plugin.v1.TransitionBatch
+	1,  // 8: statustrace.plugin.v1.StatusTrace.ReportOne:input_type -> statustrace.plugin.v1.Transition
+	8,  // 9: statustrace.plugin.v1.StatusTrace.Shutdown:input_type -> statustrace.plugin.v1.ShutdownRequest
+	6,  // 10: statustrace.plugin.v1.StatusTrace.Configure:output_type -> statustrace.plugin.v1.ConfigureResponse
+	3,  // 11: statustrace.plugin.v1.StatusTrace.Stream:output_type -> statustrace.plugin.v1.BatchAck
+	7,  // 12: statustrace.plugin.v1.StatusTrace.ReportOne:output_type -> statustrace.plugin.v1.ReportOneResponse
+	9,  // 13: statustrace.plugin.v1.StatusTrace.Shutdown:output_type -> statustrace.plugin.v1.ShutdownResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_statustrace_proto_init() }
@@ -679,7 +823,7 @@ func file_statustrace_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_statustrace_proto_rawDesc), len(file_statustrace_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,9 +39,11 @@ type StatusTraceClient interface {
 	// before opening the stream.
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	// Stream is the one long-lived transport: the host sends batches of
-	// transitions, the plugin answers every batch with an Ack once the batch's
-	// spans have been exported (ok) or could not be (not ok: the host re-sends).
-	// Acks may arrive out of order.
+	// transitions, the plugin answers every batch with an Ack once the batch
+	// is durably in its spool (ok; the plugin exports it from there, also
+	// after a restart) or could not be spooled (not ok: the host re-sends).
+	// Acks may arrive out of order. The plugin also sends acks with
+	// batch_id 0 that only carry its stats.
 	Stream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TransitionBatch, BatchAck], error)
 	// ReportOne is one unary call per transition. It decodes and validates the
 	// transition and does not export it: it exists as the baseline that the
@@ -114,9 +116,11 @@ type StatusTraceServer interface {
 	// before opening the stream.
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	// Stream is the one long-lived transport: the host sends batches of
-	// transitions, the plugin answers every batch with an Ack once the batch's
-	// spans have been exported (ok) or could not be (not ok: the host re-sends).
-	// Acks may arrive out of order.
+	// transitions, the plugin answers every batch with an Ack once the batch
+	// is durably in its spool (ok; the plugin exports it from there, also
+	// after a restart) or could not be spooled (not ok: the host re-sends).
+	// Acks may arrive out of order. The plugin also sends acks with
+	// batch_id 0 that only carry its stats.
 	Stream(grpc.BidiStreamingServer[TransitionBatch, BatchAck]) error
 	// ReportOne is one unary call per transition. It decodes and validates the
 	// transition and does not export it: it exists as the baseline that the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
@@ -12,28 +13,38 @@ import (
 )
 
 // BenchmarkBuild is the span mapping alone (no export, no marshalling), per
-// transition.
+// transition: tracking the starts, the spool record round trip, the spans.
 func BenchmarkBuild(b *testing.B) {
-	bld := newBuilder(pcommon.NewResource(), 100_000)
+	bld, k := newBuilder(pcommon.NewResource()), newTracker(100_000)
 	ts := benchTransitions(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()
-	_, spans := bld.newBatch(512)
-	for i := range ts {
-		if i%512 == 0 {
-			_, spans = bld.newBatch(512)
+	st := make([]staged, 0, 512)
+	for i := 0; i < len(ts); i += 512 {
+		st = st[:0]
+		for j := i; j < min(i+512, len(ts)); j++ {
+			start, eventStart := k.track(&ts[j])
+			st = append(st, staged{t: ts[j], start: start, eventStart: eventStart})
 		}
-		bld.build(spans, &ts[i])
+		recs, err := decodeRecord(encodeRecord(nil, st))
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, spans := bld.newBatch(len(recs))
+		for j := range recs {
+			bld.emit(spans, &recs[j])
+		}
 	}
 }
 
-// BenchmarkSubmit is mapping plus synchronous OTLP/gRPC export to a
-// loopback receiver, per transition, in batches of 512.
+// BenchmarkSubmit is a Sink end to end, per transition, in batches of 512:
+// spooled (fsynced) and acknowledged, then exported over OTLP/gRPC to a
+// loopback receiver that counts the spans.
 func BenchmarkSubmit(b *testing.B) {
 	r := otlptest.Start(b)
 	r.CountOnly()
 	s := NewSink(nil)
-	if err := s.Configure(context.Background(), map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true"}); err != nil {
+	if err := s.Configure(context.Background(), map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeySpoolDir: b.TempDir()}); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = s.Shutdown(context.Background()) }()
@@ -50,6 +61,11 @@ func BenchmarkSubmit(b *testing.B) {
 	for ; n > 0; n-- {
 		if err := <-done; err != nil {
 			b.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); s.Stats().Exported < uint64(len(ts)); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			b.Fatalf("exported %d of %d", s.Stats().Exported, len(ts))
 		}
 	}
 }

@@ -30,7 +30,15 @@ const (
 	KeyResourceAttrs  = "resource.attributes" // extra resource attributes "k1=v1,k2=v2"
 	KeyExportWorkers  = "export.workers"      // batches exported concurrently; default 2
 	KeyMaxEventStates = "state.max_events"    // events remembered for state intervals; default 100000
+	KeySpoolDir       = "spool.dir"           // folder of the durable spool; default DefaultSpoolDir
+	KeySpoolMaxBytes  = "spool.max_bytes"     // bound of the spool on disk, bytes or KiB/MiB/GiB; default 1GiB
+	KeyDrainTimeout   = "spool.drain_timeout" // how long Shutdown keeps sending the spool; default 5s
 )
+
+// DefaultSpoolDir is relative to the plugin's working directory, which is
+// the scheduler's (go-plugin starts the plugin there): the spool lives in
+// the scheduler's data folder unless configured elsewhere.
+const DefaultSpoolDir = "statustrace-spool"
 
 const (
 	ProtocolGRPC = "grpc"
@@ -52,12 +60,15 @@ type Config struct {
 	ResourceAttrs  map[string]string
 	ExportWorkers  int
 	MaxEventStates int
+	SpoolDir       string
+	SpoolMaxBytes  int64
+	DrainTimeout   time.Duration
 }
 
 // ParseConfig reads the PluginConfig map. Unknown keys are an error, so that
 // a typo does not silently send spans somewhere else.
 func ParseConfig(m map[string]string) (Config, error) {
-	c := Config{ExportWorkers: 2, MaxEventStates: 100_000}
+	c := Config{ExportWorkers: 2, MaxEventStates: 100_000, SpoolDir: DefaultSpoolDir, SpoolMaxBytes: 1 << 30, DrainTimeout: 5 * time.Second}
 	var errs []error
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -96,6 +107,12 @@ func ParseConfig(m map[string]string) (Config, error) {
 			c.ExportWorkers, err = strconv.Atoi(v)
 		case KeyMaxEventStates:
 			c.MaxEventStates, err = strconv.Atoi(v)
+		case KeySpoolDir:
+			c.SpoolDir = v
+		case KeySpoolMaxBytes:
+			c.SpoolMaxBytes, err = parseBytes(v)
+		case KeyDrainTimeout:
+			c.DrainTimeout, err = time.ParseDuration(v)
 		default:
 			err = errors.New("unknown key")
 		}
@@ -133,6 +150,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxEventStates < 1 {
 		errs = append(errs, fmt.Errorf("plugin config %q: %d is not positive", KeyMaxEventStates, c.MaxEventStates))
+	}
+	if c.SpoolDir == "" {
+		errs = append(errs, fmt.Errorf("plugin config %q: empty", KeySpoolDir))
+	}
+	if c.SpoolMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("plugin config %q: %d is below 1MiB", KeySpoolMaxBytes, c.SpoolMaxBytes))
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("plugin config %q: negative", KeyDrainTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -183,6 +209,23 @@ func (c Config) tlsConfig() (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// parseBytes reads a size: a number of bytes, or with a KiB, MiB or GiB
+// suffix ("512MiB").
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			s, mult = strings.TrimSpace(n), m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("%q is not a size (bytes, or with KiB, MiB, GiB)", s)
+	}
+	return n * mult, nil
 }
 
 // parsePairs parses "k1=v1,k2=v2" (the OTEL_EXPORTER_OTLP_HEADERS format;

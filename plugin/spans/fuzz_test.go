@@ -10,22 +10,28 @@ import (
 	"github.com/statustrace/statustrace/plugin/event"
 )
 
-// FuzzBuild: any transition either fails validation or maps to its
-// transition span (plus the event span when terminal) with the derived IDs
-// and the status attributes; nothing panics.
+// FuzzBuild: any transition either fails validation or maps, through the
+// spool record format, to its transition span (plus the event span when
+// terminal) with the derived IDs and the status attributes; nothing panics.
 func FuzzBuild(f *testing.F) {
 	f.Add("req-1", uint64(1), uint8(0), uint8(1), int64(1), "", "")
 	f.Add("req-1", uint64(5), uint8(2), uint8(5), int64(9), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", "boom")
 	f.Add("", uint64(0), uint8(9), uint8(200), int64(-1), "00-zz", "\xff\xfe")
-	b := newBuilder(pcommon.NewResource(), 16)
+	b, k := newBuilder(pcommon.NewResource()), newTracker(16)
 	f.Fuzz(func(t *testing.T, id string, seq uint64, from, to uint8, at int64, traceparent, msg string) {
 		tr := event.Transition{Keys: event.Keys{RequestID: id, Function: "fn"}, Seq: seq,
 			From: event.State(from), To: event.State(to), TimeUnixNano: at, TraceParent: traceparent, ErrorMessage: msg}
 		if Validate(&tr) != nil {
 			return
 		}
+		start, eventStart := k.track(&tr)
+		// Through the spool record format and back: what a replay sees.
+		recs, err := decodeRecord(encodeRecord(nil, []staged{{t: tr, start: start, eventStart: eventStart}}))
+		if err != nil || len(recs) != 1 || recs[0].t != tr || recs[0].start != start || recs[0].eventStart != eventStart {
+			t.Fatalf("record round trip: %v %+v", err, recs)
+		}
 		_, out := b.newBatch(2)
-		b.build(out, &tr)
+		b.emit(out, &recs[0])
 		want := 1
 		if tr.To.Terminal() {
 			want = 2

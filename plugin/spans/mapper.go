@@ -39,19 +39,46 @@ func Validate(t *event.Transition) error {
 	return nil
 }
 
-// builder turns transitions into OTLP spans (the collector's pdata model,
-// which marshals several times faster than the SDK's span snapshots; see
-// plugin/README.md). It is not safe for concurrent use: the Sink calls it
-// under its lock, in stream order.
+// tracker remembers, per event, what the span starts of its next
+// transitions depend on: its first transition's time and its last few
+// transitions. The Sink calls it under its lock, in stream order, before a
+// batch is spooled; the spans themselves are built later, by any export
+// worker, from the transition and the starts alone (emit).
+type tracker struct {
+	states *states
+}
+
+func newTracker(maxStates int) *tracker { return &tracker{states: newStates(maxStates)} }
+
+// track returns the start of t's transition span (the previous
+// transition's time, or t's own when that is unknown) and the start of its
+// event (0 if unknown), and remembers t.
+func (k *tracker) track(t *event.Transition) (start, eventStart int64) {
+	st := k.states.get(t.RequestID)
+	start = t.TimeUnixNano
+	if t.From == event.StateNone {
+		st.firstTime = t.TimeUnixNano
+	} else if p, ok := st.previous(t.Seq, t.From); ok && p.time <= t.TimeUnixNano {
+		start = p.time
+	}
+	st.remember(seen{seq: t.Seq, state: t.To, time: t.TimeUnixNano})
+	eventStart = st.firstTime
+	if t.To.Terminal() {
+		k.states.retire(t.RequestID)
+	}
+	return start, eventStart
+}
+
+// builder turns staged transitions into OTLP spans (the collector's pdata
+// model, which marshals several times faster than the SDK's span
+// snapshots; see plugin/README.md). One per export worker: it is not safe
+// for concurrent use.
 type builder struct {
 	resource pcommon.Resource
 	hash     idHasher
-	states   *states
 }
 
-func newBuilder(res pcommon.Resource, maxStates int) *builder {
-	return &builder{resource: res, states: newStates(maxStates)}
-}
+func newBuilder(res pcommon.Resource) *builder { return &builder{resource: res} }
 
 // newBatch returns an empty request body: one resource, one scope.
 func (b *builder) newBatch(capacity int) (ptrace.Traces, ptrace.SpanSlice) {
@@ -72,27 +99,16 @@ const (
 	flagParentIsRemote = 0x200
 )
 
-// build appends the spans of one valid transition: always its transition
+// emit appends the spans of one valid transition: always its transition
 // span, and the event's root span when the transition is terminal.
-func (b *builder) build(out ptrace.SpanSlice, t *event.Transition) {
+func (b *builder) emit(out ptrace.SpanSlice, st *staged) {
+	t := &st.t
+	start, eventStart := st.start, st.eventStart
 	traceID, eventSpanID := b.hash.eventIDs(t.RequestID)
 	var callerSpan trace.SpanID
 	if sc, ok := parseTraceparent(t.TraceParent); ok {
 		traceID = sc.TraceID() // the event joins its caller's trace
 		callerSpan = sc.SpanID()
-	}
-
-	st := b.states.get(t.RequestID)
-	start := t.TimeUnixNano
-	if t.From == event.StateNone {
-		st.firstTime = t.TimeUnixNano
-	} else if p, ok := st.previous(t.Seq, t.From); ok && p.time <= t.TimeUnixNano {
-		start = p.time
-	}
-	st.remember(seen{seq: t.Seq, state: t.To, time: t.TimeUnixNano})
-	eventStart := st.firstTime
-	if t.To.Terminal() {
-		b.states.retire(t.RequestID)
 	}
 
 	// Transition span: child of the event's root span.

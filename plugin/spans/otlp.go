@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -17,11 +18,15 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	_ "google.golang.org/grpc/encoding/gzip" // registers the gzip compressor
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // exporter sends one request synchronously; an error means the spans may
@@ -184,9 +189,19 @@ func parseEnvHeaders(s string) (map[string]string, error) {
 	return m, nil
 }
 
+// connectBackoff bounds the wait between connection attempts to the
+// receiver; with the export retry backoff (deliver) it keeps the time from
+// a receiver's return to the first accepted export near a second.
+var connectBackoff = backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}
+
+// minConnectTimeout: one connection attempt that gets no answer (a
+// black-holed address) gives up after this long and is tried again.
+const minConnectTimeout = 5 * time.Second
+
 func newExporter(s otlpSettings) (exporter, error) {
 	if s.protocol == ProtocolHTTP {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.DialContext = (&net.Dialer{Timeout: minConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 		tr.TLSClientConfig = s.tls
 		tr.MaxIdleConnsPerHost = 16
 		return &httpExporter{s: s, client: &http.Client{Transport: tr, Timeout: s.timeout}}, nil
@@ -200,7 +215,10 @@ func newExporter(s otlpSettings) (exporter, error) {
 	default:
 		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS12})
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds),
+		// Bounded reconnect backoff: gRPC's default grows to 2 minutes, so
+		// exports resumed only 10+ s after a restarted collector was back.
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: connectBackoff, MinConnectTimeout: minConnectTimeout})}
 	if s.compression == "gzip" {
 		opts = append(opts, grpc.WithDefaultCallOptions(grpc.UseCompressor("gzip")))
 	}
@@ -274,7 +292,7 @@ func (e *httpExporter) export(ctx context.Context, td ptrace.Traces) error {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("OTLP/HTTP export to %s: %s: %.200s", e.s.endpoint, resp.Status, data)
+		return &httpStatusError{code: resp.StatusCode, msg: fmt.Sprintf("OTLP/HTTP export to %s: %s: %.200s", e.s.endpoint, resp.Status, data)}
 	}
 	out := ptraceotlp.NewExportResponse()
 	if len(data) > 0 && resp.Header.Get("Content-Type") == "application/x-protobuf" {
@@ -288,6 +306,41 @@ func (e *httpExporter) export(ctx context.Context, td ptrace.Traces) error {
 func (e *httpExporter) shutdown(context.Context) error {
 	e.client.CloseIdleConnections()
 	return nil
+}
+
+type httpStatusError struct {
+	code int
+	msg  string
+}
+
+func (e *httpStatusError) Error() string { return e.msg }
+
+// permanent reports whether sending the same request again cannot succeed:
+// the receiver refused it as malformed or too large (OTLP: gRPC
+// INVALID_ARGUMENT, RESOURCE_EXHAUSTED without retry info; HTTP 400, 413).
+// Everything else, authentication and "not found" included, is retried: an
+// operator can fix those, and the spool keeps the spans meanwhile.
+func permanent(err error) bool {
+	var he *httpStatusError
+	if errors.As(err, &he) {
+		return he.code == http.StatusBadRequest || he.code == http.StatusRequestEntityTooLarge
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return false
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return true
+	case codes.ResourceExhausted:
+		for _, d := range st.Details() {
+			if _, retry := d.(*errdetails.RetryInfo); retry {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 // partialSuccess: the receiver accepted the request but refused some spans

@@ -2,6 +2,7 @@ package spans
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -36,8 +37,13 @@ func lifecycle(id string) []event.Transition {
 	return ts
 }
 
+// newSink configures a Sink with its spool in a fresh folder (unless cfg
+// names one).
 func newSink(t *testing.T, cfg map[string]string) *Sink {
 	t.Helper()
+	if _, ok := cfg[KeySpoolDir]; !ok {
+		cfg[KeySpoolDir] = t.TempDir()
+	}
 	s := NewSink(nil)
 	if err := s.Configure(context.Background(), cfg); err != nil {
 		t.Fatalf("configure: %v", err)
@@ -55,16 +61,33 @@ type result struct {
 	err      error
 }
 
+// submit hands a batch over, waits for its ack and, if it was acknowledged,
+// until the Sink's spool is empty (everything exported).
 func submit(t *testing.T, s *Sink, batch []event.Transition) result {
 	t.Helper()
 	ch := make(chan result, 1)
 	s.Submit(context.Background(), batch, func(rej int, err error) { ch <- result{rej, err} })
+	var r result
 	select {
-	case r := <-ch:
-		return r
+	case r = <-ch:
 	case <-time.After(30 * time.Second):
 		t.Fatal("batch never acknowledged")
-		return result{}
+	}
+	if r.err == nil {
+		waitExported(t, s)
+	}
+	return r
+}
+
+// waitExported waits until everything spooled was exported (or dropped).
+func waitExported(t *testing.T, s *Sink) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for p := s.cur.Load(); p != nil && !p.spool.Empty(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("spool not empty after 30s: %+v", s.Stats())
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -255,19 +278,93 @@ func TestHTTPProtocol(t *testing.T) {
 	}
 }
 
-// A failed export is reported (the host re-sends), not acknowledged.
-func TestExportFailureIsNotAcknowledged(t *testing.T) {
+// A batch is acknowledged once spooled; a failing export is retried from
+// the spool until the receiver takes it, and counted.
+func TestExportFailureIsRetriedFromTheSpool(t *testing.T) {
 	r := otlptest.Start(t)
 	s := newSink(t, grpcConfig(r))
-	r.FailNext(1)
-	if res := submit(t, s, lifecycle("req-fail")); res.err == nil {
-		t.Fatal("export failed but the batch was acknowledged")
-	}
+	r.FailNext(3)
 	if res := submit(t, s, lifecycle("req-fail")); res.err != nil {
-		t.Fatalf("second try: %v", res.err)
+		t.Fatalf("spooled batch not acknowledged: %v", res.err)
 	}
 	if n := len(r.Spans()); n != 6 {
 		t.Fatalf("got %d spans, want 6", n)
+	}
+	if st := s.Stats(); st.ExportFailures != 3 || st.Exported != 5 || st.Spooled != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// A request the receiver refuses as malformed is never retried as is: it is
+// split until the refused transition stands alone, which is dropped and
+// counted; every other transition of the batch arrives.
+func TestRefusedRequestIsSplitAndOnlyTheBadTransitionDropped(t *testing.T) {
+	for _, proto := range []string{ProtocolGRPC, ProtocolHTTP} {
+		t.Run(proto, func(t *testing.T) {
+			r := otlptest.Start(t)
+			r.RefuseIf(func(sp otlptest.Span) bool { return sp.Attrs[event.AttrRequestID] == "req-poison-07" })
+			cfg := grpcConfig(r)
+			if proto == ProtocolHTTP {
+				cfg = map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL}
+			}
+			s := newSink(t, cfg)
+			var batch []event.Transition
+			for i := range 20 {
+				batch = append(batch, lifecycle(fmt.Sprintf("req-poison-%02d", i))...)
+			}
+			if res := submit(t, s, batch); res.err != nil {
+				t.Fatal(res.err)
+			}
+			st := s.Stats()
+			// All five transitions of req-poison-07 are refused (each carries its request ID).
+			if st.DroppedRefused != 5 || st.Exported != 95 {
+				t.Fatalf("stats %+v, want 5 refused and 95 exported", st)
+			}
+			if n := len(r.Spans()); n != 19*6 {
+				t.Fatalf("got %d spans, want %d", n, 19*6)
+			}
+		})
+	}
+}
+
+// A full spool acknowledges and drops what does not fit (counted), keeps
+// what it has, and sends that once the receiver is back.
+func TestFullSpoolDropsNewAndKeepsOld(t *testing.T) {
+	r := otlptest.Start(t)
+	r.Down()
+	cfg := grpcConfig(r)
+	cfg[KeySpoolMaxBytes] = "1MiB"
+	s := newSink(t, cfg)
+	long := strings.Repeat("x", 2000) // about 2 kB per transition in the spool
+	sent := 0
+	for i := 0; s.Stats().DroppedSpoolFull == 0 && i < 10_000; i++ {
+		batch := lifecycle(fmt.Sprintf("req-full-%04d", i))
+		for j := range batch {
+			batch[j].ErrorMessage = long
+		}
+		ch := make(chan result, 1)
+		s.Submit(context.Background(), batch, func(rej int, err error) { ch <- result{rej, err} })
+		if res := <-ch; res.err != nil {
+			t.Fatalf("batch %d: %v", i, res.err)
+		}
+		sent++
+	}
+	st := s.Stats()
+	if st.DroppedSpoolFull == 0 || st.Spooled+st.DroppedSpoolFull != uint64(sent*5) || st.SpoolBytes > 1<<20 {
+		t.Fatalf("stats %+v after %d batches", st, sent)
+	}
+	if err := r.Up(); err != nil {
+		t.Fatal(err)
+	}
+	waitExported(t, s)
+	st = s.Stats()
+	if st.Exported != st.Spooled || r.Received() != len(r.Spans()) {
+		t.Fatalf("stats %+v, %d spans received, %d distinct", st, r.Received(), len(r.Spans()))
+	}
+	// The oldest (spooled) events arrived whole, the dropped ones not at all.
+	kept := int(st.Spooled / 5)
+	if len(r.Spans()) != kept*6 {
+		t.Fatalf("%d spans for %d kept events", len(r.Spans()), kept)
 	}
 }
 
@@ -280,13 +377,18 @@ func TestConfigErrors(t *testing.T) {
 		"workers":     {KeyExportWorkers: "0"},
 		"cert alone":  {KeyCertFile: "/tmp/c.pem"},
 		"timeout":     {KeyTimeout: "soon"},
+		"spool size":  {KeySpoolMaxBytes: "lots"},
+		"tiny spool":  {KeySpoolMaxBytes: "64KiB"},
+		"spool dir":   {KeySpoolDir: ""},
+		"drain":       {KeyDrainTimeout: "-1s"},
 	} {
 		if _, err := ParseConfig(m); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	c, err := ParseConfig(map[string]string{KeyHeaders: "authorization=Bearer x, x-tenant=a", KeyExportWorkers: "4"})
-	if err != nil || c.Headers["authorization"] != "Bearer x" || c.Headers["x-tenant"] != "a" || c.ExportWorkers != 4 {
+	c, err := ParseConfig(map[string]string{KeyHeaders: "authorization=Bearer x, x-tenant=a", KeyExportWorkers: "4", KeySpoolMaxBytes: "512MiB"})
+	if err != nil || c.Headers["authorization"] != "Bearer x" || c.Headers["x-tenant"] != "a" || c.ExportWorkers != 4 ||
+		c.SpoolMaxBytes != 512<<20 || c.SpoolDir != DefaultSpoolDir || c.DrainTimeout != 5*time.Second {
 		t.Fatalf("parse: %+v %v", c, err)
 	}
 }

@@ -10,12 +10,14 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 // Database drivers.
@@ -93,7 +95,15 @@ type StatusTrace struct {
 	BufferSize    int               `yaml:"buffer_size"`
 	BatchSize     int               `yaml:"batch_size"`
 	FlushInterval Duration          `yaml:"flush_interval"`
+	// SpoolDir is where the plugin keeps what it acknowledged until the
+	// collector took it, across restarts (the plugin's spool.dir). Default:
+	// statustrace-spool next to the SQLite database, else in the working
+	// directory. Schedulers may share it: each process locks its own part.
+	SpoolDir string `yaml:"spool_dir"`
 }
+
+// SpoolDirName is the default spool folder's name.
+const SpoolDirName = "statustrace-spool"
 
 // Function is one invocable function.
 type Function struct {
@@ -210,6 +220,9 @@ func (c *Config) ApplyDefaults() {
 	if c.Database.Driver == DriverSQLite && c.Database.DSN == "" {
 		c.Database.DSN = DefaultSQLitePath
 	}
+	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[spans.KeySpoolDir] == "" {
+		c.StatusTrace.SpoolDir = filepath.Join(c.dataDir(), SpoolDirName)
+	}
 	for i := range c.Functions {
 		f := &c.Functions[i]
 		if f.Namespace == "" {
@@ -289,6 +302,9 @@ func (c *Config) Validate() error {
 	if c.StatusTrace.BufferSize < 0 || c.StatusTrace.BatchSize < 0 || c.StatusTrace.FlushInterval < 0 {
 		bad("status_trace: sizes and flush_interval must not be negative")
 	}
+	if c.StatusTrace.SpoolDir != "" && c.StatusTrace.PluginConfig[spans.KeySpoolDir] != "" {
+		bad("status_trace: spool_dir and plugin_config[%q] both set; keep one", spans.KeySpoolDir)
+	}
 
 	if len(c.Functions) == 0 {
 		bad("functions: at least one function is required")
@@ -338,6 +354,33 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// PluginConfigWithSpool is what the plugin gets: plugin_config with spool.dir set
+// from spool_dir.
+func (s StatusTrace) PluginConfigWithSpool() map[string]string {
+	out := make(map[string]string, len(s.PluginConfig)+1)
+	for k, v := range s.PluginConfig {
+		out[k] = v
+	}
+	if s.SpoolDir != "" {
+		out[spans.KeySpoolDir] = s.SpoolDir
+	}
+	return out
+}
+
+// dataDir is the folder of the SQLite database file, else ".": where the
+// scheduler keeps its state.
+func (c *Config) dataDir() string {
+	if c.Database.Driver != DriverSQLite {
+		return "."
+	}
+	p := strings.TrimPrefix(c.Database.DSN, "file:")
+	p, _, _ = strings.Cut(p, "?")
+	if p == "" || strings.HasPrefix(p, ":memory:") {
+		return "."
+	}
+	return filepath.Dir(p)
 }
 
 // Function returns the function with the given namespace and name.

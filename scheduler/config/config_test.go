@@ -18,7 +18,8 @@ func TestLoadExample(t *testing.T) {
 	assert.Equal(t, "acme", cfg.Tenant)
 	assert.Equal(t, DriverSQLite, cfg.Database.Driver)
 	assert.Equal(t, 200*time.Millisecond, cfg.StatusTrace.FlushInterval.D())
-	assert.Equal(t, "127.0.0.1:4317", cfg.StatusTrace.PluginConfig["endpoint"])
+	assert.Equal(t, "127.0.0.1:4317", cfg.StatusTrace.PluginConfig["otlp.endpoint"])
+	assert.Equal(t, "/var/lib/statustrace/spool", cfg.StatusTrace.PluginConfigWithSpool()["spool.dir"])
 	require.Len(t, cfg.Functions, 2)
 
 	hello, ok := cfg.Function("demo", "hello")
@@ -35,6 +36,31 @@ func TestLoadExample(t *testing.T) {
 	assert.Equal(t, DefaultMaxEventAge, long.MaxEventAge.D())
 	assert.Equal(t, 5*time.Second, long.TerminateGrace.D())
 	assert.Zero(t, long.QPS, "no QPS limit unless configured")
+}
+
+// The plugin's spool lives with the scheduler's data unless configured.
+func TestSpoolDirDefault(t *testing.T) {
+	for dsn, want := range map[string]string{
+		"/var/lib/sched/s.db":        "/var/lib/sched/statustrace-spool",
+		"file:/data/s.db?_pragma=x":  "/data/statustrace-spool",
+		"s.db":                       "statustrace-spool",
+		":memory:":                   "statustrace-spool",
+		"file::memory:?cache=shared": "statustrace-spool",
+	} {
+		cfg, err := Parse([]byte("node: n\ndatabase: {dsn: '" + dsn + "'}\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+		require.NoError(t, err)
+		assert.Equal(t, want, cfg.StatusTrace.SpoolDir, dsn)
+		assert.Equal(t, want, cfg.StatusTrace.PluginConfigWithSpool()["spool.dir"], dsn)
+	}
+	cfg, err := Parse([]byte("node: n\ndatabase: {driver: postgres, dsn: 'postgres://h/db'}\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+	require.NoError(t, err)
+	assert.Equal(t, "statustrace-spool", cfg.StatusTrace.SpoolDir)
+	// Set in plugin_config: used as it is.
+	cfg, err = Parse([]byte("node: n\nstatus_trace: {plugin_config: {spool.dir: /x}}\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+	require.NoError(t, err)
+	assert.Equal(t, "/x", cfg.StatusTrace.PluginConfigWithSpool()["spool.dir"])
+	_, err = Parse([]byte("node: n\nstatus_trace: {spool_dir: /y, plugin_config: {spool.dir: /x}}\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+	assert.ErrorContains(t, err, "keep one")
 }
 
 func TestJSONIsAccepted(t *testing.T) {

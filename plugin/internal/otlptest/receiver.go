@@ -5,11 +5,14 @@ package otlptest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -43,12 +46,16 @@ type Receiver struct {
 	HTTPURL  string // http://host:port/v1/traces
 
 	mu        sync.Mutex
+	gs        *grpc.Server // nil while Down
+	hs        *http.Server
+	accepted  []time.Time // when each request was recorded
 	spans     map[string]Span
 	dupDiffer []string // keys whose duplicate differed from the first copy
 	received  int
 	requests  int
-	gate      chan struct{} // non-nil: Export waits for it to close
-	failNext  int           // Export answers Unavailable this many times
+	gate      chan struct{}   // non-nil: Export waits for it to close
+	failNext  int             // Export answers Unavailable this many times
+	refuse    func(Span) bool // a request with a matching span is refused as malformed
 	changed   chan struct{}
 	counting  bool // only count spans, keep nothing (benchmarks)
 }
@@ -57,31 +64,72 @@ type Receiver struct {
 func Start(tb testing.TB) *Receiver {
 	tb.Helper()
 	r := &Receiver{spans: map[string]Span{}, changed: make(chan struct{})}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err := r.serve("127.0.0.1:0", "127.0.0.1:0"); err != nil {
+		tb.Fatalf("otlptest: %v", err)
+	}
+	tb.Cleanup(func() {
+		r.Release()
+		r.Down()
+	})
+	return r
+}
+
+func (r *Receiver) serve(grpcAddr, httpAddr string) error {
+	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
-		tb.Fatalf("listen: %v", err)
+		return fmt.Errorf("listen: %w", err)
+	}
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("listen: %w", err)
 	}
 	gs := grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	ptraceotlp.RegisterGRPCServer(gs, r)
 	go func() { _ = gs.Serve(gl) }()
-	r.GRPCAddr = gl.Addr().String()
-
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("listen: %v", err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/v1/traces", r.serveHTTP)
 	hs := &http.Server{Handler: mux}
 	go func() { _ = hs.Serve(hl) }()
+	r.mu.Lock()
+	r.gs, r.hs = gs, hs
+	r.GRPCAddr = gl.Addr().String()
 	r.HTTPURL = "http://" + hl.Addr().String() + "/v1/traces"
+	r.mu.Unlock()
+	return nil
+}
 
-	tb.Cleanup(func() {
-		r.Release()
+// Down stops serving: both ports refuse connections (as a collector that
+// stopped), what was received is kept.
+func (r *Receiver) Down() {
+	r.mu.Lock()
+	gs, hs := r.gs, r.hs
+	r.gs, r.hs = nil, nil
+	r.mu.Unlock()
+	if gs != nil {
 		gs.Stop()
 		_ = hs.Close()
-	})
-	return r
+	}
+}
+
+// Up serves again on the same ports after Down.
+func (r *Receiver) Up() error {
+	r.mu.Lock()
+	grpcAddr, httpAddr := r.GRPCAddr, strings.TrimSuffix(strings.TrimPrefix(r.HTTPURL, "http://"), "/v1/traces")
+	r.mu.Unlock()
+	return r.serve(grpcAddr, httpAddr)
+}
+
+// FirstAcceptedAfter is when the first request after t was recorded.
+func (r *Receiver) FirstAcceptedAfter(t time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, at := range r.accepted {
+		if !at.Before(t) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // CountOnly makes the receiver decode and count spans without keeping them.
@@ -117,10 +165,36 @@ func (r *Receiver) FailNext(n int) {
 	r.mu.Unlock()
 }
 
+// RefuseIf makes the receiver refuse, as malformed (gRPC InvalidArgument,
+// HTTP 400), every request holding a span for which refuse is true.
+func (r *Receiver) RefuseIf(refuse func(Span) bool) {
+	r.mu.Lock()
+	r.refuse = refuse
+	r.mu.Unlock()
+}
+
+func (r *Receiver) refused(td ptrace.Traces) bool {
+	r.mu.Lock()
+	refuse := r.refuse
+	r.mu.Unlock()
+	if refuse == nil {
+		return false
+	}
+	for _, s := range flatten(td) {
+		if refuse(s) {
+			return true
+		}
+	}
+	return false
+}
+
 // Export implements the OTLP/gRPC trace service.
 func (r *Receiver) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
 	if err := r.wait(ctx); err != nil {
 		return ptraceotlp.NewExportResponse(), err
+	}
+	if r.refused(req.Traces()) {
+		return ptraceotlp.NewExportResponse(), status.Error(codes.InvalidArgument, "otlptest: refused span")
 	}
 	r.record(req.Traces())
 	return ptraceotlp.NewExportResponse(), nil
@@ -139,6 +213,10 @@ func (r *Receiver) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	if err := r.wait(hr.Context()); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	if r.refused(req.Traces()) {
+		http.Error(w, "otlptest: refused span", http.StatusBadRequest)
 		return
 	}
 	r.record(req.Traces())
@@ -172,11 +250,28 @@ func (r *Receiver) record(td ptrace.Traces) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.requests++
+	r.accepted = append(r.accepted, time.Now())
 	if r.counting {
 		r.received += td.SpanCount()
 		r.signal()
 		return
 	}
+	for _, s := range flatten(td) {
+		r.received++
+		if old, ok := r.spans[s.Key()]; ok {
+			if !sameSpan(old, s) {
+				r.dupDiffer = append(r.dupDiffer, s.Key())
+			}
+			continue
+		}
+		r.spans[s.Key()] = s
+	}
+	r.signal()
+}
+
+// flatten lists the spans of a request.
+func flatten(td ptrace.Traces) []Span {
+	var out []Span
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -187,7 +282,7 @@ func (r *Receiver) record(td ptrace.Traces) {
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
-				s := Span{
+				out = append(out, Span{
 					TraceID:       sp.TraceID().String(),
 					SpanID:        sp.SpanID().String(),
 					ParentSpanID:  spanIDString(sp.ParentSpanID()),
@@ -200,19 +295,11 @@ func (r *Receiver) record(td ptrace.Traces) {
 					Attrs:         sp.Attributes().AsRaw(),
 					Scope:         ss.Scope().Name(),
 					Resource:      res,
-				}
-				r.received++
-				if old, ok := r.spans[s.Key()]; ok {
-					if !sameSpan(old, s) {
-						r.dupDiffer = append(r.dupDiffer, s.Key())
-					}
-					continue
-				}
-				r.spans[s.Key()] = s
+				})
 			}
 		}
 	}
-	r.signal()
+	return out
 }
 
 func spanIDString(id pcommon.SpanID) string {
