@@ -1,12 +1,11 @@
 // The embedded ClickHouse engine as a native library (npm chdb, libchdb)
-// behind the same framed protocol as engine.mjs (frames.mjs). Optional: it is
-// installed into native/node_modules only when asked for
-// (STATUSTRACE_LOCAL_ENGINE=native), because chdb-wasm cannot keep up with the
-// freshness benchmark's 5,000 transitions/s on two cores and this can.
+// behind the same framed protocol as engine.mjs (frames.mjs). The default
+// engine: start.sh installs it into native/node_modules and falls back to
+// chdb-wasm only where it does not install or start.
 //
 // Differences from the wasm engine, none visible through chlocal:
-// - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA, emptied by
-//   start.sh), not in memory, so memory is no concern;
+// - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA), kept across
+//   restarts, with background merges and TTL, not in memory;
 // - libchdb keeps one connection per data directory, so every HTTP session
 //   shares it; chlocal resets a request's settings after it, as for the
 //   shared wasm connection;
@@ -25,7 +24,7 @@ const { Session } = require('chdb');
 const dataDir = process.env.STATUSTRACE_LOCAL_DATA;
 if (!dataDir) throw new Error('STATUSTRACE_LOCAL_DATA is not set (start.sh sets it)');
 mkdirSync(dataDir, { recursive: true });
-const upload = join(dataDir, 'insert.data');
+const upload = join(dataDir, '.statustrace-insert.data');
 const session = new Session(dataDir);
 
 await serve({

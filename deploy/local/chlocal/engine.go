@@ -1,6 +1,6 @@
-// Package chlocal serves ClickHouse's HTTP interface in front of the embedded
-// ClickHouse engine (chDB compiled to WebAssembly, run by Node 24 in a child
-// process). Machines without a ClickHouse server (CI, a laptop without Docker)
+// Package chlocal serves ClickHouse's HTTP interface and native TCP protocol
+// in front of the embedded ClickHouse engine (native chDB, or chDB compiled to
+// WebAssembly, run by Node 24 in a child process). Machines without a ClickHouse server (CI, a laptop without Docker)
 // use it so that every Go component talks to it through clickhouse-go exactly
 // as it talks to a server.
 package chlocal
@@ -214,15 +214,19 @@ func readChunk(r io.Reader) ([]byte, error) {
 	return b, nil
 }
 
-// Close stops the engine process: closing stdin asks it to exit, a kill
-// makes sure.
+// Close stops the engine process: closing stdin asks it to exit (the native
+// engine then closes its data folder cleanly), a kill after closeGrace makes
+// sure.
 func (e *Engine) Close() error {
 	_ = e.stdin.Close()
 	select {
 	case <-e.done:
-	default:
+	case <-time.After(closeGrace):
 		_ = e.cmd.Process.Kill()
 		<-e.done
 	}
 	return nil
 }
+
+// closeGrace is how long Close waits for the engine to exit by itself.
+const closeGrace = 20 * time.Second

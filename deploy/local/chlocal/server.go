@@ -26,6 +26,9 @@ import (
 // in-memory file system. Requests are serialised, so one path is enough.
 const insertFile = "/tmp/statustrace-insert.data"
 
+// instancePath answers the endpoint's instance token (see Config.Token).
+const instancePath = "/statustrace/instance"
+
 // maxBody bounds a request body (a batch insert), so a runaway client cannot
 // exhaust the memory the engine needs.
 const maxBody = 1 << 30
@@ -45,6 +48,8 @@ var httpOnlyParams = map[string]bool{
 type Server struct {
 	engine *Engine
 	log    *slog.Logger
+
+	token string // answered on instancePath
 
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id -> expiry
@@ -128,6 +133,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/ping":
 		_, _ = io.WriteString(w, "Ok.\n")
+		return
+	case instancePath:
+		// Not ClickHouse's: tells start.sh whether its own state folder
+		// started this endpoint (the token is an identity, not a secret).
+		_, _ = io.WriteString(w, s.token)
 		return
 	case "/", "":
 	default:
