@@ -28,6 +28,7 @@ const upload = join(dataDir, '.statustrace-insert.data');
 const session = new Session(dataDir);
 
 await serve({
+  name: 'native',
   async close() {}, // one shared connection: nothing per session to close
   async exec(_session, statements, file, body) {
     if (file) writeFileSync(upload, body);

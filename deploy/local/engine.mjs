@@ -43,6 +43,7 @@ async function connFor(session) {
 }
 
 await serve({
+  name: 'wasm',
   async close(session) {
     const c = sessions.get(session);
     sessions.delete(session);

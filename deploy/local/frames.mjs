@@ -28,7 +28,8 @@ export function writeFrame(header, body) {
 // serve reads frames from stdin and hands them to engine one after another:
 //   engine.close(session), engine.exec(session, statements, file, body) ->
 //   {rows, bytes, scannedRows, scannedBytes, elapsed, data},
-//   engine.info() -> [version, displayName, timezone], engine.shutdown().
+//   engine.info() -> [version, displayName, timezone], engine.shutdown();
+//   engine.name (native or wasm) is reported with the ready frame.
 // The parent closing stdin means it is gone: stop, so nothing is left running.
 export async function serve(engine) {
   const handle = async (header, body) => {
@@ -68,5 +69,5 @@ export async function serve(engine) {
   });
   const [version, displayName, timezone] = await engine.info();
   log(`chDB ${version} ready`);
-  await writeFrame({ ok: true, ready: true, version, displayName, timezone });
+  await writeFrame({ ok: true, ready: true, engine: engine.name, version, displayName, timezone });
 }

@@ -21,6 +21,7 @@ import (
 
 // EngineInfo is what the engine reports once it is ready.
 type EngineInfo struct {
+	Engine      string `json:"engine"` // native or wasm
 	Version     string `json:"version"`
 	DisplayName string `json:"displayName"`
 	Timezone    string `json:"timezone"`
