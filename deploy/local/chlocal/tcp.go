@@ -456,9 +456,16 @@ func (noRows) Rows() int                    { return 0 }
 func (noRows) EncodeColumn(*chproto.Buffer) {}
 func (noRows) WriteColumn(*chproto.Writer)  {}
 
-// rowQueryRe tells statements that answer with rows, so that an empty answer
-// still gets its header block (clients read the columns from it).
-var rowQueryRe = regexp.MustCompile(`(?is)^\s*\(*\s*(SELECT|WITH)\b`)
+// leadingRe skips what may precede a statement's first keyword: blanks,
+// comments and opening parentheses.
+var leadingRe = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*(?s:.*?)\*/|\()*`)
+
+// isSelect tells a SELECT (or WITH ... SELECT), so that an empty answer still
+// gets its header block: clients read the columns from it.
+func isSelect(sql string) bool {
+	rest := strings.ToUpper(sql[len(leadingRe.FindString(sql)):])
+	return strings.HasPrefix(rest, "SELECT") || strings.HasPrefix(rest, "WITH")
+}
 
 // sendResult sends the engine's Native output (blocks at revision 0) as Data
 // packets at the connection's revision, after a header block.
@@ -489,8 +496,9 @@ func (c *tcpConn) sendResult(w *dataWriter, params paramSet, sql string, native 
 		blocks++
 		rows += blk.Rows()
 	}
-	if blocks == 0 && rowQueryRe.MatchString(sql) {
-		cols, cerr := c.describe(params, "DESCRIBE ("+sql+")")
+	if blocks == 0 && isSelect(sql) {
+		// Line breaks: the query may end in a comment.
+		cols, cerr := c.describe(params, "DESCRIBE (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n)")
 		if cerr != nil {
 			return 0, 0, cerr
 		}
