@@ -5,7 +5,7 @@ SHELL := bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test bench bench-queries-local demo clickhouse clickhouse-stop clickhouse-wipe clean
+.PHONY: all build vet test test-http bench bench-queries-local demo clickhouse clickhouse-stop clickhouse-wipe clean
 
 all: build
 
@@ -50,6 +50,14 @@ test: vet
 	@dsn=$$($(MAKE) -s clickhouse) && echo "ClickHouse: $$dsn" && \
 	  if [ -z "$$CLICKHOUSE_DSN" ]; then export CLICKHOUSE_HTTP_DSN=$$(STATUSTRACE_LOCAL_PROTOCOL=http deploy/local/start.sh); fi && \
 	  CLICKHOUSE_DSN=$$dsn $(GO) test -count=1 -timeout 30m ./...
+
+# The writers and readers once more over the HTTP interface (the suite above
+# runs on the native protocol): CLICKHOUSE_HTTP_DSN, or the local endpoint's.
+HTTP_TEST_PKGS := ./exporter/... ./queries/... ./internal/api/... ./internal/e2e/ ./dashboards/...
+test-http:
+	@dsn=$${CLICKHOUSE_HTTP_DSN:-$$(if [ -z "$$CLICKHOUSE_DSN" ]; then STATUSTRACE_LOCAL_PROTOCOL=http deploy/local/start.sh; fi)} && \
+	  if [ -z "$$dsn" ]; then echo "test-http: CLICKHOUSE_DSN is set but CLICKHOUSE_HTTP_DSN is not: nothing to run over HTTP"; exit 0; fi && \
+	  echo "ClickHouse over HTTP: $$dsn" && CLICKHOUSE_DSN=$$dsn $(GO) test -count=1 -timeout 20m $(HTTP_TEST_PKGS)
 
 # Benchmarks print `BENCH <name> ...` summary lines (ratios against a baseline
 # measured in the same run) and fail only when a target is missed; runs kept

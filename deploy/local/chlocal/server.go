@@ -322,6 +322,14 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 	start := time.Now()
 	res, err := s.engine.Exec(session, stmts, file, data)
 	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "bytes_in", len(data), "took", time.Since(start), "err", err)
+	if err == nil && res.OK && len(res.Data) == 0 && strings.EqualFold(format, "Native") && isSelect(stmt) {
+		// The engine writes nothing for no rows; a server writes the header
+		// block, and clients read the result's columns from it.
+		if res.Data, err = s.header(session, pre, stmt); err != nil {
+			res = Result{Error: err.Error()}
+			err = nil
+		}
+	}
 	if len(post) > 0 && err == nil {
 		// URL settings apply to this request only: put the connection back.
 		if _, rerr := s.engine.Exec(session, post, "", nil); rerr != nil {
@@ -336,6 +344,60 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 		return nil, engineError(res.Error)
 	}
 	return &output{data: res.Data, format: format, res: res, qid: qid}, nil
+}
+
+// header returns the Native header block (names and types, no rows) of a
+// SELECT, from DESCRIBE on the same connection state (pre: database,
+// settings, parameters).
+func (s *Server) header(session string, pre []Statement, sql string) ([]byte, error) {
+	// Line breaks: the query may end in a comment.
+	describe := "DESCRIBE (\n" + strings.TrimRight(strings.TrimSpace(sql), ";") + "\n)"
+	res, err := s.engine.Exec(session, append(pre[:len(pre):len(pre)], Statement{SQL: describe, Format: "JSONCompact"}), "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if !res.OK {
+		return nil, errors.New(res.Error)
+	}
+	var doc struct {
+		Data [][]any `json:"data"`
+	}
+	if err := json.Unmarshal(res.Data, &doc); err != nil {
+		return nil, fmt.Errorf("Code: 1002. DB::Exception: cannot read the result's columns: %w", err)
+	}
+	input := make([]chproto.InputColumn, 0, len(doc.Data))
+	for _, row := range doc.Data {
+		if len(row) < 2 {
+			continue
+		}
+		name, _ := row[0].(string)
+		typ, _ := row[1].(string)
+		input = append(input, chproto.InputColumn{Name: name, Data: noRows(typ)})
+	}
+	var buf chproto.Buffer
+	if err := (chproto.Block{Columns: len(input)}).EncodeBlock(&buf, 0, input); err != nil {
+		return nil, err
+	}
+	return buf.Buf, nil
+}
+
+// noRows is a column of a type and no rows: what a header block carries.
+type noRows chproto.ColumnType
+
+func (t noRows) Type() chproto.ColumnType   { return chproto.ColumnType(t) }
+func (noRows) Rows() int                    { return 0 }
+func (noRows) EncodeColumn(*chproto.Buffer) {}
+func (noRows) WriteColumn(*chproto.Writer)  {}
+
+// leadingRe skips what may precede a statement's first keyword: blanks,
+// comments and opening parentheses.
+var leadingRe = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*(?s:.*?)\*/|\()*`)
+
+// isSelect tells a SELECT (or WITH ... SELECT): statements whose empty
+// answer still names its columns.
+func isSelect(sql string) bool {
+	rest := strings.ToUpper(sql[len(leadingRe.FindString(sql)):])
+	return strings.HasPrefix(rest, "SELECT") || strings.HasPrefix(rest, "WITH")
 }
 
 var (

@@ -2,7 +2,6 @@ package chlocal
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -288,12 +287,8 @@ func (c *tcpConn) query() error {
 	if cerr != nil {
 		return c.exception(cerr)
 	}
-	blocks, rows, err := c.sendResult(w, params, sql, out.data)
+	blocks, rows, err := c.sendResult(w, out.data)
 	if err != nil {
-		var ce *chError
-		if errors.As(err, &ce) {
-			return c.exception(ce)
-		}
 		return err
 	}
 	return c.finish(chproto.Profile{Rows: uint64(rows), Blocks: uint64(blocks), Bytes: uint64(len(out.data))},
@@ -435,60 +430,38 @@ func (w *dataWriter) send(encode func(b *chproto.Buffer) error) error {
 	return c.flush()
 }
 
-// header sends a block of no rows that names the columns and their types.
-func (w *dataWriter) header(cols []nameType) error {
-	input := make([]chproto.InputColumn, len(cols))
-	for i, col := range cols {
-		input[i] = chproto.InputColumn{Name: col.Name, Data: noRows(col.Type)}
+// header sends a block's columns with no rows: what clients read the
+// result's (or an INSERT's) columns from.
+func (w *dataWriter) header(blk *goproto.Block) error {
+	input := make([]chproto.InputColumn, len(blk.Columns))
+	for i, col := range blk.Columns {
+		input[i] = chproto.InputColumn{Name: col.Name(), Data: noRows(col.Type())}
 	}
 	return w.send(func(b *chproto.Buffer) error {
 		return chproto.Block{Info: chproto.BlockInfo{BucketNum: -1}, Columns: len(input)}.EncodeBlock(b, w.c.ver, input)
 	})
 }
 
-type nameType struct{ Name, Type string }
-
-// noRows is a column of a type and no rows: what a header block carries.
-type noRows chproto.ColumnType
-
-func (t noRows) Type() chproto.ColumnType   { return chproto.ColumnType(t) }
-func (noRows) Rows() int                    { return 0 }
-func (noRows) EncodeColumn(*chproto.Buffer) {}
-func (noRows) WriteColumn(*chproto.Writer)  {}
-
-// leadingRe skips what may precede a statement's first keyword: blanks,
-// comments and opening parentheses.
-var leadingRe = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*(?s:.*?)\*/|\()*`)
-
-// isSelect tells a SELECT (or WITH ... SELECT), so that an empty answer still
-// gets its header block: clients read the columns from it.
-func isSelect(sql string) bool {
-	rest := strings.ToUpper(sql[len(leadingRe.FindString(sql)):])
-	return strings.HasPrefix(rest, "SELECT") || strings.HasPrefix(rest, "WITH")
-}
-
 // sendResult sends the engine's Native output (blocks at revision 0) as Data
-// packets at the connection's revision, after a header block.
-func (c *tcpConn) sendResult(w *dataWriter, params paramSet, sql string, native []byte) (blocks, rows int, err error) {
-	ctx := c.columnContext()
+// packets at the connection's revision: first the header (the first block's
+// columns, no rows), then every block with rows.
+func (c *tcpConn) sendResult(w *dataWriter, native []byte) (blocks, rows int, err error) {
 	r := chproto.NewReader(bytes.NewReader(native))
 	for first := true; ; first = false {
-		blk := &goproto.Block{ServerContext: ctx}
+		blk := &goproto.Block{ServerContext: c.columnContext()}
 		if err := blk.Decode(r, 0); err != nil {
 			if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-				break // after the last block
+				return blocks, rows, nil // after the last block
 			}
 			return blocks, rows, fmt.Errorf("decode engine output: %w", err)
 		}
 		if first {
-			// The header: the first block's columns with no rows.
-			cols := make([]nameType, len(blk.Columns))
-			for i, col := range blk.Columns {
-				cols[i] = nameType{col.Name(), string(col.Type())}
-			}
-			if err := w.header(cols); err != nil {
+			if err := w.header(blk); err != nil {
 				return 0, 0, err
 			}
+		}
+		if blk.Rows() == 0 {
+			continue
 		}
 		if err := w.send(func(b *chproto.Buffer) error { return blk.Encode(b, uint64(c.ver)) }); err != nil {
 			return blocks, rows, err
@@ -496,56 +469,6 @@ func (c *tcpConn) sendResult(w *dataWriter, params paramSet, sql string, native 
 		blocks++
 		rows += blk.Rows()
 	}
-	if blocks == 0 && isSelect(sql) {
-		// Line breaks: the query may end in a comment.
-		cols, cerr := c.describe(params, "DESCRIBE (\n"+strings.TrimRight(strings.TrimSpace(sql), ";")+"\n)")
-		if cerr != nil {
-			return 0, 0, cerr
-		}
-		if err := w.header(cols); err != nil {
-			return 0, 0, err
-		}
-	}
-	return blocks, rows, nil
-}
-
-// describe runs a statement whose JSONCompact answer names columns: DESCRIBE
-// (name, type rows) or a SELECT ... LIMIT 0 (its meta).
-func (c *tcpConn) describe(params paramSet, sql string) ([]nameType, *chError) {
-	p := paramSet{Values: map[string][]string{}}
-	for k, v := range params.Values {
-		if k != "query" && k != "default_format" && k != "query_id" {
-			p.Values[k] = v
-		}
-	}
-	p.Set("query", sql)
-	p.Set("default_format", "JSONCompact")
-	out, cerr := c.srv.execute(p, nil)
-	if cerr != nil {
-		return nil, cerr
-	}
-	var doc struct {
-		Meta []nameType `json:"meta"`
-		Data [][]any    `json:"data"`
-	}
-	if err := json.Unmarshal(out.data, &doc); err != nil {
-		return nil, &chError{code: 1002, status: 500, msg: "Code: 1002. DB::Exception: cannot read column names: " + err.Error()}
-	}
-	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(sql)), "DESCRIBE") {
-		cols := make([]nameType, 0, len(doc.Data))
-		for _, row := range doc.Data {
-			if len(row) >= 2 {
-				name, _ := row[0].(string)
-				typ, _ := row[1].(string)
-				cols = append(cols, nameType{name, typ})
-			}
-		}
-		return cols, nil
-	}
-	for i := range doc.Meta {
-		doc.Meta[i].Name = strings.TrimSpace(doc.Meta[i].Name)
-	}
-	return doc.Meta, nil
 }
 
 // insertDataRe matches an INSERT whose data the client sends as blocks:
@@ -565,9 +488,18 @@ func (c *tcpConn) insert(params paramSet, w *dataWriter, stmt, table string, com
 	if m := insertColumnsRe.FindStringSubmatch(stmt); m != nil {
 		cols = m[1]
 	}
-	header, cerr := c.describe(params, "SELECT "+cols+" FROM "+table+" LIMIT 0")
+	hp := paramSet{Values: map[string][]string{}}
+	for k, v := range params.Values {
+		hp.Values[k] = v
+	}
+	hp.Set("query", "SELECT "+cols+" FROM "+table+" LIMIT 0")
+	out, cerr := c.srv.execute(hp, nil)
 	if cerr != nil {
 		return c.exception(cerr)
+	}
+	header := &goproto.Block{ServerContext: c.columnContext()}
+	if err := header.Decode(chproto.NewReader(bytes.NewReader(out.data)), 0); err != nil {
+		return fmt.Errorf("decode the table's header: %w", err)
 	}
 	if err := w.header(header); err != nil {
 		return err
