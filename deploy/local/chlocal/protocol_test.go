@@ -220,3 +220,29 @@ func TestCancel(t *testing.T) {
 		require.Equal(t, uint8(1), one)
 	})
 }
+
+// TestInsertAfterSchemaChange: an INSERT's columns follow ALTER and
+// re-created tables at once (the native protocol caches INSERT headers).
+func TestInsertAfterSchemaChange(t *testing.T) {
+	onEach(t, func(t *testing.T, db *chtest.DB) {
+		c := ctx(t)
+		insert := func(vals ...any) {
+			b, err := db.Conn.PrepareBatch(c, "INSERT INTO sc")
+			require.NoError(t, err)
+			require.NoError(t, b.Append(vals...))
+			require.NoError(t, b.Send())
+		}
+		require.NoError(t, db.Conn.Exec(c, "CREATE TABLE sc (a UInt32) ENGINE = MergeTree ORDER BY a"))
+		insert(uint32(1))
+		require.NoError(t, db.Conn.Exec(c, "ALTER TABLE sc ADD COLUMN b String"))
+		insert(uint32(2), "two")
+		require.NoError(t, db.Conn.Exec(c, "DROP TABLE sc SYNC"))
+		require.NoError(t, db.Conn.Exec(c, "CREATE TABLE sc (a String, c UInt8) ENGINE = MergeTree ORDER BY a"))
+		insert("three", uint8(3))
+		var a string
+		var n uint8
+		require.NoError(t, db.Conn.QueryRow(c, "SELECT a, c FROM sc").Scan(&a, &n))
+		require.Equal(t, "three", a)
+		require.Equal(t, uint8(3), n)
+	})
+}

@@ -57,6 +57,13 @@ type Server struct {
 	// helloAnswered counts answers to clickhouse-go's connect-time query; a
 	// test watches it so a client upgrade that changes the handshake fails loudly.
 	helloAnswered atomic.Int64
+
+	// schemaGen counts statements that may change a table's columns (any
+	// that is neither a SELECT nor an INSERT); the native protocol's cache
+	// of INSERT header blocks is valid for one generation.
+	schemaGen atomic.Uint64
+	headersMu sync.Mutex
+	headers   map[string]cachedHeader
 }
 
 // NewServer wraps a running engine.
@@ -320,6 +327,12 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 	}
 	stmts := append(pre, Statement{SQL: stmt, Format: format})
 	start := time.Now()
+	if insertFormat == "" && !isSelect(stmt) && !insertRe.MatchString(stmt) {
+		// Bumped after the statement too (below): a header read while it ran
+		// belongs to neither generation.
+		s.schemaGen.Add(1)
+		defer s.schemaGen.Add(1)
+	}
 	res, err := s.engine.Exec(session, stmts, file, data)
 	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "bytes_in", len(data), "took", time.Since(start), "err", err)
 	if err == nil && res.OK && len(res.Data) == 0 && strings.EqualFold(format, "Native") && isSelect(stmt) {
@@ -388,6 +401,50 @@ func (t noRows) Type() chproto.ColumnType   { return chproto.ColumnType(t) }
 func (noRows) Rows() int                    { return 0 }
 func (noRows) EncodeColumn(*chproto.Buffer) {}
 func (noRows) WriteColumn(*chproto.Writer)  {}
+
+// insertRe tells an INSERT (whatever the leading comments).
+var insertRe = regexp.MustCompile(`(?is)^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*INSERT\b`)
+
+// cachedHeader is a Native header block valid while schemaGen is gen.
+type cachedHeader struct {
+	gen   uint64
+	block []byte
+}
+
+// insertHeader returns the Native header block (names, types, no rows) an
+// INSERT into table (columns cols, "*" for all) takes, from the cache while
+// no statement that may change a schema ran since it was read: a native
+// protocol INSERT needs it before its data, and reading it costs an engine
+// call per batch otherwise.
+func (s *Server) insertHeader(params paramSet, table, cols string) ([]byte, *chError) {
+	key := params.Get("database") + "\x00" + table + "\x00" + cols
+	gen := s.schemaGen.Load()
+	s.headersMu.Lock()
+	h, ok := s.headers[key]
+	s.headersMu.Unlock()
+	if ok && h.gen == gen {
+		return h.block, nil
+	}
+	hp := paramSet{Values: map[string][]string{}}
+	for k, v := range params.Values {
+		if !strings.HasPrefix(k, "param_") {
+			hp.Values[k] = v
+		}
+	}
+	hp.Set("query", "SELECT "+cols+" FROM "+table+" LIMIT 0")
+	hp.Set("default_format", "Native")
+	out, cerr := s.execute(hp, nil)
+	if cerr != nil {
+		return nil, cerr
+	}
+	s.headersMu.Lock()
+	if s.headers == nil || len(s.headers) > 1000 {
+		s.headers = map[string]cachedHeader{}
+	}
+	s.headers[key] = cachedHeader{gen: gen, block: out.data}
+	s.headersMu.Unlock()
+	return out.data, nil
+}
 
 // leadingRe skips what may precede a statement's first keyword: blanks,
 // comments and opening parentheses.

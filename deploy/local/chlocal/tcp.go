@@ -488,17 +488,12 @@ func (c *tcpConn) insert(params paramSet, w *dataWriter, stmt, table string, com
 	if m := insertColumnsRe.FindStringSubmatch(stmt); m != nil {
 		cols = m[1]
 	}
-	hp := paramSet{Values: map[string][]string{}}
-	for k, v := range params.Values {
-		hp.Values[k] = v
-	}
-	hp.Set("query", "SELECT "+cols+" FROM "+table+" LIMIT 0")
-	out, cerr := c.srv.execute(hp, nil)
+	hdr, cerr := c.srv.insertHeader(params, table, cols)
 	if cerr != nil {
 		return c.exception(cerr)
 	}
 	header := &goproto.Block{ServerContext: c.columnContext()}
-	if err := header.Decode(chproto.NewReader(bytes.NewReader(out.data)), 0); err != nil {
+	if err := header.Decode(chproto.NewReader(bytes.NewReader(hdr)), 0); err != nil {
 		return fmt.Errorf("decode the table's header: %w", err)
 	}
 	if err := w.header(header); err != nil {
