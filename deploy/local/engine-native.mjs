@@ -6,9 +6,10 @@
 // Differences from the wasm engine, none visible through chlocal:
 // - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA), kept across
 //   restarts, with background merges and TTL, not in memory;
-// - libchdb keeps one connection per data directory, so every HTTP session
-//   shares it; chlocal resets a request's settings after it, as for the
-//   shared wasm connection;
+// - one connection serves every request, one at a time (libchdb could serve
+//   several connections to one data folder in parallel, see
+//   deploy/local/README.md), so every HTTP session shares it; chlocal resets
+//   a request's settings after it, as for the shared wasm connection;
 // - INSERT data goes through a file in the data directory, not the engine's
 //   virtual file system: the statement's INFILE path is rewritten to it.
 import { createRequire } from 'node:module';
@@ -25,7 +26,11 @@ const dataDir = process.env.STATUSTRACE_LOCAL_DATA;
 if (!dataDir) throw new Error('STATUSTRACE_LOCAL_DATA is not set (start.sh sets it)');
 mkdirSync(dataDir, { recursive: true });
 const upload = join(dataDir, '.statustrace-insert.data');
-const session = new Session(dataDir);
+// Server settings, given when the connection starts the embedded server: a
+// dropped table's files go at once rather than after 8 minutes (tests and
+// benchmarks drop a database each; with the data kept across restarts they
+// would fill the disk).
+const session = new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
 
 await serve({
   name: 'native',
