@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
@@ -245,4 +246,49 @@ func TestInsertAfterSchemaChange(t *testing.T) {
 		require.Equal(t, "three", a)
 		require.Equal(t, uint8(3), n)
 	})
+}
+
+// TestCancelPacket speaks the protocol with ch-go's encoders: a query, then
+// a cancel while the engine runs it. The endpoint answers end of stream,
+// drops the result, and the connection goes on (a ping is answered).
+func TestCancelPacket(t *testing.T) {
+	db := chtest.NewOn(t, chtest.Native)
+	conn, err := net.DialTimeout("tcp", db.Options.Addr[0], 10*time.Second)
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, conn.SetDeadline(time.Now().Add(time.Minute)))
+	r := chproto.NewReader(conn)
+	send := func(b *chproto.Buffer) {
+		_, err := conn.Write(b.Buf)
+		require.NoError(t, err)
+	}
+	var b chproto.Buffer
+	chproto.ClientHello{Name: "test", Major: 1, ProtocolVersion: chproto.Version, Database: db.Name, User: "default"}.Encode(&b)
+	send(&b)
+	code, err := r.UVarInt()
+	require.NoError(t, err)
+	require.Equal(t, uint64(chproto.ServerCodeHello), code)
+	var hello chproto.ServerHello
+	require.NoError(t, hello.DecodeAware(r, chproto.Version))
+	b.Reset()
+	b.PutString("") // addendum: quota key
+	chproto.Query{ID: "cancel-me", Body: "SELECT sleep(1)", Stage: chproto.StageComplete,
+		Info: chproto.ClientInfo{ProtocolVersion: chproto.Version, Major: 1, Interface: chproto.InterfaceTCP, Query: chproto.ClientQueryInitial}}.EncodeAware(&b, chproto.Version)
+	chproto.ClientCodeData.Encode(&b)
+	chproto.ClientData{}.EncodeAware(&b, chproto.Version)
+	chproto.Block{}.EncodeAware(&b, chproto.Version) // no external tables
+	send(&b)
+	time.Sleep(200 * time.Millisecond) // the engine is running it now
+	b.Reset()
+	chproto.ClientCodeCancel.Encode(&b)
+	send(&b)
+	code, err = r.UVarInt()
+	require.NoError(t, err)
+	require.Equal(t, uint64(chproto.ServerCodeEndOfStream), code, "a cancelled query ends with end of stream, no data")
+	b.Reset()
+	chproto.ClientCodePing.Encode(&b)
+	send(&b)
+	code, err = r.UVarInt()
+	require.NoError(t, err)
+	require.Equal(t, uint64(chproto.ServerCodePong), code, "the connection goes on")
 }

@@ -363,8 +363,12 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 // SELECT, from DESCRIBE on the same connection state (pre: database,
 // settings, parameters).
 func (s *Server) header(session string, pre []Statement, sql string) ([]byte, error) {
+	sql = strings.TrimRight(strings.TrimSpace(sql), ";")
+	if m := formatClauseRe.FindStringIndex(sql); m != nil {
+		sql = sql[:m[0]] // DESCRIBE takes the query without its FORMAT
+	}
 	// Line breaks: the query may end in a comment.
-	describe := "DESCRIBE (\n" + strings.TrimRight(strings.TrimSpace(sql), ";") + "\n)"
+	describe := "DESCRIBE (\n" + sql + "\n)"
 	res, err := s.engine.Exec(session, append(pre[:len(pre):len(pre)], Statement{SQL: describe, Format: "JSONCompact"}), "", nil)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,11 @@ func (t *TCPServer) Serve(ln net.Listener) error {
 		t.mu.Unlock()
 		go func() {
 			defer func() {
+				// A bug in one connection's handling must not take the
+				// endpoint (and every other client) down.
+				if p := recover(); p != nil {
+					t.log.Error("native connection handler panicked", "panic", p, "stack", string(debug.Stack()))
+				}
 				_ = c.Close()
 				t.mu.Lock()
 				delete(t.conns, c)
@@ -280,8 +286,8 @@ func (c *tcpConn) query() error {
 	params.Set("query", sql)
 
 	start := time.Now()
-	out, cerr, err := c.watch(func() (*output, *chError) { return c.srv.execute(params, nil) })
-	if err != nil {
+	out, cerr, cancelled, err := c.watch(func() (*output, *chError) { return c.srv.execute(params, nil) })
+	if err != nil || cancelled {
 		return err
 	}
 	if cerr != nil {
@@ -366,10 +372,12 @@ func (c *tcpConn) columnContext() *column.ServerContext {
 	return c.colCtx
 }
 
-// watch runs fn (an engine call) while watching the connection for a
-// cancel. A packet other than cancel that arrives meanwhile (a client
-// pipelining its next request) is kept for the next read.
-func (c *tcpConn) watch(fn func() (*output, *chError)) (*output, *chError, error) {
+// watch runs fn (an engine call) while watching the connection for the
+// client's cancel. After a cancel the answer is dropped and end of stream
+// sent (cancelled is true; the connection stays usable). A packet other than
+// cancel that arrives meanwhile (a client pipelining its next request) is
+// kept for the next read.
+func (c *tcpConn) watch(fn func() (*output, *chError)) (out *output, cerr *chError, cancelled bool, err error) {
 	type got struct {
 		code chproto.ClientCode
 		err  error
@@ -379,7 +387,7 @@ func (c *tcpConn) watch(fn func() (*output, *chError)) (*output, *chError, error
 		n, err := c.r.UVarInt()
 		seen <- got{chproto.ClientCode(n), err}
 	}()
-	out, cerr := fn()
+	out, cerr = fn()
 	_ = c.conn.SetReadDeadline(time.Now())
 	g := <-seen
 	_ = c.conn.SetReadDeadline(time.Time{})
@@ -387,19 +395,15 @@ func (c *tcpConn) watch(fn func() (*output, *chError)) (*output, *chError, error
 	switch {
 	case g.err == nil && g.code == chproto.ClientCodeCancel:
 		chproto.ServerCodeEndOfStream.Encode(c.buf)
-		return nil, nil, errors.Join(c.flush(), c.drainCancel())
+		return nil, nil, true, c.flush()
 	case g.err == nil:
 		c.pending = &g.code
 	case errors.As(g.err, &ne) && ne.Timeout():
 	default:
-		return nil, nil, g.err // the client went away
+		return nil, nil, false, g.err // the client went away
 	}
-	return out, cerr, nil
+	return out, cerr, false, nil
 }
-
-// drainCancel returns nil: after a cancel the connection stays usable (the
-// query's result was dropped, end of stream sent).
-func (c *tcpConn) drainCancel() error { return nil }
 
 // dataWriter sends Data packets: table name, then the block, compressed in
 // ClickHouse's block frames when the query asked for compression.
@@ -524,13 +528,13 @@ func (c *tcpConn) insert(params paramSet, w *dataWriter, stmt, table string, com
 	}
 	start := time.Now()
 	params.Set("query", stmt+" FORMAT Native")
-	_, cerr, err := c.watch(func() (*output, *chError) {
+	_, cerr, cancelled, err := c.watch(func() (*output, *chError) {
 		if rows == 0 {
 			return &output{}, nil
 		}
 		return c.srv.execute(params, body.Buf)
 	})
-	if err != nil {
+	if err != nil || cancelled {
 		return err
 	}
 	if cerr != nil {
