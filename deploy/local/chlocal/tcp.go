@@ -294,6 +294,10 @@ func (c *tcpConn) query() error {
 		return c.exception(cerr)
 	}
 	blocks, rows, err := c.sendResult(w, out.data)
+	var ce *chError
+	if errors.As(err, &ce) {
+		return c.exception(ce)
+	}
 	if err != nil {
 		return err
 	}
@@ -457,7 +461,10 @@ func (c *tcpConn) sendResult(w *dataWriter, native []byte) (blocks, rows int, er
 			if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 				return blocks, rows, nil // after the last block
 			}
-			return blocks, rows, fmt.Errorf("decode engine output: %w", err)
+			// The stream is still whole (packets are sent whole): say so
+			// as an exception rather than drop the connection.
+			return blocks, rows, &chError{code: 50, msg: fmt.Sprintf(
+				"the local endpoint cannot pass this result over the native protocol (use HTTP for it): %v. (UNKNOWN_TYPE)", err)}
 		}
 		if first {
 			if err := w.header(blk); err != nil {
