@@ -6,10 +6,10 @@
 // Differences from the wasm engine, none visible through chlocal:
 // - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA), kept across
 //   restarts, with background merges and TTL, not in memory;
-// - one connection serves every request, one at a time (libchdb could serve
-//   several connections to one data folder in parallel, see
-//   deploy/local/README.md), so every HTTP session shares it; chlocal resets
-//   a request's settings after it, as for the shared wasm connection;
+// - requests run one at a time (libchdb could serve several connections to
+//   one data folder in parallel, see deploy/local/README.md): requests
+//   without a session on one shared connection (chlocal resets a request's
+//   settings after it), each HTTP session on a connection of its own;
 // - INSERT data goes through a file in the data directory, not the engine's
 //   virtual file system: the statement's INFILE path is rewritten to it.
 import { createRequire } from 'node:module';
@@ -30,18 +30,37 @@ const upload = join(dataDir, '.statustrace-insert.data');
 // dropped table's files go at once rather than after 8 minutes (tests and
 // benchmarks drop a database each; with the data kept across restarts they
 // would fill the disk).
-const session = new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
+const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
+const shared = open(); // requests without a session
+// An HTTP session gets a connection of its own (its own settings and
+// temporary tables), on the same embedded server and data.
+const sessions = new Map(); // session id -> Session
+
+function connFor(session) {
+  if (!session) return shared;
+  let c = sessions.get(session);
+  if (!c) {
+    c = open();
+    sessions.set(session, c);
+  }
+  return c;
+}
 
 await serve({
   name: 'native',
-  async close() {}, // one shared connection: nothing per session to close
-  async exec(_session, statements, file, body) {
+  async close(session) {
+    const c = sessions.get(session);
+    sessions.delete(session);
+    if (c) c.close();
+  },
+  async exec(session, statements, file, body) {
+    const conn = connFor(session);
     if (file) writeFileSync(upload, body);
     let last = null;
     try {
       for (const st of statements) {
         const sql = file ? st.sql.split(file).join(upload) : st.sql;
-        last = await session.queryAsync(sql, { format: st.format || 'TabSeparated' });
+        last = await conn.queryAsync(sql, { format: st.format || 'TabSeparated' });
       }
     } finally {
       if (file) rmSync(upload, { force: true });
@@ -58,10 +77,11 @@ await serve({
     };
   },
   async info() {
-    const r = await session.queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
+    const r = await shared.queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
     return JSON.parse(r.text());
   },
   async shutdown() {
-    session.close();
+    for (const c of sessions.values()) c.close();
+    shared.close();
   },
 });

@@ -286,9 +286,6 @@ func TestTTL(t *testing.T) {
 // TestSession: temporary tables and SET survive within a session_id.
 func TestSession(t *testing.T) {
 	db := chtest.NewOn(t, chtest.HTTP)
-	if localEngine(t, db) == "native" {
-		t.Skip("the native engine keeps one connection per data directory: sessions are not isolated (README)")
-	}
 	addr := "http://" + db.Options.Addr[0] + "/"
 	post := func(session, q string) (int, string) {
 		u := addr + "?database=" + db.Name
