@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from './frames.mjs';
+import { serve, runStatements } from './frames.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, 'native', 'package.json'));
@@ -53,15 +53,13 @@ await serve({
     sessions.delete(session);
     if (c) c.close();
   },
-  async exec(session, statements, file, body) {
+  async exec(session, statements, reset, file, body) {
     const conn = connFor(session);
     if (file) writeFileSync(upload, body);
     let last = null;
     try {
-      for (const st of statements) {
-        const sql = file ? st.sql.split(file).join(upload) : st.sql;
-        last = await conn.queryAsync(sql, { format: st.format || 'TabSeparated' });
-      }
+      const query = (st) => conn.queryAsync(file ? st.sql.split(file).join(upload) : st.sql, { format: st.format || 'TabSeparated' });
+      last = await runStatements(query, statements, reset);
     } finally {
       if (file) rmSync(upload, { force: true });
     }

@@ -315,6 +315,7 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 			// HTTP-only parameters, external-table descriptions.
 		default:
 			pre = append(pre, Statement{SQL: "SET " + quoteIdent(k) + " = " + settingLiteral(v)})
+			// URL settings apply to this request only: put the connection back.
 			post = append(post, Statement{SQL: "SET " + quoteIdent(k) + " = DEFAULT"})
 		}
 	}
@@ -333,20 +334,14 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 		s.schemaGen.Add(1)
 		defer s.schemaGen.Add(1)
 	}
-	res, err := s.engine.Exec(session, stmts, file, data)
+	res, err := s.engine.Exec(session, stmts, post, file, data)
 	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "bytes_in", len(data), "took", time.Since(start), "err", err)
 	if err == nil && res.OK && len(res.Data) == 0 && strings.EqualFold(format, "Native") && isSelect(stmt) {
 		// The engine writes nothing for no rows; a server writes the header
 		// block, and clients read the result's columns from it.
-		if res.Data, err = s.header(session, pre, stmt); err != nil {
+		if res.Data, err = s.header(session, pre, post, stmt); err != nil {
 			res = Result{Error: err.Error()}
 			err = nil
-		}
-	}
-	if len(post) > 0 && err == nil {
-		// URL settings apply to this request only: put the connection back.
-		if _, rerr := s.engine.Exec(session, post, "", nil); rerr != nil {
-			s.log.Warn("reset settings", "err", rerr)
 		}
 	}
 	if err != nil {
@@ -362,14 +357,14 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 // header returns the Native header block (names and types, no rows) of a
 // SELECT, from DESCRIBE on the same connection state (pre: database,
 // settings, parameters).
-func (s *Server) header(session string, pre []Statement, sql string) ([]byte, error) {
+func (s *Server) header(session string, pre, reset []Statement, sql string) ([]byte, error) {
 	sql = strings.TrimRight(strings.TrimSpace(sql), ";")
 	if m := formatClauseRe.FindStringIndex(sql); m != nil {
 		sql = sql[:m[0]] // DESCRIBE takes the query without its FORMAT
 	}
 	// Line breaks: the query may end in a comment.
 	describe := "DESCRIBE (\n" + sql + "\n)"
-	res, err := s.engine.Exec(session, append(pre[:len(pre):len(pre)], Statement{SQL: describe, Format: "JSONCompact"}), "", nil)
+	res, err := s.engine.Exec(session, append(pre[:len(pre):len(pre)], Statement{SQL: describe, Format: "JSONCompact"}), reset, "", nil)
 	if err != nil {
 		return nil, err
 	}
