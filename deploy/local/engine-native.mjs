@@ -6,12 +6,14 @@
 // Differences from the wasm engine, none visible through chlocal:
 // - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA), kept across
 //   restarts, with background merges and TTL, not in memory;
-// - requests run one at a time (libchdb could serve several connections to
-//   one data folder in parallel, see deploy/local/README.md): requests
-//   without a session on one shared connection (chlocal resets a request's
-//   settings after it), each HTTP session on a connection of its own;
-// - INSERT data goes through a file in the data directory, not the engine's
-//   virtual file system: the statement's INFILE path is rewritten to it.
+// - requests run concurrently: libchdb serves several connections to one
+//   data directory in parallel (one embedded server), each with its own
+//   settings, parameters and temporary tables. Requests without a session
+//   take an idle connection from a pool (at most POOL at once); an HTTP
+//   session keeps a connection of its own, its requests one after another;
+// - INSERT data goes through a file of the request's own in the data
+//   directory, not the engine's virtual file system: the statement's INFILE
+//   path is rewritten to it.
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -24,62 +26,101 @@ const { Session } = require('chdb');
 
 const dataDir = process.env.STATUSTRACE_LOCAL_DATA;
 if (!dataDir) throw new Error('STATUSTRACE_LOCAL_DATA is not set (start.sh sets it)');
-mkdirSync(dataDir, { recursive: true });
-const upload = join(dataDir, '.statustrace-insert.data');
-// Server settings, given when the connection starts the embedded server: a
-// dropped table's files go at once rather than after 8 minutes (tests and
-// benchmarks drop a database each; with the data kept across restarts they
-// would fill the disk).
-const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
-const shared = open(); // requests without a session
-// An HTTP session gets a connection of its own (its own settings and
-// temporary tables), on the same embedded server and data.
-const sessions = new Map(); // session id -> Session
+const uploads = join(dataDir, '.statustrace-uploads');
+rmSync(uploads, { recursive: true, force: true }); // left by a killed engine
+mkdirSync(uploads, { recursive: true });
+let uploadSeq = 0;
 
-function connFor(session) {
-  if (!session) return shared;
-  let c = sessions.get(session);
-  if (!c) {
-    c = open();
-    sessions.set(session, c);
+// Server settings, given when the first connection starts the embedded
+// server: a dropped table's files go at once rather than after 8 minutes
+// (tests and benchmarks drop a database each; with the data kept across
+// restarts they would fill the disk).
+const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
+
+// POOL connections serve requests without a session: enough to keep both
+// cores busy and let a query run beside an insert.
+const POOL = 4;
+const pool = [open()];
+const idle = [...pool];
+const waiting = [];
+
+async function acquire() {
+  if (idle.length) return idle.pop();
+  if (pool.length < POOL) {
+    const c = open();
+    pool.push(c);
+    return c;
   }
-  return c;
+  return new Promise((resolve) => waiting.push(resolve));
+}
+function release(c) {
+  const next = waiting.shift();
+  if (next) next(c);
+  else idle.push(c);
+}
+
+const sessions = new Map(); // session id -> {conn, tail: Promise}
+
+// withConn runs fn on the request's connection: the session's own (its
+// requests one at a time), or a pooled one.
+async function withConn(session, fn) {
+  if (!session) {
+    const conn = await acquire();
+    try {
+      return await fn(conn);
+    } finally {
+      release(conn);
+    }
+  }
+  let s = sessions.get(session);
+  if (!s) {
+    s = { conn: open(), tail: Promise.resolve() };
+    sessions.set(session, s);
+  }
+  const run = s.tail.then(() => fn(s.conn));
+  s.tail = run.catch(() => {});
+  return run;
 }
 
 await serve({
   name: 'native',
+  concurrent: true,
   async close(session) {
-    const c = sessions.get(session);
+    const s = sessions.get(session);
     sessions.delete(session);
-    if (c) c.close();
+    if (s) {
+      await s.tail;
+      s.conn.close();
+    }
   },
   async exec(session, statements, reset, file, body) {
-    const conn = connFor(session);
+    const upload = file ? join(uploads, `insert-${++uploadSeq}.data`) : null;
     if (file) writeFileSync(upload, body);
-    let last = null;
     try {
-      const query = (st) => conn.queryAsync(file ? st.sql.split(file).join(upload) : st.sql, { format: st.format || 'TabSeparated' });
-      last = await runStatements(query, statements, reset);
+      return await withConn(session, async (conn) => {
+        const query = (st) => conn.queryAsync(file ? st.sql.split(file).join(upload) : st.sql, { format: st.format || 'TabSeparated' });
+        const last = await runStatements(query, statements, reset);
+        return {
+          rows: last?.rowsRead ?? 0,
+          bytes: last?.bytesRead ?? 0,
+          // The binding's rowsRead counts result rows; libchdb's storage read
+          // counters are not exposed, so the endpoint reports none (null).
+          scannedRows: null,
+          scannedBytes: null,
+          elapsed: last?.elapsed ?? 0,
+          data: last ? last.bytes() : null,
+        };
+      });
     } finally {
       if (file) rmSync(upload, { force: true });
     }
-    return {
-      rows: last?.rowsRead ?? 0,
-      bytes: last?.bytesRead ?? 0,
-      // The binding's rowsRead counts result rows; libchdb's storage read
-      // counters are not exposed, so the endpoint reports none (null).
-      scannedRows: null,
-      scannedBytes: null,
-      elapsed: last?.elapsed ?? 0,
-      data: last ? last.bytes() : null,
-    };
   },
   async info() {
-    const r = await shared.queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
+    const r = await pool[0].queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
     return JSON.parse(r.text());
   },
   async shutdown() {
-    for (const c of sessions.values()) c.close();
-    shared.close();
+    for (const s of sessions.values()) s.conn.close();
+    for (const c of pool) c.close();
   },
 });

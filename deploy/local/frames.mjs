@@ -4,8 +4,9 @@
 // reads INSERT data from stdin whenever bytes wait there.
 //
 // Frame: uint32 LE header length, JSON header, uint32 LE body length, body.
-// Requests are handled strictly one at a time (chDB is not reentrant); each
-// carries an id that its answer repeats.
+// Every request carries an id that its answer repeats: an engine that says
+// it is concurrent (native chDB) answers requests as they finish, the other
+// (chdb-wasm, not reentrant) strictly one at a time.
 //
 // Request header:  {op: "exec", id, session, statements: [{sql, format}], reset: [...], file}
 //                  {op: "close", id, session}
@@ -52,7 +53,8 @@ export async function runStatements(query, statements, reset) {
 //   engine.close(session), engine.exec(session, statements, reset, file, body) ->
 //   {rows, bytes, scannedRows, scannedBytes, elapsed, data},
 //   engine.info() -> [version, displayName, timezone], engine.shutdown();
-//   engine.name (native or wasm) is reported with the ready frame.
+//   engine.name (native or wasm) is reported with the ready frame;
+//   engine.concurrent says whether requests may overlap.
 // The parent closing the request pipe means it is gone: stop, so nothing is
 // left running.
 export async function serve(engine) {
@@ -73,6 +75,7 @@ export async function serve(engine) {
   };
   let buf = Buffer.alloc(0);
   let chain = Promise.resolve();
+  const inflight = new Set();
   requests.on('data', (chunk) => {
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     for (;;) {
@@ -84,11 +87,17 @@ export async function serve(engine) {
       const header = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'));
       const body = Buffer.from(buf.subarray(8 + hl, 8 + hl + bl)); // copy: buf is reused
       buf = buf.subarray(8 + hl + bl);
-      chain = chain.then(() => handle(header, body));
+      if (engine.concurrent) {
+        const p = handle(header, body).finally(() => inflight.delete(p));
+        inflight.add(p);
+      } else {
+        chain = chain.then(() => handle(header, body));
+      }
     }
   });
   requests.on('end', async () => {
     await chain;
+    await Promise.all(inflight);
     await engine.shutdown().catch(() => {});
     process.exit(0);
   });
