@@ -22,8 +22,9 @@ import (
 	chproto "github.com/ClickHouse/ch-go/proto"
 )
 
-// insertFile is where a request's INSERT data is put in the engine's
-// in-memory file system. Requests are serialised, so one path is enough.
+// insertFile is where a request's INSERT data is put in the wasm engine's
+// in-memory file system (it answers one request at a time, so one path is
+// enough); the native engine substitutes a file of its own per request.
 const insertFile = "/tmp/statustrace-insert.data"
 
 // instancePath answers the endpoint's instance token (see Config.Token).
