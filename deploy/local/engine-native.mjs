@@ -9,8 +9,9 @@
 // - requests run concurrently: libchdb serves several connections to one
 //   data directory in parallel (one embedded server), each with its own
 //   settings, parameters and temporary tables. Requests without a session
-//   take an idle connection from a pool (at most POOL at once); an HTTP
-//   session keeps a connection of its own, its requests one after another;
+//   take an idle connection from a pool (at most POOL at once, default 1);
+//   an HTTP session keeps a connection of its own, its requests one after
+//   another;
 // - INSERT data goes through a file of the request's own in the data
 //   directory, not the engine's virtual file system: the statement's INFILE
 //   path is rewritten to it.
@@ -37,9 +38,12 @@ let uploadSeq = 0;
 // restarts they would fill the disk).
 const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
 
-// POOL connections serve requests without a session: enough to keep both
-// cores busy and let a query run beside an insert.
-const POOL = 4;
+// POOL connections serve requests without a session (STATUSTRACE_LOCAL_POOL,
+// default 1). With more, a query runs beside an insert; but then, as on a
+// server, a reader can see an INSERT's rows in its table before the rows its
+// materialized views write, and tests that read right after an insert
+// (exporter/pipeline_test.go) assume both at once: 1 keeps them exact.
+const POOL = Math.max(1, Number.parseInt(process.env.STATUSTRACE_LOCAL_POOL ?? '1', 10) || 1);
 const pool = [open()];
 const idle = [...pool];
 const waiting = [];

@@ -13,6 +13,7 @@
 #                               chdb-wasm (one line says why); native or wasm
 #                               forces one. An endpoint running the other
 #                               engine is restarted.
+#   STATUSTRACE_LOCAL_POOL      native engine: parallel connections (default 1)
 #   STATUSTRACE_LOCAL_PROTOCOL  which DSN to print: native (default,
 #                               clickhouse://TCP_ADDR) or http (http://ADDR)
 # An endpoint is reused only when this state folder started it (it answers
