@@ -48,7 +48,14 @@ import (
 // holds about 2.5M of these events.
 func BenchmarkQueryCost(b *testing.B) {
 	ctx := context.Background()
-	db := chtest.New(b)
+	// The local endpoint reports read counts over HTTP only (no
+	// system.query_log); a server named by CLICKHOUSE_DSN, either way.
+	var db *chtest.DB
+	if os.Getenv("CLICKHOUSE_DSN") != "" {
+		db = chtest.New(b)
+	} else {
+		db = chtest.NewOn(b, chtest.HTTP)
+	}
 	n := 2_000_000
 	if v := os.Getenv("STATUSTRACE_BENCH_EVENTS"); v != "" {
 		var err error
@@ -364,7 +371,7 @@ func (rc *readCounter) viaHeader(ctx context.Context, c call) (uint64, error) {
 		return 0, fmt.Errorf("bench: no X-ClickHouse-Summary: %w", err)
 	}
 	if sum.ReadRows == "" {
-		return 0, errors.New("bench: the endpoint reports no read_rows (the local endpoint's native engine cannot): use the default wasm engine, or a server through CLICKHOUSE_DSN")
+		return 0, errors.New("bench: the endpoint reports no read_rows (the local endpoint's native engine cannot): run make bench-queries-local (a chdb-wasm endpoint of its own), or use a server through CLICKHOUSE_DSN")
 	}
 	return strconv.ParseUint(sum.ReadRows, 10, 64)
 }

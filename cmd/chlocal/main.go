@@ -1,6 +1,7 @@
 // Command chlocal is the local ClickHouse endpoint: ClickHouse's HTTP
-// interface in front of the embedded engine of deploy/local. Start it with
-// `make clickhouse`, which installs the engine first.
+// interface and native TCP protocol in front of the embedded engine of
+// deploy/local. Start it with `make clickhouse`, which installs the engine
+// first.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/statustrace/statustrace/deploy/local/chlocal"
@@ -17,6 +19,8 @@ import (
 func main() {
 	var cfg chlocal.Config
 	flag.StringVar(&cfg.Listen, "listen", "127.0.0.1:8123", "address to serve ClickHouse's HTTP interface on")
+	flag.StringVar(&cfg.ListenTCP, "listen-tcp", "", "address to serve ClickHouse's native TCP protocol on (e.g. 127.0.0.1:9000; empty: none)")
+	tokenFile := flag.String("token-file", "", "file holding the instance token answered on /statustrace/instance")
 	flag.StringVar(&cfg.Node, "node", "deploy/local/node_modules/.bin/node", "Node 24 binary")
 	flag.StringVar(&cfg.Script, "engine", "deploy/local/engine.mjs", "engine script")
 	verbose := flag.Bool("v", false, "log every query")
@@ -27,6 +31,14 @@ func main() {
 	}
 	cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Stderr = os.Stderr
+	if *tokenFile != "" {
+		b, err := os.ReadFile(*tokenFile)
+		if err != nil {
+			cfg.Log.Error("read instance token", "err", err)
+			os.Exit(1)
+		}
+		cfg.Token = strings.TrimSpace(string(b))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

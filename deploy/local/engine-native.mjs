@@ -1,22 +1,25 @@
 // The embedded ClickHouse engine as a native library (npm chdb, libchdb)
-// behind the same framed protocol as engine.mjs (frames.mjs). Optional: it is
-// installed into native/node_modules only when asked for
-// (STATUSTRACE_LOCAL_ENGINE=native), because chdb-wasm cannot keep up with the
-// freshness benchmark's 5,000 transitions/s on two cores and this can.
+// behind the same framed protocol as engine.mjs (frames.mjs). The default
+// engine: start.sh installs it into native/node_modules and falls back to
+// chdb-wasm only where it does not install or start.
 //
 // Differences from the wasm engine, none visible through chlocal:
-// - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA, emptied by
-//   start.sh), not in memory, so memory is no concern;
-// - libchdb keeps one connection per data directory, so every HTTP session
-//   shares it; chlocal resets a request's settings after it, as for the
-//   shared wasm connection;
-// - INSERT data goes through a file in the data directory, not the engine's
-//   virtual file system: the statement's INFILE path is rewritten to it.
+// - data lives in a directory on disk (STATUSTRACE_LOCAL_DATA), kept across
+//   restarts, with background merges and TTL, not in memory;
+// - requests run concurrently: libchdb serves several connections to one
+//   data directory in parallel (one embedded server), each with its own
+//   settings, parameters and temporary tables. Requests without a session
+//   take an idle connection from a pool (at most POOL at once, default 1);
+//   an HTTP session keeps a connection of its own, its requests one after
+//   another;
+// - INSERT data goes through a file of the request's own in the data
+//   directory, not the engine's virtual file system: the statement's INFILE
+//   path is rewritten to it.
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from './frames.mjs';
+import { serve, runStatements } from './frames.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, 'native', 'package.json'));
@@ -24,39 +27,104 @@ const { Session } = require('chdb');
 
 const dataDir = process.env.STATUSTRACE_LOCAL_DATA;
 if (!dataDir) throw new Error('STATUSTRACE_LOCAL_DATA is not set (start.sh sets it)');
-mkdirSync(dataDir, { recursive: true });
-const upload = join(dataDir, 'insert.data');
-const session = new Session(dataDir);
+const uploads = join(dataDir, '.statustrace-uploads');
+rmSync(uploads, { recursive: true, force: true }); // left by a killed engine
+mkdirSync(uploads, { recursive: true });
+let uploadSeq = 0;
+
+// Server settings, given when the first connection starts the embedded
+// server: a dropped table's files go at once rather than after 8 minutes
+// (tests and benchmarks drop a database each; with the data kept across
+// restarts they would fill the disk).
+const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
+
+// POOL connections serve requests without a session (STATUSTRACE_LOCAL_POOL,
+// default 1). With more, a query runs beside an insert; but then, as on a
+// server, a reader can see an INSERT's rows in its table before the rows its
+// materialized views write, and tests that read right after an insert
+// (exporter/pipeline_test.go) assume both at once: 1 keeps them exact.
+const POOL = Math.max(1, Number.parseInt(process.env.STATUSTRACE_LOCAL_POOL ?? '1', 10) || 1);
+const pool = [open()];
+const idle = [...pool];
+const waiting = [];
+
+async function acquire() {
+  if (idle.length) return idle.pop();
+  if (pool.length < POOL) {
+    const c = open();
+    pool.push(c);
+    return c;
+  }
+  return new Promise((resolve) => waiting.push(resolve));
+}
+function release(c) {
+  const next = waiting.shift();
+  if (next) next(c);
+  else idle.push(c);
+}
+
+const sessions = new Map(); // session id -> {conn, tail: Promise}
+
+// withConn runs fn on the request's connection: the session's own (its
+// requests one at a time), or a pooled one.
+async function withConn(session, fn) {
+  if (!session) {
+    const conn = await acquire();
+    try {
+      return await fn(conn);
+    } finally {
+      release(conn);
+    }
+  }
+  let s = sessions.get(session);
+  if (!s) {
+    s = { conn: open(), tail: Promise.resolve() };
+    sessions.set(session, s);
+  }
+  const run = s.tail.then(() => fn(s.conn));
+  s.tail = run.catch(() => {});
+  return run;
+}
 
 await serve({
-  async close() {}, // one shared connection: nothing per session to close
-  async exec(_session, statements, file, body) {
+  name: 'native',
+  concurrent: true,
+  async close(session) {
+    const s = sessions.get(session);
+    sessions.delete(session);
+    if (s) {
+      await s.tail;
+      s.conn.close();
+    }
+  },
+  async exec(session, statements, reset, file, body) {
+    const upload = file ? join(uploads, `insert-${++uploadSeq}.data`) : null;
     if (file) writeFileSync(upload, body);
-    let last = null;
     try {
-      for (const st of statements) {
-        const sql = file ? st.sql.split(file).join(upload) : st.sql;
-        last = await session.queryAsync(sql, { format: st.format || 'TabSeparated' });
-      }
+      return await withConn(session, async (conn) => {
+        const query = (st) => conn.queryAsync(file ? st.sql.split(file).join(upload) : st.sql, { format: st.format || 'TabSeparated' });
+        const last = await runStatements(query, statements, reset);
+        return {
+          rows: last?.rowsRead ?? 0,
+          bytes: last?.bytesRead ?? 0,
+          // The binding's rowsRead counts result rows; libchdb's storage read
+          // counters are not exposed, so the endpoint reports none (null).
+          scannedRows: null,
+          scannedBytes: null,
+          elapsed: last?.elapsed ?? 0,
+          data: last ? last.bytes() : null,
+        };
+      });
     } finally {
       if (file) rmSync(upload, { force: true });
     }
-    return {
-      rows: last?.rowsRead ?? 0,
-      bytes: last?.bytesRead ?? 0,
-      // The binding's rowsRead counts result rows; libchdb's storage read
-      // counters are not exposed, so the endpoint reports none (null).
-      scannedRows: null,
-      scannedBytes: null,
-      elapsed: last?.elapsed ?? 0,
-      data: last ? last.bytes() : null,
-    };
   },
   async info() {
-    const r = await session.queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
+    const r = await pool[0].queryAsync('SELECT version(), displayName(), timezone()', { format: 'JSONCompactEachRow' });
     return JSON.parse(r.text());
   },
   async shutdown() {
-    session.close();
+    for (const s of sessions.values()) s.conn.close();
+    for (const c of pool) c.close();
   },
 });

@@ -6,7 +6,7 @@
 import { AsyncChdb } from 'chdb-wasm';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { serve } from './frames.mjs';
+import { serve, runStatements } from './frames.mjs';
 
 const require = createRequire(import.meta.url);
 // The multi-threaded bundle: the single-threaded one cannot create MergeTree tables.
@@ -43,17 +43,18 @@ async function connFor(session) {
 }
 
 await serve({
+  name: 'wasm',
   async close(session) {
     const c = sessions.get(session);
     sessions.delete(session);
     if (c) await c.close();
   },
-  async exec(session, statements, file, body) {
+  async exec(session, statements, reset, file, body) {
     const conn = await connFor(session);
     if (file) await db.putFile(file, new Uint8Array(body));
     let last = null;
     try {
-      for (const st of statements) last = await conn.query(st.sql, st.format || 'TabSeparated');
+      last = await runStatements((st) => conn.query(st.sql, st.format || 'TabSeparated'), statements, reset);
     } finally {
       // Free the uploaded data at once: the engine's file system lives in memory.
       if (file) await db.putFile(file, new Uint8Array(0));

@@ -1,15 +1,26 @@
-// The framed stdin/stdout protocol between deploy/local/chlocal (Go) and an
-// engine script (engine.mjs: chdb-wasm; engine-native.mjs: native chDB).
+// The framed protocol between deploy/local/chlocal (Go) and an engine script
+// (engine.mjs: chdb-wasm; engine-native.mjs: native chDB), on file
+// descriptors 3 (requests) and 4 (answers): not stdin/stdout, because libchdb
+// reads INSERT data from stdin whenever bytes wait there.
 //
 // Frame: uint32 LE header length, JSON header, uint32 LE body length, body.
-// Requests are handled strictly one at a time (chDB is not reentrant).
+// Every request carries an id that its answer repeats: an engine that says
+// it is concurrent (native chDB) answers requests as they finish, the other
+// (chdb-wasm, not reentrant) strictly one at a time.
 //
-// Request header:  {op: "exec", session, statements: [{sql, format}], file}
-//                  {op: "close", session}
-// Response header: {ok, error, rows, bytes, scannedRows, scannedBytes, elapsed}
-// The response body is the output of the last statement.
+// Request header:  {op: "exec", id, session, statements: [{sql, format}], reset: [...], file}
+//                  {op: "close", id, session}
+// Response header: {id, ok, error, rows, bytes, scannedRows, scannedBytes, elapsed}
+// The response body is the output of the last statement. The reset
+// statements run after the others on the same connection, whatever happened
+// (they put back what the request changed: its settings).
+
+import { createReadStream, createWriteStream } from 'node:fs';
 
 export const log = (...a) => process.stderr.write(`[engine] ${a.join(' ')}\n`);
+
+const requests = createReadStream(null, { fd: 3 });
+const answers = createWriteStream(null, { fd: 4 });
 
 export function writeFrame(header, body) {
   const h = Buffer.from(JSON.stringify(header));
@@ -20,34 +31,52 @@ export function writeFrame(header, body) {
   out.writeUInt32LE(b.length, 4 + h.length);
   b.copy(out, 8 + h.length);
   return new Promise((resolve) => {
-    if (process.stdout.write(out)) resolve();
-    else process.stdout.once('drain', resolve);
+    if (answers.write(out)) resolve();
+    else answers.once('drain', resolve);
   });
 }
 
+// runStatements runs statements in order with query(statement), then the
+// reset statements (their errors ignored); it returns the last statement's
+// result.
+export async function runStatements(query, statements, reset) {
+  let last = null;
+  try {
+    for (const st of statements) last = await query(st);
+  } finally {
+    for (const st of reset ?? []) await query(st).catch(() => {});
+  }
+  return last;
+}
+
 // serve reads frames from stdin and hands them to engine one after another:
-//   engine.close(session), engine.exec(session, statements, file, body) ->
+//   engine.close(session), engine.exec(session, statements, reset, file, body) ->
 //   {rows, bytes, scannedRows, scannedBytes, elapsed, data},
-//   engine.info() -> [version, displayName, timezone], engine.shutdown().
-// The parent closing stdin means it is gone: stop, so nothing is left running.
+//   engine.info() -> [version, displayName, timezone], engine.shutdown();
+//   engine.name (native or wasm) is reported with the ready frame;
+//   engine.concurrent says whether requests may overlap.
+// The parent closing the request pipe means it is gone: stop, so nothing is
+// left running.
 export async function serve(engine) {
   const handle = async (header, body) => {
+    const id = header.id;
     try {
       if (header.op === 'close') {
         await engine.close(header.session);
-        return await writeFrame({ ok: true });
+        return await writeFrame({ id, ok: true });
       }
-      if (header.op !== 'exec') return await writeFrame({ ok: false, error: `unknown op ${header.op}` });
-      const r = await engine.exec(header.session, header.statements, header.file, body);
+      if (header.op !== 'exec') return await writeFrame({ id, ok: false, error: `unknown op ${header.op}` });
+      const r = await engine.exec(header.session, header.statements, header.reset, header.file, body);
       const { data, ...counts } = r;
-      return await writeFrame({ ok: true, ...counts }, data);
+      return await writeFrame({ id, ok: true, ...counts }, data);
     } catch (e) {
-      return writeFrame({ ok: false, error: String(e?.message ?? e) });
+      return writeFrame({ id, ok: false, error: String(e?.message ?? e) });
     }
   };
   let buf = Buffer.alloc(0);
   let chain = Promise.resolve();
-  process.stdin.on('data', (chunk) => {
+  const inflight = new Set();
+  requests.on('data', (chunk) => {
     buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
     for (;;) {
       if (buf.length < 4) return;
@@ -58,15 +87,21 @@ export async function serve(engine) {
       const header = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'));
       const body = Buffer.from(buf.subarray(8 + hl, 8 + hl + bl)); // copy: buf is reused
       buf = buf.subarray(8 + hl + bl);
-      chain = chain.then(() => handle(header, body));
+      if (engine.concurrent) {
+        const p = handle(header, body).finally(() => inflight.delete(p));
+        inflight.add(p);
+      } else {
+        chain = chain.then(() => handle(header, body));
+      }
     }
   });
-  process.stdin.on('end', async () => {
+  requests.on('end', async () => {
     await chain;
+    await Promise.all(inflight);
     await engine.shutdown().catch(() => {});
     process.exit(0);
   });
   const [version, displayName, timezone] = await engine.info();
   log(`chDB ${version} ready`);
-  await writeFrame({ ok: true, ready: true, version, displayName, timezone });
+  await writeFrame({ ok: true, ready: true, engine: engine.name, version, displayName, timezone });
 }

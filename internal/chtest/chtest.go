@@ -3,6 +3,12 @@
 // local endpoint of deploy/local, started once (by deploy/local/start.sh,
 // which is idempotent and locked, so parallel test binaries share one) and
 // left running for the next run; `make clickhouse-stop` stops it.
+//
+// New uses that DSN's protocol (the local endpoint's default is the native
+// TCP protocol, as in production). NewOn asks for one protocol: the local
+// endpoint serves both; against a server, CLICKHOUSE_NATIVE_DSN and
+// CLICKHOUSE_HTTP_DSN name the other protocol's address, and a test that
+// needs a protocol with no address is skipped, saying so.
 package chtest
 
 import (
@@ -31,33 +37,88 @@ type DB struct {
 	Conn    driver.Conn         // open connection using this database
 }
 
+// Protocol is one of ClickHouse's client interfaces.
+type Protocol string
+
+const (
+	Native Protocol = "native" // the TCP protocol (clickhouse://, tcp://), production's default
+	HTTP   Protocol = "http"   // the HTTP interface (http://, https://)
+)
+
+// Protocols lists both, for tests that run on each.
+var Protocols = []Protocol{Native, HTTP}
+
+// ProtocolOf tells a DSN's protocol from its scheme.
+func ProtocolOf(dsn string) Protocol {
+	if strings.HasPrefix(dsn, "http://") || strings.HasPrefix(dsn, "https://") {
+		return HTTP
+	}
+	return Native
+}
+
+// protocolEnv names the variable that gives a server's address for a
+// protocol other than CLICKHOUSE_DSN's.
+var protocolEnv = map[Protocol]string{Native: "CLICKHOUSE_NATIVE_DSN", HTTP: "CLICKHOUSE_HTTP_DSN"}
+
+type resolved struct {
+	dsn string
+	err error
+}
+
 var (
-	dsnOnce sync.Once
-	dsnVal  string
-	dsnErr  error
+	dsnMu  sync.Mutex
+	dsnFor = map[Protocol]*resolved{}
 )
 
 // BaseDSN returns the DSN of the ClickHouse every test uses, starting the
 // local endpoint if needed. It fails the test if none can be had.
 func BaseDSN(t testing.TB) string {
 	t.Helper()
-	dsnOnce.Do(func() { dsnVal, dsnErr = resolveDSN() })
-	if dsnErr != nil {
-		t.Fatalf("chtest: no ClickHouse: %v", dsnErr)
+	if dsn := os.Getenv("CLICKHOUSE_DSN"); dsn != "" {
+		return dsn
 	}
-	return dsnVal
+	return DSN(t, Native)
 }
 
-func resolveDSN() (string, error) {
-	if dsn := os.Getenv("CLICKHOUSE_DSN"); dsn != "" {
-		return dsn, nil
+// DSN returns a DSN for protocol p: CLICKHOUSE_DSN when it speaks p, else
+// CLICKHOUSE_NATIVE_DSN / CLICKHOUSE_HTTP_DSN, else (without CLICKHOUSE_DSN)
+// the local endpoint's. It skips the test when a server was named but no
+// address for p.
+func DSN(t testing.TB, p Protocol) string {
+	t.Helper()
+	if dsn := os.Getenv("CLICKHOUSE_DSN"); dsn != "" && ProtocolOf(dsn) == p {
+		return dsn
 	}
+	if dsn := os.Getenv(protocolEnv[p]); dsn != "" {
+		return dsn
+	}
+	if os.Getenv("CLICKHOUSE_DSN") != "" {
+		t.Skipf("chtest: CLICKHOUSE_DSN speaks %s; set %s to run this test on %s too", ProtocolOf(os.Getenv("CLICKHOUSE_DSN")), protocolEnv[p], p)
+	}
+	dsnMu.Lock()
+	r := dsnFor[p]
+	if r == nil {
+		r = &resolved{}
+		r.dsn, r.err = startLocal(p)
+		dsnFor[p] = r
+	}
+	dsnMu.Unlock()
+	if r.err != nil {
+		t.Fatalf("chtest: no ClickHouse: %v", r.err)
+	}
+	return r.dsn
+}
+
+// startLocal starts (or finds) this checkout's local endpoint and returns
+// its DSN for protocol p.
+func startLocal(p Protocol) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
 	cmd := exec.Command("bash", filepath.Join(root, "deploy", "local", "start.sh"))
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "STATUSTRACE_LOCAL_PROTOCOL="+string(p))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -85,10 +146,21 @@ func moduleRoot() (string, error) {
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
 
-// New creates a fresh database for t and drops it when t ends.
+// New creates a fresh database for t on the default DSN's protocol and drops
+// it when t ends.
 func New(t testing.TB) *DB {
 	t.Helper()
-	base := BaseDSN(t)
+	return newOn(t, BaseDSN(t))
+}
+
+// NewOn is New on protocol p (see DSN).
+func NewOn(t testing.TB, p Protocol) *DB {
+	t.Helper()
+	return newOn(t, DSN(t, p))
+}
+
+func newOn(t testing.TB, base string) *DB {
+	t.Helper()
 	opts, err := clickhouse.ParseDSN(base)
 	if err != nil {
 		t.Fatalf("chtest: parse DSN: %v", err)

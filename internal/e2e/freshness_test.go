@@ -38,6 +38,9 @@ const (
 	pollEvery   = 100 * time.Millisecond
 )
 
+// freshnessTargetMs is the p99 BenchmarkFreshness must stay within.
+const freshnessTargetMs = 1000
+
 // BenchmarkFreshness measures how long a state change takes from the
 // scheduler to the events view while the whole pipeline — scheduler with
 // the plugin, collector with its shipped config (collector/config.yaml),
@@ -62,9 +65,10 @@ const (
 //
 //	BENCH freshness rate=<transitions/s> p50_ms=<ms> p99_ms=<ms>
 //
-// STATUSTRACE_BENCH_NAME replaces "freshness" in that line (make bench runs
-// the benchmark on two local engines), STATUSTRACE_BENCH_ENGINE says in the
-// output which engine served it.
+// It fails when the target is missed: p99 <= 1000 ms at 5,000
+// transitions/s (the rate stored must reach 95% of STATUSTRACE_BENCH_RATE).
+// STATUSTRACE_BENCH_NAME replaces "freshness" in that line,
+// STATUSTRACE_BENCH_ENGINE says in the output which engine served it.
 //
 // Run it once: go test -run '^$' -bench Freshness -benchtime 1x ./internal/e2e/
 func BenchmarkFreshness(b *testing.B) {
@@ -261,12 +265,15 @@ func BenchmarkFreshness(b *testing.B) {
 		len(samples), p.started.Load(), secs, float64(rates["bench-node-1"])/secs, float64(rates["synthetic-node-2"])/secs)
 	fmt.Printf("freshness: largest backlog: collector sending queues %v batches, synthetic host buffer %d transitions\n", maxQueue, maxDepth)
 	verdict := "met"
-	if p99 > 2000 {
+	if p99 > freshnessTargetMs || total/secs < 0.95*float64(totalRate) {
 		verdict = "MISSED"
 	}
-	fmt.Printf("freshness: target p99 <= 2000 ms: %s\n", verdict)
+	fmt.Printf("freshness: target p99 <= %d ms at %d transitions/s: %s\n", freshnessTargetMs, totalRate, verdict)
 	name := cmp.Or(os.Getenv("STATUSTRACE_BENCH_NAME"), "freshness")
 	fmt.Printf("BENCH %s rate=%.0f p50_ms=%.0f p99_ms=%.0f\n", name, total/secs, p50, p99)
+	if verdict != "met" {
+		b.Errorf("target missed: p99 %.0f ms (target %d) at %.0f transitions/s stored (%d offered)", p99, freshnessTargetMs, total/secs, totalRate)
+	}
 }
 
 // steadyInvocations invokes fn at rate per second until stop, open loop: a

@@ -22,9 +22,13 @@ import (
 	chproto "github.com/ClickHouse/ch-go/proto"
 )
 
-// insertFile is where a request's INSERT data is put in the engine's
-// in-memory file system. Requests are serialised, so one path is enough.
+// insertFile is where a request's INSERT data is put in the wasm engine's
+// in-memory file system (it answers one request at a time, so one path is
+// enough); the native engine substitutes a file of its own per request.
 const insertFile = "/tmp/statustrace-insert.data"
+
+// instancePath answers the endpoint's instance token (see Config.Token).
+const instancePath = "/statustrace/instance"
 
 // maxBody bounds a request body (a batch insert), so a runaway client cannot
 // exhaust the memory the engine needs.
@@ -46,12 +50,21 @@ type Server struct {
 	engine *Engine
 	log    *slog.Logger
 
+	token string // answered on instancePath
+
 	mu       sync.Mutex
 	sessions map[string]time.Time // session id -> expiry
 
 	// helloAnswered counts answers to clickhouse-go's connect-time query; a
 	// test watches it so a client upgrade that changes the handshake fails loudly.
 	helloAnswered atomic.Int64
+
+	// schemaGen counts statements that may change a table's columns (any
+	// that is neither a SELECT nor an INSERT); the native protocol's cache
+	// of INSERT header blocks is valid for one generation.
+	schemaGen atomic.Uint64
+	headersMu sync.Mutex
+	headers   map[string]cachedHeader
 }
 
 // NewServer wraps a running engine.
@@ -125,9 +138,17 @@ func codeName(code int) string {
 
 // ServeHTTP implements ClickHouse's HTTP interface.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Not ClickHouse's: which embedded engine answers (tests that depend on
+	// an engine's limits read it).
+	w.Header().Set("X-Statustrace-Engine", s.engine.Info().Engine)
 	switch r.URL.Path {
 	case "/ping":
 		_, _ = io.WriteString(w, "Ok.\n")
+		return
+	case instancePath:
+		// Not ClickHouse's: tells start.sh whether its own state folder
+		// started this endpoint (the token is an identity, not a secret).
+		_, _ = io.WriteString(w, s.token)
 		return
 	case "/", "":
 	default:
@@ -295,6 +316,7 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 			// HTTP-only parameters, external-table descriptions.
 		default:
 			pre = append(pre, Statement{SQL: "SET " + quoteIdent(k) + " = " + settingLiteral(v)})
+			// URL settings apply to this request only: put the connection back.
 			post = append(post, Statement{SQL: "SET " + quoteIdent(k) + " = DEFAULT"})
 		}
 	}
@@ -307,12 +329,20 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 	}
 	stmts := append(pre, Statement{SQL: stmt, Format: format})
 	start := time.Now()
-	res, err := s.engine.Exec(session, stmts, file, data)
+	if insertFormat == "" && !isSelect(stmt) && !insertRe.MatchString(stmt) {
+		// Bumped after the statement too (below): a header read while it ran
+		// belongs to neither generation.
+		s.schemaGen.Add(1)
+		defer s.schemaGen.Add(1)
+	}
+	res, err := s.engine.Exec(session, stmts, post, file, data)
 	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "bytes_in", len(data), "took", time.Since(start), "err", err)
-	if len(post) > 0 && err == nil {
-		// URL settings apply to this request only: put the connection back.
-		if _, rerr := s.engine.Exec(session, post, "", nil); rerr != nil {
-			s.log.Warn("reset settings", "err", rerr)
+	if err == nil && res.OK && len(res.Data) == 0 && strings.EqualFold(format, "Native") && isSelect(stmt) {
+		// The engine writes nothing for no rows; a server writes the header
+		// block, and clients read the result's columns from it.
+		if res.Data, err = s.header(session, pre, post, stmt); err != nil {
+			res = Result{Error: err.Error()}
+			err = nil
 		}
 	}
 	if err != nil {
@@ -323,6 +353,108 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 		return nil, engineError(res.Error)
 	}
 	return &output{data: res.Data, format: format, res: res, qid: qid}, nil
+}
+
+// header returns the Native header block (names and types, no rows) of a
+// SELECT, from DESCRIBE on the same connection state (pre: database,
+// settings, parameters).
+func (s *Server) header(session string, pre, reset []Statement, sql string) ([]byte, error) {
+	sql = strings.TrimRight(strings.TrimSpace(sql), ";")
+	if m := formatClauseRe.FindStringIndex(sql); m != nil {
+		sql = sql[:m[0]] // DESCRIBE takes the query without its FORMAT
+	}
+	// Line breaks: the query may end in a comment.
+	describe := "DESCRIBE (\n" + sql + "\n)"
+	res, err := s.engine.Exec(session, append(pre[:len(pre):len(pre)], Statement{SQL: describe, Format: "JSONCompact"}), reset, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	if !res.OK {
+		return nil, errors.New(res.Error)
+	}
+	var doc struct {
+		Data [][]any `json:"data"`
+	}
+	if err := json.Unmarshal(res.Data, &doc); err != nil {
+		return nil, fmt.Errorf("Code: 1002. DB::Exception: cannot read the result's columns: %w", err)
+	}
+	input := make([]chproto.InputColumn, 0, len(doc.Data))
+	for _, row := range doc.Data {
+		if len(row) < 2 {
+			continue
+		}
+		name, _ := row[0].(string)
+		typ, _ := row[1].(string)
+		input = append(input, chproto.InputColumn{Name: name, Data: noRows(typ)})
+	}
+	var buf chproto.Buffer
+	if err := (chproto.Block{Columns: len(input)}).EncodeBlock(&buf, 0, input); err != nil {
+		return nil, err
+	}
+	return buf.Buf, nil
+}
+
+// noRows is a column of a type and no rows: what a header block carries.
+type noRows chproto.ColumnType
+
+func (t noRows) Type() chproto.ColumnType   { return chproto.ColumnType(t) }
+func (noRows) Rows() int                    { return 0 }
+func (noRows) EncodeColumn(*chproto.Buffer) {}
+func (noRows) WriteColumn(*chproto.Writer)  {}
+
+// insertRe tells an INSERT (whatever the leading comments).
+var insertRe = regexp.MustCompile(`(?is)^(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*INSERT\b`)
+
+// cachedHeader is a Native header block valid while schemaGen is gen.
+type cachedHeader struct {
+	gen   uint64
+	block []byte
+}
+
+// insertHeader returns the Native header block (names, types, no rows) an
+// INSERT into table (columns cols, "*" for all) takes, from the cache while
+// no statement that may change a schema ran since it was read: a native
+// protocol INSERT needs it before its data, and reading it costs an engine
+// call per batch otherwise.
+func (s *Server) insertHeader(params paramSet, table, cols string) ([]byte, *chError) {
+	key := params.Get("database") + "\x00" + table + "\x00" + cols
+	gen := s.schemaGen.Load()
+	s.headersMu.Lock()
+	h, ok := s.headers[key]
+	s.headersMu.Unlock()
+	if ok && h.gen == gen {
+		return h.block, nil
+	}
+	hp := paramSet{Values: map[string][]string{}}
+	for k, v := range params.Values {
+		if !strings.HasPrefix(k, "param_") {
+			hp.Values[k] = v
+		}
+	}
+	hp.Set("query", "SELECT "+cols+" FROM "+table+" LIMIT 0")
+	hp.Set("default_format", "Native")
+	out, cerr := s.execute(hp, nil)
+	if cerr != nil {
+		return nil, cerr
+	}
+	s.headersMu.Lock()
+	if s.headers == nil || len(s.headers) > 1000 {
+		s.headers = map[string]cachedHeader{}
+	}
+	s.headers[key] = cachedHeader{gen: gen, block: out.data}
+	s.headersMu.Unlock()
+	return out.data, nil
+}
+
+// leadingRe skips what may precede a statement's first keyword: blanks,
+// comments and opening parentheses.
+var leadingRe = regexp.MustCompile(`^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|/\*(?s:.*?)\*/|\()*`)
+
+// isSelect tells a SELECT (or WITH ... SELECT): statements whose empty
+// answer still names its columns.
+func isSelect(sql string) bool {
+	rest := strings.ToUpper(sql[len(leadingRe.FindString(sql)):])
+	return strings.HasPrefix(rest, "SELECT") || strings.HasPrefix(rest, "WITH")
 }
 
 var (

@@ -77,7 +77,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		say("stopped: nothing of the demo is left running.")
 		if local {
-			say("The local ClickHouse endpoint stays up (its data is in memory); `make clickhouse-stop` stops it.")
+			say("The local ClickHouse endpoint stays up with the demo's data; `make clickhouse-stop` stops it (the native engine keeps its data for the next start), `make clickhouse-wipe` removes the data too.")
 		}
 	}()
 	say("pipeline up in %s; logs in %s", time.Since(began).Round(100*time.Millisecond), o.WorkDir)
