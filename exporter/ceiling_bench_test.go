@@ -12,6 +12,7 @@ import (
 	"github.com/statustrace/statustrace/exporter/internal/rows"
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/internal/timewindow"
 )
 
 // ceiling is the limit no exporter can beat on an engine: the same rows the
@@ -25,6 +26,7 @@ type ceiling struct {
 	types  []clickhouse.ColumnNameAndType
 	wall   time.Duration
 	stored int
+	window timewindow.Window
 }
 
 func newCeiling(b *testing.B, cfg Config, db *chtest.DB) *ceiling {
@@ -42,7 +44,7 @@ func newCeiling(b *testing.B, cfg Config, db *chtest.DB) *ceiling {
 	if _, err := migrate.Up(context.Background(), conn, cfg.migrateOptions()); err != nil {
 		b.Fatalf("ceiling schema: %v", err)
 	}
-	c := &ceiling{conn: conn}
+	c := &ceiling{conn: conn, window: cfg.window()}
 	names := make([]string, len(rows.InsertColumns))
 	for i, col := range rows.InsertColumns {
 		names[i] = col.Name
@@ -56,7 +58,7 @@ func newCeiling(b *testing.B, cfg Config, db *chtest.DB) *ceiling {
 func (c *ceiling) export(b *testing.B, td ptrace.Traces) {
 	b.Helper()
 	var cols rows.Columns
-	rows.Map(td, &cols)
+	rows.Map(td, &cols, c.window.At(time.Now()))
 	ctx := clickhouse.Context(context.Background(), clickhouse.WithColumnNamesAndTypes(c.types))
 	t0 := time.Now()
 	batch, err := c.conn.PrepareBatch(ctx, c.sql)
