@@ -252,10 +252,12 @@ func waitCount(t *testing.T, db *chtest.DB, query string, want uint64, within ti
 // what it accepted is written.
 func TestStartsWhateverClickHouseDoes(t *testing.T) {
 	db := chtest.New(t)
-	px := faultproxy.New(t, hostOf(t, chtest.BaseDSN(t)))
+	base := chtest.BaseDSN(t)
+	scheme, _, _ := strings.Cut(base, "://") // the proxy carries either protocol
+	px := faultproxy.New(t, hostOf(t, base))
 	px.Set(faultproxy.Refuse)
 	col := startShipped(t, shippedOpts{
-		endpoint: "http://" + px.Addr, database: db.Name, queueDir: t.TempDir(),
+		endpoint: scheme + "://" + px.Addr, database: db.Name, queueDir: t.TempDir(),
 		// Per-attempt limits shorter than the hang, so that hanging
 		// attempts are abandoned and retried (shipped: 2m and 10s).
 		edits: map[string]string{"create_schema_timeout: 2m": "create_schema_timeout: 4s", "timeout: 10s": "timeout: 4s"},

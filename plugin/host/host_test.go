@@ -171,13 +171,19 @@ func TestHungPluginIsReplaced(t *testing.T) {
 
 // A stalled plugin: the buffer fills, Report drops and counts instead of
 // blocking, and everything accepted still arrives once the plugin recovers.
+// The plugin itself is stopped (SIGSTOP): a stalled receiver no longer
+// fills the host's buffer, since the plugin acknowledges once a batch is in
+// its spool.
 func TestFullBufferDropsAndCounts(t *testing.T) {
 	recv := otlptest.Start(t)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	rep := startReporter(t, Config{PluginConfig: pluginConfig(t, recv), BufferSize: 64, BatchSize: 8,
 		MaxInflightBatches: 2, FlushInterval: time.Millisecond, MeterProvider: mp})
-	recv.Stall()
+	pid := rep.PluginPID()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
 	const total = 5000
 	for i := 0; i < total; i++ {
 		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-%05d", i), base)[0])
@@ -196,7 +202,9 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 	if capacity != 64 || depth != capacity {
 		t.Fatalf("queue depth %d, capacity %d: want a full buffer of 64", depth, capacity)
 	}
-	recv.Release()
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	closeReporter(t, rep)
 	st = rep.Stats()
 	if n := len(recv.Spans()); uint64(n) != st.Reported || st.Acked != st.Reported {
