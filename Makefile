@@ -53,7 +53,7 @@ test: vet
 
 # The writers and readers once more over the HTTP interface (the suite above
 # runs on the native protocol): CLICKHOUSE_HTTP_DSN, or the local endpoint's.
-HTTP_TEST_PKGS := ./exporter/... ./queries/... ./internal/api/... ./internal/e2e/ ./dashboards/...
+HTTP_TEST_PKGS := ./exporter/... ./queries/... ./internal/api/... ./testkit/e2e/ ./dashboards/...
 test-http:
 	@dsn=$${CLICKHOUSE_HTTP_DSN:-$$(if [ -z "$$CLICKHOUSE_DSN" ]; then STATUSTRACE_LOCAL_PROTOCOL=http deploy/local/start.sh; fi)} && \
 	  if [ -z "$$dsn" ]; then echo "test-http: CLICKHOUSE_DSN is set but CLICKHOUSE_HTTP_DSN is not: nothing to run over HTTP"; exit 0; fi && \

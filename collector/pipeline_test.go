@@ -23,10 +23,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/internal/faultproxy"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/faultproxy"
 )
 
 // These tests run the distribution itself (this package's settings: the

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/statustrace/statustrace/dashboards/internal/build"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 var (

@@ -16,11 +16,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/statustrace/statustrace/event"
 	statustraceexporter "github.com/statustrace/statustrace/exporter"
 	"github.com/statustrace/statustrace/exporter/migrate"
-	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // The demo-like data the dashboards are tested on: two tenants, a few

@@ -19,9 +19,9 @@ import (
 	"github.com/statustrace/statustrace/dashboards"
 	"github.com/statustrace/statustrace/dashboards/internal/build"
 	"github.com/statustrace/statustrace/dashboards/internal/macros"
-	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // result is a query's columns and rows, values as clickhouse-go scans them.

@@ -166,7 +166,7 @@ func TestDockerignore(t *testing.T) {
 		return false
 	}
 	needed := []string{"go.mod", "go.sum", "collector/config.yaml", "dashboards/overview.json", "dashboards/event.json"}
-	for _, dir := range []string{"cmd/scheduler", "cmd/statustrace-plugin", "collector", "exporter", "queries/sql", "plugin/event", "internal/schema"} {
+	for _, dir := range []string{"cmd/scheduler", "cmd/statustrace-plugin", "collector", "exporter", "queries/sql", "event", "internal/schema"} {
 		files, _ := filepath.Glob(filepath.Join(root, dir, "*"))
 		for _, f := range files {
 			if rel, _ := filepath.Rel(root, f); !strings.HasSuffix(f, "_test.go") {

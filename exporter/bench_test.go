@@ -19,8 +19,8 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // BenchmarkExporterVsContrib sends the same status spans through this

@@ -11,8 +11,8 @@ import (
 
 	"github.com/statustrace/statustrace/exporter/internal/rows"
 	"github.com/statustrace/statustrace/exporter/migrate"
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/internal/timewindow"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // ceiling is the limit no exporter can beat on an engine: the same rows the

@@ -17,7 +17,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
-	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // newDB gives the test a fresh database on the real engine.

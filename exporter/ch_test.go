@@ -11,13 +11,13 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/internal/rows"
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
-// Tests against the real engine (internal/chtest). Data volumes are modest:
+// Tests against the real engine (testkit/chtest). Data volumes are modest:
 // the local engine runs one statement at a time.
 
 // The exporter's INSERT columns and types are exactly the table's.

@@ -4,11 +4,11 @@
 
 .PHONY: test-exporter bench-exporter build-collector validate-collector
 
-# Unit tests, the fuzz seed corpus, and the engine tests (internal/chtest:
+# Unit tests, the fuzz seed corpus, and the engine tests (testkit/chtest:
 # CLICKHOUSE_DSN or the local endpoint of deploy/local).
 test-exporter:
 	go test -count=1 -timeout 20m ./exporter/... ./internal/schema/... ./internal/timewindow/... ./internal/chwrite/... \
-	  ./internal/bgstart/... ./internal/faultproxy/... ./collector/...
+	  ./internal/bgstart/... ./testkit/faultproxy/... ./collector/...
 
 # Prints a table and "BENCH exporter_vs_contrib throughput_ratio=... cpu_ratio=... bytes_ratio=...".
 # STATUSTRACE_BENCH_SPANS sets the number of spans (default 1000000).

@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
 	"github.com/statustrace/statustrace/exporter/internal/rows"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // closedPort returns a loopback address nothing listens on.

@@ -30,10 +30,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/migrate"
-	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/internal/faultproxy"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/faultproxy"
 )
 
 // A real collector in this process: otelcol with the otlp receiver, the

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
 

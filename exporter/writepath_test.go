@@ -18,10 +18,10 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
 	"github.com/statustrace/statustrace/internal/chwrite"
-	"github.com/statustrace/statustrace/internal/faultproxy"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/testkit/faultproxy"
 )
 
 // The write path: what ClickHouse would never keep is dropped before the

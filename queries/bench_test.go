@@ -18,10 +18,10 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/queries"
-	"github.com/statustrace/statustrace/queries/querytest"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/querytest"
 )
 
 // BenchmarkQueryCost seeds STATUSTRACE_BENCH_EVENTS events (default 2M,

@@ -11,10 +11,10 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
-	"github.com/statustrace/statustrace/internal/chtest"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/queries"
-	"github.com/statustrace/statustrace/queries/querytest"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/querytest"
 )
 
 func ctxT(t *testing.T) context.Context {

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // ParamError is a caller mistake: a parameter that cannot be used. The API

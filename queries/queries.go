@@ -19,8 +19,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // Event is the current status of one event.

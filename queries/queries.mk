@@ -2,7 +2,7 @@
 # them), internal/api (the HTTP JSON API) and cmd/statustrace (serve and the
 # CLI). The top-level Makefile includes this file:  include queries/queries.mk
 # Run from the repository root. Without the include: make -f queries/queries.mk test-queries
-# ClickHouse: CLICKHOUSE_DSN, or the local endpoint of deploy/local (internal/chtest).
+# ClickHouse: CLICKHOUSE_DSN, or the local endpoint of deploy/local (testkit/chtest).
 
 .PHONY: test-queries bench-queries build-statustrace
 

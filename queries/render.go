@@ -8,15 +8,15 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // The SQL lives in sql/*.sql, one file per view or named query, each with a
 // header comment that documents its parameters and columns. Files starting
 // with "_" are fragments the others include. The files are text/template
 // sources: table names, the retention cutoff and the state rank come from
-// internal/schema, the public-status mapping from plugin/event, and the
+// internal/schema, the public-status mapping from event, and the
 // only other substitutions are the fixed ORDER BY / cursor fragments of
 // event_page. User input never enters the text: every value is a ClickHouse
 // query parameter ({name:Type}) bound by the driver.

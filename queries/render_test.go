@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 func TestEverySQLRenders(t *testing.T) {

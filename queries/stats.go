@@ -6,7 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // Stats summarizes a window from the pre-aggregated per-minute table: the

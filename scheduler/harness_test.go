@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler"
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/scheduler/demofuncs"

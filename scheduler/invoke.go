@@ -17,7 +17,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler/api"
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/scheduler/riverstatus"

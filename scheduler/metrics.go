@@ -6,7 +6,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
 

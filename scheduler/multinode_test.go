@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler/config"
-	"github.com/statustrace/statustrace/scheduler/internal/pgtest"
+	"github.com/statustrace/statustrace/testkit/pgtest"
 )
 
 // Two nodes on one PostgreSQL database share the work: every event runs

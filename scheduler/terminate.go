@@ -9,7 +9,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler/api"
 	"github.com/statustrace/statustrace/scheduler/internal/store"
 	"github.com/statustrace/statustrace/scheduler/riverstatus"

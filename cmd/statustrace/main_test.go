@@ -16,9 +16,9 @@ import (
 
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/api"
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/queries"
-	"github.com/statustrace/statustrace/queries/querytest"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/querytest"
 )
 
 type result struct {

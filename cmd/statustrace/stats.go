@@ -9,8 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/api"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/queries"
 )
 

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // newDB gives the test a fresh database on the real engine.

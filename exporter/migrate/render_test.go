@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden DDL files in testdata")

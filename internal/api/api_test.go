@@ -19,9 +19,9 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/internal/api"
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/queries"
-	"github.com/statustrace/statustrace/queries/querytest"
+	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/querytest"
 )
 
 const (

@@ -1,5 +1,5 @@
 # The demo, the end-to-end test and the freshness benchmark (internal/stack,
-# internal/e2e, cmd/statustrace-demo), for the top-level Makefile to include:
+# testkit/e2e, cmd/statustrace-demo), for the top-level Makefile to include:
 #   include internal/stack/demo.mk
 #   demo: demo-run
 # Usable alone too: make -f internal/stack/demo.mk demo-run
@@ -20,9 +20,9 @@ demo-run:
 
 # The end-to-end test alone (it is also part of `go test ./...`).
 test-e2e:
-	$(GO) test -count=1 -timeout 10m ./internal/stack/... ./internal/e2e/
+	$(GO) test -count=1 -timeout 10m ./internal/stack/... ./testkit/e2e/
 
 # Freshness at 5,000 transitions/s through the whole pipeline; prints
 # `BENCH freshness rate=... p50_ms=... p99_ms=...`.
 bench-freshness:
-	$(GO) test -run '^$$' -bench Freshness -benchtime 1x -timeout 20m ./internal/e2e/
+	$(GO) test -run '^$$' -bench Freshness -benchtime 1x -timeout 20m ./testkit/e2e/

@@ -7,7 +7,7 @@
 // with SIGTERM, then SIGKILL, so nothing is left running.
 //
 // The demo (cmd/statustrace-demo), the end-to-end test and the freshness
-// benchmark (internal/e2e) use it.
+// benchmark (testkit/e2e) use it.
 package stack
 
 import (

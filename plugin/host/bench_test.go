@@ -15,11 +15,11 @@ import (
 	hclog "github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
-	"github.com/statustrace/statustrace/plugin/event"
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
 	pb "github.com/statustrace/statustrace/plugin/proto"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // BenchmarkReport measures Report on the scheduler's path beside the

@@ -13,8 +13,8 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
-	"github.com/statustrace/statustrace/plugin/event"
 	pb "github.com/statustrace/statustrace/plugin/proto"
 )
 

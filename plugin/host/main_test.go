@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/event"
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // pluginPath is the real plugin binary, built once for the package's tests.

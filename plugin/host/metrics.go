@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // metrics are observed from the Reporter's counters at collection time, so

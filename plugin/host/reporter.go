@@ -18,8 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // Reporter buffers transitions and ships them to the plugin in batches over

@@ -3,7 +3,7 @@ package host
 import (
 	"sync/atomic"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // ring is a bounded multi-producer, single-consumer queue of transitions

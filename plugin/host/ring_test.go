@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // Concurrent producers, one consumer: every accepted value comes out once,

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
 	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // spoolConfig is pluginConfig with the plugin's spool in dir.

@@ -24,7 +24,7 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// State mirrors plugin/event.State; the numbers are the same.
+// State mirrors event.State; the numbers are the same.
 type State int32
 
 const (
@@ -92,7 +92,7 @@ func (State) EnumDescriptor() ([]byte, []int) {
 	return file_statustrace_proto_rawDescGZIP(), []int{0}
 }
 
-// Transition is one state change of one async event (plugin/event.Transition).
+// Transition is one state change of one async event (event.Transition).
 type Transition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`

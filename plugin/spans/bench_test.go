@@ -8,8 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
-	"github.com/statustrace/statustrace/plugin/event"
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // BenchmarkBuild is the span mapping alone (no export, no marshalling), per

@@ -7,7 +7,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // FuzzBuild: any transition either fails validation or maps, through the

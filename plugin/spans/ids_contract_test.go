@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // The exporter stores only span IDs that differ from event.TransitionSpanID,

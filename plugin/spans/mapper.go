@@ -8,8 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // Validate rejects transitions that cannot become a meaningful status span.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // Reconfiguring while an export hangs gives up waiting for it after ctx;

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // A spool record is one acknowledged batch: its valid transitions, each with

@@ -17,8 +17,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/plugin/spool"
 )
 

@@ -9,8 +9,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/statustrace/statustrace/plugin/event"
-	"github.com/statustrace/statustrace/plugin/internal/otlptest"
+	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 const t0 = int64(1_760_000_000_000_000_000)

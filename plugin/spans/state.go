@@ -1,6 +1,6 @@
 package spans
 
-import "github.com/statustrace/statustrace/plugin/event"
+import "github.com/statustrace/statustrace/event"
 
 // recentN is how many past transitions an event remembers: enough to find
 // the predecessor of a transition that is re-sent or arrives slightly out

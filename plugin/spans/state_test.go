@@ -3,7 +3,7 @@ package spans
 import (
 	"testing"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 func TestStatesLRU(t *testing.T) {

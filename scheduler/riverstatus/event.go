@@ -25,7 +25,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river/rivertype"
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // MetadataKey is the key of the Event inside a job's metadata.

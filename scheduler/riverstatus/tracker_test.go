@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/scheduler/riverstatus"
 	"github.com/statustrace/statustrace/scheduler/riverstatus/riverstatustest"
 )

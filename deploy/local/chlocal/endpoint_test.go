@@ -21,7 +21,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 func ctx(t *testing.T) context.Context {

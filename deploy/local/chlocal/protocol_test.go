@@ -19,7 +19,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
-	"github.com/statustrace/statustrace/internal/chtest"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 // hostile strings: quotes, backslashes, control bytes, NUL, invalid UTF-8,

@@ -7,8 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/timewindow"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // FuzzMapSpan feeds arbitrary attribute values and types through the

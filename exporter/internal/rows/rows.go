@@ -20,9 +20,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/internal/timewindow"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // DropReason says why a status span was not written.

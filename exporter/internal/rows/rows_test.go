@@ -9,8 +9,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/timewindow"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 6, time.UTC)

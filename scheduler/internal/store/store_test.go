@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite"
 
-	"github.com/statustrace/statustrace/scheduler/internal/pgtest"
 	"github.com/statustrace/statustrace/scheduler/internal/store"
+	"github.com/statustrace/statustrace/testkit/pgtest"
 )
 
 func sqliteDB(t *testing.T) *sql.DB {

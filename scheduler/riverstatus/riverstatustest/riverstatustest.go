@@ -6,7 +6,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/statustrace/statustrace/plugin/event"
+	"github.com/statustrace/statustrace/event"
 )
 
 // Recorder is a Reporter that keeps every transition. Safe for concurrent use.

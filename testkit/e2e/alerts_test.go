@@ -18,8 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
-	"github.com/statustrace/statustrace/plugin/event"
 )
 
 // metricNameRE finds the metric names an alert expression reads.

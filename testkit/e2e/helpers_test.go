@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/internal/chtest"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/scheduler/config"
+	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
 var (

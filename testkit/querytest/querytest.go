@@ -15,9 +15,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/queries"
 )
 

@@ -16,9 +16,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/statustrace/statustrace/event"
 	stapi "github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
-	"github.com/statustrace/statustrace/plugin/event"
 	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
@@ -70,7 +70,7 @@ const freshnessTargetMs = 1000
 // STATUSTRACE_BENCH_NAME replaces "freshness" in that line,
 // STATUSTRACE_BENCH_ENGINE says in the output which engine served it.
 //
-// Run it once: go test -run '^$' -bench Freshness -benchtime 1x ./internal/e2e/
+// Run it once: go test -run '^$' -bench Freshness -benchtime 1x ./testkit/e2e/
 func BenchmarkFreshness(b *testing.B) {
 	var (
 		totalRate    = envInt("STATUSTRACE_BENCH_RATE", 5000)
