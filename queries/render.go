@@ -40,12 +40,15 @@ var Views = []string{
 }
 
 // named are the queries only the Go package runs.
-var named = []string{"event_page", "event_count", "status_stats"}
+var named = []string{"event_page", "event_count", "status_stats", "function_stats", "event_changes", "trace_spans"}
 
 type tmplData struct {
 	Transitions, Events, Stats string
+	OtelTraces                 string
 	Cutoff, Rank               string
 	Order, After               string // event_page only
+	Since                      bool   // event_list's pre-filter of changed events (event_changes only)
+	Columns                    string // event_changes only: the event columns scanEvent reads
 }
 
 // publicExpr maps a detailed-state column to the public status with the
@@ -116,6 +119,7 @@ func baseData() tmplData {
 		Transitions: schema.Transitions,
 		Events:      schema.Events,
 		Stats:       schema.Stats,
+		OtelTraces:  schema.OtelTraces,
 		Cutoff:      schema.RetentionCutoffExpr,
 		Rank:        schema.StateRankExpr,
 	}
@@ -170,7 +174,11 @@ func render() (rendered, error) {
 		if name == "event_page" {
 			continue
 		}
-		s, err := execute(t, name, baseData())
+		d := baseData()
+		if name == "event_changes" {
+			d.Since, d.Columns = true, eventColumns
+		}
+		s, err := execute(t, name, d)
 		if err != nil {
 			return rendered{}, err
 		}
