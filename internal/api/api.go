@@ -136,7 +136,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, bool) {
 	if !ok {
 		return Principal{}, false
 	}
-	return s.cfg.Tokens.Lookup(tok)
+	return lookup(s.cfg.Tokens, tok)
 }
 
 // Error codes of the JSON errors.
