@@ -58,6 +58,11 @@ type Options struct {
 	// APIToken is the API's bearer token for the scheduler's tenant
 	// (generated when empty; at least 16 characters).
 	APIToken string
+	// SchedulerToken is the scheduler API's bearer token (generated when
+	// empty); the statustrace API calls the scheduler with it.
+	SchedulerToken string
+	// APIArgs are extra arguments of `statustrace serve` (e.g. --trace-url).
+	APIArgs []string
 
 	// Logf receives progress lines; nil: silent.
 	Logf func(format string, args ...any)
@@ -78,6 +83,7 @@ type Stack struct {
 	CollectorMetrics string // the collector's own Prometheus metrics
 	APIURL           string // statustrace API; empty without one
 	APIToken         string
+	SchedulerToken   string // the scheduler API's bearer token
 	SchedulerConfig  string // path of the generated scheduler config
 
 	Collector *Process
@@ -117,6 +123,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		CollectorMetrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]),
 		SchedulerURL:     "http://" + addr(4),
 		DemoURL:          "http://" + addr(5),
+		SchedulerToken:   o.SchedulerToken,
+	}
+	if s.SchedulerToken == "" {
+		s.SchedulerToken = randomToken()
 	}
 
 	// Collector.
@@ -147,7 +157,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			s.APIToken = randomToken()
 		}
 		o.Logf("starting the statustrace API (%s)", s.APIURL)
-		s.API, err = startAPI(o, addr(6), s.APIToken, schedulerTenant(o.Scheduler))
+		s.API, err = startAPI(o, addr(6), s.APIToken, schedulerTenant(o.Scheduler), s.SchedulerURL, s.SchedulerToken)
 		if err != nil {
 			return nil, s.failStart(err)
 		}
@@ -181,6 +191,7 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 		c.Node = "node-1"
 	}
 	c.Tenant = schedulerTenant(c)
+	c.APITokens = append(append([]string{}, c.APITokens...), s.SchedulerToken+"="+c.Tenant)
 	c.Listen = listen
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}

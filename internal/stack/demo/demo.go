@@ -85,7 +85,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	ac := &api.Client{BaseURL: s.APIURL, Token: s.APIToken}
 
 	say("\nfiring %d invocations (checkout, send-receipt, thumbnail, refund, export, reindex) and bursts at search/suggest:", o.Invocations)
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	res, err := Fire(ctx, sc, o.Invocations, func(f string, a ...any) { say(f, a...) })
 	if err != nil {
 		return err
