@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/statustrace/statustrace/queries"
@@ -53,3 +54,10 @@ func (s *Server) functions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, Functions{From: sq.Window.From.UTC(), To: sq.Window.To.UTC(), StepSeconds: int64(sq.Step / time.Second), Functions: fns})
 }
+
+// ParseListQuery reads list filters from query values as GET /v1/events
+// does (the console's Events page uses it, so both accept the same).
+func ParseListQuery(q url.Values) (queries.ListFilter, error) { return parseListQuery(q) }
+
+// ParseStatsQuery reads a statistics query as GET /v1/stats does.
+func ParseStatsQuery(q url.Values) (queries.StatsQuery, bool, error) { return parseStatsQuery(q) }
