@@ -330,6 +330,7 @@ type functionsData struct {
 	From, To  time.Time
 	Functions []queries.FunctionSummary
 	Charts    map[string]template.JS
+	Tracing   map[string]string // on, off or unknown, when actions are configured
 	Ranges    []string
 }
 
@@ -359,16 +360,57 @@ func (c *Console) functionsPage(w http.ResponseWriter, r *http.Request, s *sessi
 	}
 	d := functionsData{From: sq.Window.From, To: sq.Window.To, Functions: fns, Charts: map[string]template.JS{}, Ranges: ranges}
 	for _, f := range fns {
-		xs, acc, failed := []int64{}, []uint64{}, []uint64{}
+		xs := steps(sq.Window.From, sq.Window.To, sq.Step)
+		acc, failed := make([]uint64, len(xs)), make([]uint64, len(xs))
 		for _, p := range f.Series {
-			xs, acc, failed = append(xs, p.Time.Unix()), append(acc, p.Accepted), append(failed, p.Failed)
+			if i := stepIndex(xs, p.Time, sq.Step); i >= 0 {
+				acc[i], failed[i] = p.Accepted, p.Failed
+			}
 		}
 		d.Charts[f.Namespace+"/"+f.Function] = chartJSON(xs, []series{{"accepted", acc}, {"failed", failed}})
+	}
+	if c.cfg.Actions {
+		d.Tracing = map[string]string{}
+		for _, f := range fns {
+			t, err := c.cfg.API.FunctionTracing(r.Context(), s.p, f.Namespace, f.Function, nil, false)
+			switch {
+			case err != nil:
+				d.Tracing[f.Namespace+"/"+f.Function] = "unknown"
+			case t.Enabled:
+				d.Tracing[f.Namespace+"/"+f.Function] = "on"
+			default:
+				d.Tracing[f.Namespace+"/"+f.Function] = "off"
+			}
+		}
 	}
 	p := c.base(s, "Functions", "functions")
 	p.Live = "/ui/live"
 	p.Data = d
 	c.render(w, r, http.StatusOK, "functions", p)
+}
+
+// steps are the starts of the window's steps (Unix seconds), so a chart
+// shows quiet steps as zeros rather than joining the busy ones.
+func steps(from, to time.Time, step time.Duration) []int64 {
+	if step <= 0 {
+		return nil
+	}
+	var xs []int64
+	for t := from.Truncate(step); t.Before(to) && len(xs) < queries.MaxSeriesPoints; t = t.Add(step) {
+		xs = append(xs, t.Unix())
+	}
+	return xs
+}
+
+func stepIndex(xs []int64, t time.Time, step time.Duration) int {
+	if len(xs) == 0 {
+		return -1
+	}
+	i := int((t.Unix() - xs[0]) / int64(step/time.Second))
+	if i < 0 || i >= len(xs) || xs[i] != t.Unix() {
+		return -1
+	}
+	return i
 }
 
 type series struct {
@@ -531,17 +573,17 @@ func (c *Console) statsPage(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	xs := make([]int64, len(st.Series))
+	step := time.Duration(st.StepSeconds) * time.Second
+	xs := steps(sq.Window.From, sq.Window.To, step)
 	var ss []series
-	for i, p := range st.Series {
-		xs[i] = p.Time.Unix()
-	}
 	for state := event.StateQueued; state.Valid(); state++ {
-		vals := make([]uint64, len(st.Series))
+		vals := make([]uint64, len(xs))
 		var any bool
-		for i, p := range st.Series {
-			vals[i] = p.ByState[state.String()]
-			any = any || vals[i] > 0
+		for _, p := range st.Series {
+			if i := stepIndex(xs, p.Time, step); i >= 0 {
+				vals[i] = p.ByState[state.String()]
+				any = any || vals[i] > 0
+			}
 		}
 		if any {
 			ss = append(ss, series{state.String(), vals})

@@ -117,7 +117,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			if shots == "" {
 				return chromedp.Void{}, nil
 			}
-			png, err := chromedp.FullScreenshot(90)(ctx, tg)
+			png, err := chromedp.FullScreenshot(100)(ctx, tg)
 			if err != nil {
 				return chromedp.Void{}, err
 			}

@@ -21,7 +21,8 @@
         cursor: { show: !spark },
         axes: spark ? [{ show: false }, { show: false }] : [{}, {}],
         series: [{}].concat(d.series.map(function (s, i) {
-          return { label: s.label, stroke: palette[i % palette.length], width: 1.5 };
+          return { label: s.label, stroke: palette[i % palette.length], width: 1.5,
+            paths: uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined };
         }))
       };
       el.textContent = "";

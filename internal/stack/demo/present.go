@@ -99,6 +99,7 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 // nextSteps says where to look next.
 func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "\n== where to look next ==\n")
+	fmt.Fprintf(w, "web console       %s/ui/   sign in with the token %s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "statustrace API   %s   token %s (tenant %s)\n", s.APIURL, s.APIToken, Tenant)
 	fmt.Fprintf(w, "                  curl -H 'Authorization: Bearer %s' '%s/v1/events?status=FAILED&limit=5'\n", s.APIToken, s.APIURL)
 	fmt.Fprintf(w, "the CLI           export STATUSTRACE_SERVER=%s STATUSTRACE_TOKEN=%s\n", s.APIURL, s.APIToken)
