@@ -7,7 +7,8 @@
 --   from_ns, to_ns (Int64 Unix ns: span start in [from, to)), limit (UInt32).
 --
 -- The caller has already found the event in its scope; the trace ID comes
--- from that event, never from the request.
+-- from that event, never from the request. Spans older than the retention
+-- window are not returned, as everywhere.
 --
 -- Columns: time_ns, span_id, parent_span_id, name, service, kind,
 --   duration_ns, status_code, status_message.
@@ -23,6 +24,7 @@ SELECT
     StatusMessage AS status_message
 FROM {{.OtelTraces}}
 WHERE TraceId = {trace_id:String}
+  AND Timestamp >= {{.Cutoff}}
   AND Timestamp >= fromUnixTimestamp64Nano({from_ns:Int64}, 'UTC')
   AND Timestamp < fromUnixTimestamp64Nano({to_ns:Int64}, 'UTC')
 ORDER BY Timestamp ASC, SpanId ASC
