@@ -171,6 +171,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	href, err := chromedp.Run(bctx, chromedp.AttributeValue(css("#trace-link"), "href"))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(href.Value, "http://grafana.example/explore?traceId="), href.Value)
+	// The trace's spans from otel_traces (the contrib exporter batches for
+	// 1 s): the page lists them once they are there.
+	waitFor(t, ctx, func() bool {
+		do(chromedp.Navigate(base+"/ui/events/fail-0"), chromedp.WaitVisible(css("#timeline")))
+		n, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('#spans tbody tr').length`))
+		t.Logf("fail-0 spans on the page: %d (%v)", n, err)
+		return err == nil && n >= 7 // QUEUED, 3x RUNNING, 2x RETRYING, FAILED; the event span too once it ended
+	}, func() string { return "fail-0's trace spans never showed on its page" })
 	do(shot("event"))
 
 	// Live: wait-0's page is open; it is terminated through the API (which
