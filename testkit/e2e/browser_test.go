@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/statustrace/statustrace/event"
@@ -140,9 +141,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	do(chromedp.Navigate(base+"/ui/?range=15m"),
 		chromedp.WaitVisible(css("#token")),
 		shot("login"),
-		chromedp.SendKeys(css("#token"), s.APIToken),
-		chromedp.Click(css("#sign-in")),
+		// By keyboard: the token field has focus; Enter submits.
+		chromedp.SendKeys(css("#token"), s.APIToken+kb.Enter),
 		chromedp.WaitVisible(css("#functions")))
+	// No inline script anywhere (the CSP would refuse it), and the CSP is set.
+	inline, err := chromedp.Run(bctx, chromedp.Evaluate[int](`document.querySelectorAll('script:not([src]):not([type="application/json"]), [onclick], [onload], [onsubmit]').length`))
+	require.NoError(t, err)
+	require.Zero(t, inline, "inline scripts or handlers")
 	txt := text("#functions")
 	require.Contains(t, txt, "shop/ok")
 	require.Contains(t, txt, "shop/fail")
