@@ -189,13 +189,19 @@ type page struct {
 	CSRF    string
 	Actions bool
 	Live    string // SSE URL the page follows, "" for none
-	Now     time.Time
-	Flash   string
-	Data    any
+	// LiveDelay is the most a live page waits after a change before it
+	// re-renders (ms): lists batch changes, an event's page is prompt.
+	LiveDelay int
+	Now       time.Time
+	Flash     string
+	Data      any
 }
 
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
 	p.Now = time.Now().UTC()
+	if p.LiveDelay == 0 {
+		p.LiveDelay = 2000
+	}
 	p.Actions = p.Actions || c.cfg.Actions
 	var b bytes.Buffer
 	tmpl := "layout.html"
@@ -538,6 +544,7 @@ func (c *Console) eventPage(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	p := c.base(s, "Event "+d.RequestID, "events")
 	p.Live = "/ui/live?request_id=" + url.QueryEscape(d.RequestID)
+	p.LiveDelay = 200
 	p.Flash = r.URL.Query().Get("flash")
 	p.Data = ed
 	c.render(w, r, http.StatusOK, "event", p)

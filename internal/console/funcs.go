@@ -8,10 +8,30 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/queries"
 )
 
+// endedStatuses are the public statuses of ended events, in state order,
+// derived from the event package (templates never spell a state).
+func endedStatuses() []string {
+	var out []string
+	for st := event.StateQueued; st.Valid(); st++ {
+		if st.Terminal() && !slices.Contains(out, st.Public()) {
+			out = append(out, st.Public())
+		}
+	}
+	return out
+}
+
 var funcs = template.FuncMap{
+	"ended": endedStatuses,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return s[:1] + strings.ToLower(s[1:])
+	},
 	"abs": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

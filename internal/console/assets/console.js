@@ -35,6 +35,9 @@
     var url = main && main.getAttribute("data-live");
     if (!url || typeof EventSource === "undefined") return;
     var status = document.getElementById("live-status");
+    // A list re-renders at most every 2 s under a stream of changes; one
+    // event's page at once.
+    var delay = parseInt(main.getAttribute("data-live-delay") || "2000", 10);
     var pending = null, changes = 0;
     function refresh() {
       pending = null;
@@ -54,7 +57,7 @@
     var es = new EventSource(url, { withCredentials: true });
     es.addEventListener("status", function () {
       changes++;
-      if (!pending) pending = setTimeout(refresh, 300);
+      if (!pending) pending = setTimeout(refresh, delay);
     });
     es.addEventListener("open", function () { if (status) status.textContent = "live"; main.setAttribute("data-live-open", "1"); });
     es.addEventListener("error", function () { if (status) status.textContent = "live · reconnecting"; });

@@ -122,7 +122,7 @@ func screenshots(ctx context.Context, say func(string, ...any), s *stack.Stack, 
 		return fmt.Errorf("screenshots: terminate %s: %d %v", live, code, err)
 	}
 	err = chromedp.Do(bctx,
-		chromedp.WaitVisible(chromedp.Search(`//span[@id="status" and text()="ABORTED"]`)), shot("event-live"),
+		chromedp.WaitVisible(chromedp.Search(`//span[@id="status" and text()="`+event.StateAborted.Public()+`"]`)), shot("event-live"),
 		chromedp.Navigate(u+"/ui/stats?range=15m"), chromedp.WaitVisible(css(".chart .uplot")), settle, shot("stats"),
 		chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(u+"/ui/events"), chromedp.WaitVisible(css("#events")), shot("events-narrow"),
