@@ -239,6 +239,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NotContains(t, txt, "SecretCode")
 	do(shot("stats"))
 
+	// A list follows too: a new invocation appears in the open events page
+	// without a reload.
+	do(chromedp.Navigate(base+"/ui/events?function=ok"), chromedp.WaitVisible(css(`main[data-live-open="1"]`)))
+	_, err = chromedp.Run(bctx, chromedp.Evaluate[int](`window.__noReload = 7`))
+	require.NoError(t, err)
+	code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: "ok", RequestID: "ok-live", Payload: []byte(`{}`)})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusAccepted, code)
+	do(chromedp.WaitVisible(css(`#events tr[data-request-id="ok-live"]`)))
+	marker, err = chromedp.Run(bctx, chromedp.Evaluate[int](`window.__noReload || 0`))
+	require.NoError(t, err)
+	require.Equal(t, 7, marker, "the list changed without a reload")
+
 	// Narrow screen: the events page still renders its table.
 	do(chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate(base+"/ui/events"),
