@@ -376,9 +376,13 @@ func (c *Console) functionsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		d.Charts[f.Namespace+"/"+f.Function] = chartJSON(xs, []series{{"accepted", acc}, {"failed", failed}})
 	}
 	if c.cfg.Actions {
+		// The switches come from the scheduler: a slow or down scheduler
+		// shows "unknown" rather than holding the page.
+		tctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
 		d.Tracing = map[string]string{}
 		for _, f := range fns {
-			t, err := c.cfg.API.FunctionTracing(r.Context(), s.p, f.Namespace, f.Function, nil, false)
+			t, err := c.cfg.API.FunctionTracing(tctx, s.p, f.Namespace, f.Function, nil, false)
 			switch {
 			case err != nil:
 				d.Tracing[f.Namespace+"/"+f.Function] = "unknown"
