@@ -18,11 +18,16 @@
       var opts = {
         width: width, height: spark ? 40 : 260,
         legend: { show: !spark },
+        // Headroom above the largest count, so a line at the top or the
+        // bottom is not lost on the edge.
+        scales: { y: { range: function (u, min, max) { var m = Math.max(1, max); return [-0.06 * m, 1.15 * m]; } } },
         cursor: { show: !spark },
         axes: spark ? [{ show: false }, { show: false }] : [{}, {}],
         series: [{}].concat(d.series.map(function (s, i) {
+          // Counts per step: stepped on the big chart; a sparkline is a
+          // plain line, which stays visible when only the last step is busy.
           return { label: s.label, stroke: palette[i % palette.length], width: 1.5,
-            paths: uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined };
+            paths: !spark && uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined };
         }))
       };
       el.textContent = "";
