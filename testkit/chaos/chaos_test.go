@@ -105,7 +105,7 @@ func TestChaos(t *testing.T) {
 	api := func() *stapi.Client { return &stapi.Client{BaseURL: s.APIURL, Token: s.APIToken} }
 
 	wl := &workload{sc: stack.NewSchedulerClient(s.SchedulerURL), rate: rate, accepted: map[string]kind{}}
-	stopWork := make(chan struct{})
+	stopWork, workStart := make(chan struct{}), time.Now()
 	var workDone sync.WaitGroup
 	workDone.Add(1)
 	go func() { defer workDone.Done(); wl.run(ctx, stopWork) }()
@@ -229,6 +229,7 @@ func TestChaos(t *testing.T) {
 
 	close(stopWork)
 	workDone.Wait()
+	workFor := time.Since(workStart)
 	accepted, retriedInvocations, werr := wl.snapshot()
 	require.NoError(t, werr, "workload")
 	require.NotEmpty(t, accepted)
@@ -314,7 +315,7 @@ func TestChaos(t *testing.T) {
 	}}, false)
 	require.NoError(t, err)
 	assert.Equal(t, wantStates, st.ByState, "transitions per state in the statistics")
-	assert.Equal(t, wantStatus, st.ByStatus, "ended events per status in the statistics")
+	assert.Equal(t, wantStatus, nonZero(st.ByStatus), "ended events per status in the statistics")
 	assert.Equal(t, uint64(len(accepted)), st.Accepted)
 	// The raw table, deduplicated: one row per transition, whatever was
 	// re-sent (collector replay, plugin re-sends, spool replay).
@@ -329,13 +330,24 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, db.Conn.QueryRow(ctx, "SELECT count() FROM "+schema.Transitions+" WHERE "+schema.ColTenant+" = 'poisoner'").Scan(&poisonRows))
 	assert.Zero(t, poisonRows, "poison transitions stored")
 
-	t.Logf("chaos figures: %d events (%d transitions; %d invocations retried across scheduler stops), %d faults in %s, settled %s after the last, whole test %s",
-		len(accepted), wantTransitions, retriedInvocations, len(report), time.Since(began).Round(time.Second), settled.Round(100*time.Millisecond), time.Since(began).Round(time.Second))
+	t.Logf("chaos figures: %d events (%d transitions; %d invocations retried across scheduler stops), %d faults over %s of workload, settled %s after it stopped, whole test %s",
+		len(accepted), wantTransitions, retriedInvocations, len(report), workFor.Round(time.Second), settled.Round(100*time.Millisecond), time.Since(began).Round(time.Second))
 	t.Logf("faults:\n  %s", strings.Join(report, "\n  "))
 	t.Logf("poison: %d spans dropped as expired by the statustrace exporter, %d by the timewindow processor; the other tenant's event queryable %s after it",
 		int(poisonDropped), int(poisonWindowDropped), bystanderLatency.Round(time.Millisecond))
 	t.Logf("peak status sending queue %v batches; spool left by the stopped scheduler %d bytes, %v transitions replayed; transitions rows %d raw, %d FINAL",
 		peakQueue, spoolBytes, replayed, rawRows, finalRows)
+}
+
+// nonZero drops the zero entries (the statistics name every status).
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // metric reads one metric (summed over matching labels; 0 when absent).
