@@ -147,11 +147,28 @@ func TestChaos(t *testing.T) {
 		pause(refuseFor)
 		px.Set(faultproxy.Pass)
 	})
-	pause(2 * time.Second)
+	// The backlog drains once ClickHouse answers (nothing stays stuck).
+	drainStart := time.Now()
+	waitFor(t, ctx, 2*time.Minute, func() bool {
+		qs, err := s.CollectorQueues(ctx)
+		return err == nil && qs["statustrace"] == 0
+	}, func() string { return "the status queue did not drain after ClickHouse came back" })
+	drained := time.Since(drainStart)
+	pause(time.Second)
 
-	step("collector kill -9, restart on its persistent queue", func() {
+	var backlogAtKill float64
+	step("collector kill -9 with a backlog, restart on its persistent queue", func() {
+		// ClickHouse away for a moment, so that the kill hits a queue that
+		// holds batches: the restart must replay them, once.
+		px.Set(faultproxy.Refuse)
+		waitFor(t, ctx, 30*time.Second, func() bool {
+			qs, err := s.CollectorQueues(ctx)
+			backlogAtKill = qs["statustrace"]
+			return err == nil && backlogAtKill >= 5
+		}, func() string { return "no backlog builds in the collector while ClickHouse refuses" })
 		old := s.Collector
 		old.Kill()
+		px.Set(faultproxy.Pass)
 		require.NoError(t, s.Restart(ctx, old))
 	})
 	pause(2 * time.Second)
@@ -335,8 +352,8 @@ func TestChaos(t *testing.T) {
 	t.Logf("faults:\n  %s", strings.Join(report, "\n  "))
 	t.Logf("poison: %d spans dropped as expired by the statustrace exporter, %d by the timewindow processor; the other tenant's event queryable %s after it",
 		int(poisonDropped), int(poisonWindowDropped), bystanderLatency.Round(time.Millisecond))
-	t.Logf("peak status sending queue %v batches; spool left by the stopped scheduler %d bytes, %v transitions replayed; transitions rows %d raw, %d FINAL",
-		peakQueue, spoolBytes, replayed, rawRows, finalRows)
+	t.Logf("peak status sending queue %v batches (drained %s after ClickHouse came back), %v when the collector was killed; spool left by the stopped scheduler %d bytes, %v transitions replayed; transitions rows %d raw, %d FINAL",
+		peakQueue, drained.Round(100*time.Millisecond), backlogAtKill, spoolBytes, replayed, rawRows, finalRows)
 }
 
 // nonZero drops the zero entries (the statistics name every status).
