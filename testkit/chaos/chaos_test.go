@@ -147,6 +147,7 @@ func TestChaos(t *testing.T) {
 		pause(refuseFor)
 		px.Set(faultproxy.Pass)
 	})
+	require.Positive(t, peakQueue, "no backlog while ClickHouse was frozen and refusing: the fault did not bite")
 	// The backlog drains once ClickHouse answers (nothing stays stuck).
 	drainStart := time.Now()
 	waitFor(t, ctx, 2*time.Minute, func() bool {
