@@ -199,22 +199,6 @@ func toString(v any) string {
 	return ""
 }
 
-func TestFactoryCreatesExporter(t *testing.T) {
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Endpoint = "tcp://127.0.0.1:9000"
-	if err := componenttest.CheckConfigStruct(cfg); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
-	if err != nil || exp == nil {
-		t.Fatalf("create: %v", err)
-	}
-	if f.Type().String() != "statustrace" {
-		t.Errorf("type %s", f.Type())
-	}
-}
-
 // What is pending in the rate-limited drop log is written at shutdown,
 // not lost with the process.
 func TestDropLogFlushesAtShutdown(t *testing.T) {
