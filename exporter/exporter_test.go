@@ -221,3 +221,48 @@ func TestDropLogFlushesAtShutdown(t *testing.T) {
 		t.Fatalf("after flush: %v", entries)
 	}
 }
+
+// Every drop reason and every repaired field has its own series: recording
+// a Stats with each entry set counts each once (the attribute arrays are
+// sized by the rows constants, so a new reason or field cannot panic).
+func TestRecordCoversEveryReasonAndField(t *testing.T) {
+	t.Parallel()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://" + closedPort(t)
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st rows.Stats
+	for _, r := range rows.DropReasons() {
+		st.Dropped[r] = 1
+	}
+	for f := range st.Truncated {
+		st.Truncated[f], st.Sanitized[f] = 1, 1
+	}
+	e.record(context.Background(), &st)
+	dropped := sumOf(t, tel, "statustrace_exporter_spans_dropped")
+	if len(dropped) != len(rows.DropReasons()) {
+		t.Errorf("%d drop series for %d reasons: %v", len(dropped), len(rows.DropReasons()), dropped)
+	}
+	for _, r := range rows.DropReasons() {
+		if dropped["reason="+r.String()] != 1 {
+			t.Errorf("reason %s: %v", r, dropped)
+		}
+	}
+	repaired := sumOf(t, tel, "statustrace_exporter_fields_repaired")
+	if want := len(repairNames) * int(rows.NumFields); len(repaired) != want {
+		t.Errorf("%d repair series, want %d: %v", len(repaired), want, repaired)
+	}
+	for f := range rows.NumFields {
+		for _, rep := range repairNames {
+			if k := "field=" + f.String() + ",repair=" + rep; repaired[k] != 1 {
+				t.Errorf("%s: %v", k, repaired)
+			}
+		}
+	}
+}
