@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,5 +309,30 @@ func TestGrafanaProvisioning(t *testing.T) {
 	}
 	if rel, _ := strings.CutPrefix(envOf(gc)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"], path+"/"); m.configMaps["statustrace-dashboards"][rel] == "" {
 		t.Errorf("kubernetes home dashboard is not in the dashboards ConfigMap")
+	}
+}
+
+// Every dashboard target names a query type the ClickHouse plugin has (its
+// src/types/sql.ts QueryType values): an unknown one, such as "timeSeries",
+// is silently treated as a table.
+func TestDashboardQueryTypesAreThePlugins(t *testing.T) {
+	t.Parallel()
+	known := []string{"table", "timeseries", "logs", "traces"}
+	files, err := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	re := regexp.MustCompile(`"queryType":\s*"([^"]*)"`)
+	n := 0
+	for _, f := range files {
+		for _, m := range re.FindAllStringSubmatch(string(read(t, f)), -1) {
+			n++
+			if !slices.Contains(known, m[1]) {
+				t.Errorf("%s: queryType %q is not one of the plugin's %v", filepath.Base(f), m[1], known)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no queryType found in dashboards/*.json")
 	}
 }
