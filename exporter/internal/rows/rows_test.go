@@ -52,6 +52,7 @@ func newTraces() (ptrace.Traces, ptrace.ScopeSpans) {
 }
 
 func TestMapGoodSpan(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	sp := goodSpan(ss, "req-1", 2, "QUEUED", "RUNNING")
 	sp.Attributes().PutStr(event.AttrErrorCode, "Timeout")
@@ -91,6 +92,7 @@ func TestMapGoodSpan(t *testing.T) {
 }
 
 func TestMapIgnoresOtherSpans(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	root := goodSpan(ss, "req-1", 3, "RUNNING", "FINISHED")
 	root.Attributes().PutStr(event.AttrSpanRole, event.RoleEvent)
@@ -106,6 +108,7 @@ func TestMapIgnoresOtherSpans(t *testing.T) {
 
 // Bad spans are dropped with a reason and do not affect the good rows beside them.
 func TestMapBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		mutate func(sp ptrace.Span)
@@ -169,6 +172,7 @@ func TestMapBadInput(t *testing.T) {
 }
 
 func TestMapRepairs(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	sp := goodSpan(ss, "req-é", 4, "RUNNING", "FAILED")
 	huge := strings.Repeat("é", 1<<19) // 1 MiB of two-byte runes
@@ -194,6 +198,7 @@ func TestMapRepairs(t *testing.T) {
 }
 
 func TestMapLenientNumbers(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	goodSpan(ss, "a", 1, "", "QUEUED").Attributes().PutStr(event.AttrSeq, "17")
 	goodSpan(ss, "b", 1, "", "QUEUED").Attributes().PutDouble(event.AttrSeq, 18)
@@ -210,6 +215,7 @@ func TestMapLenientNumbers(t *testing.T) {
 }
 
 func TestIDsSurviveReset(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 3000 {
 		goodSpan(ss, "r", int64(i%250+1), "", "QUEUED")
@@ -231,6 +237,7 @@ func TestIDsSurviveReset(t *testing.T) {
 }
 
 func TestTruncate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		n    int
@@ -247,6 +254,7 @@ func TestTruncate(t *testing.T) {
 // Two request IDs that differ only in invalid bytes stay two events: neither
 // is repaired into the other (both are dropped and counted).
 func TestInvalidKeysNeverMerge(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	goodSpan(ss, "req-\xff", 1, "", "QUEUED")
 	goodSpan(ss, "req-\xfe", 1, "", "QUEUED")
@@ -259,6 +267,7 @@ func TestInvalidKeysNeverMerge(t *testing.T) {
 }
 
 func TestSliceSharesRows(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 10 {
 		goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
@@ -291,6 +300,7 @@ func reflectLen(col any) int {
 }
 
 func TestDropReasonNamesAreUnique(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, r := range DropReasons() {
 		if r.String() == "" || r.String() == "unknown" || seen[r.String()] {
@@ -301,6 +311,7 @@ func TestDropReasonNamesAreUnique(t *testing.T) {
 }
 
 func TestSplitAt(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 10 {
 		sp := goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
