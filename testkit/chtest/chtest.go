@@ -9,6 +9,12 @@
 // endpoint serves both; against a server, CLICKHOUSE_NATIVE_DSN and
 // CLICKHOUSE_HTTP_DSN name the other protocol's address, and a test that
 // needs a protocol with no address is skipped, saying so.
+//
+// Under -short without CLICKHOUSE_DSN every test that asks for a database
+// is skipped (go test -short needs no ClickHouse, Node or npm). Database
+// names carry their creation time; the first database a test binary makes
+// on a server sweeps test databases older than StaleAfter, which a killed
+// run (its cleanups never ran) left behind.
 package chtest
 
 import (
