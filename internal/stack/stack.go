@@ -25,7 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
 
@@ -203,18 +203,15 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}
 	c.StatusTrace.PluginPath = s.opts.Bin.Plugin
-	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[spans.KeySpoolDir] == "" {
+	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[plugin.KeySpoolDir] == "" {
 		c.StatusTrace.SpoolDir = filepath.Join(s.opts.WorkDir, config.SpoolDirName)
 	}
 	s.SpoolDir = c.StatusTrace.SpoolDir
 	if s.SpoolDir == "" {
-		s.SpoolDir = c.StatusTrace.PluginConfig[spans.KeySpoolDir]
+		s.SpoolDir = c.StatusTrace.PluginConfig[plugin.KeySpoolDir]
 	}
-	pc := map[string]string{
-		spans.KeyEndpoint:    s.OTLPGRPC,
-		spans.KeyInsecure:    "true",
-		spans.KeyServiceName: "scheduler",
-	}
+	insecure := true
+	pc := plugin.Config{Endpoint: s.OTLPGRPC, Insecure: &insecure, ServiceName: "scheduler"}.Map()
 	for k, v := range s.opts.Scheduler.StatusTrace.PluginConfig {
 		pc[k] = v
 	}

@@ -150,7 +150,7 @@ func (t *Tracker) classify(ctx, wctx context.Context, job *rivertype.JobRow, err
 		// A snooze is neither progress nor failure: River gives the attempt
 		// back, and the next start reports RUNNING again with the same seq.
 		return event.StateNone, "", "", err
-	case context.Cause(ctx) == rivertype.ErrJobCancelledRemotely:
+	case errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely):
 		return event.StateAborted, CodeTerminated, "cancelled remotely", err
 	case errors.Is(context.Cause(wctx), ErrExpired) && ctx.Err() == nil:
 		return event.StateExpired, CodeExpired, ErrExpired.Error(), Stop(event.StateExpired, CodeExpired, err)

@@ -109,6 +109,8 @@ func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
+	// deploy/grafana's data source reads the collector's database variable.
+	fmt.Fprintf(w, "                  a Grafana provisioned from deploy/grafana reads this demo with STATUSTRACE_DATABASE=%s\n", o.Database)
 }
 
 // dsnForHumans hides a password.
