@@ -153,9 +153,7 @@ func (s *Store) Get(ctx context.Context, sc Scope, requestID string) (*EventDeta
 	if requestID == "" {
 		return nil, paramErr("request_id", "required")
 	}
-	rows, err := s.conn.Query(ctx, `SELECT tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state,
-    time_ns, in_state_ns, error_code, error_message, node, invoke_type, trace_id, span_id
-FROM (`+compiled.sql["event_timeline"]+`)`, scopeArgs(sc).add("request_id", requestID)...)
+	rows, err := s.conn.Query(ctx, compiled.sql["event_get"], scopeArgs(sc).add("request_id", requestID)...)
 	if err != nil {
 		return nil, fmt.Errorf("event timeline: %w", err)
 	}
@@ -245,8 +243,7 @@ func listArgs(sc Scope, f *ListFilter) args {
 		add("end_from_ms", ms(f.End.From)).add("end_to_ms", ms(f.End.To))
 }
 
-const eventColumns = "tenant, namespace, function, qualifier, request_id, status, state, invoke_type, attempts, last_seq, start_ns, end_ns, last_ns, error_code, error_message, node, trace_id"
-
+// scanEvent reads a row of sql/_event_columns.sql.
 func scanEvent(rows driver.Rows) (Event, error) {
 	var (
 		e                      Event
@@ -348,17 +345,7 @@ func (s *Store) ExportEvents(ctx context.Context, sc Scope, f ListFilter, fn fun
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	dir := "ASC"
-	if f.Desc {
-		dir = "DESC"
-	}
-	key := "start_ns"
-	if f.OrderBy == OrderByEndTime {
-		key = "end_ns"
-	}
-	// key and dir are fixed strings chosen above, not user input.
-	q := "SELECT " + eventColumns + " FROM (" + compiled.sql["event_list"] + ") ORDER BY " + key + " " + dir + ", request_id " + dir
-	rows, err := s.conn.Query(ctx, q, listArgs(sc, &f)...)
+	rows, err := s.conn.Query(ctx, compiled.export[pageKey{f.OrderBy, f.Desc}], listArgs(sc, &f)...)
 	if err != nil {
 		return fmt.Errorf("export events: %w", err)
 	}
@@ -430,9 +417,7 @@ func (s *Store) ExportTransitions(ctx context.Context, sc Scope, w WindowFilter,
 	if err := w.Validate(); err != nil {
 		return err
 	}
-	rows, err := s.conn.Query(ctx, `SELECT tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state,
-    time_ns, error_code, error_message, invoke_type, node, trace_id, span_id
-FROM (`+compiled.sql["transitions_window"]+`)`, windowArgs(sc, w.Namespace, w.Function, w.Qualifier, w.Window)...)
+	rows, err := s.conn.Query(ctx, compiled.sql["transitions_export"], windowArgs(sc, w.Namespace, w.Function, w.Qualifier, w.Window)...)
 	if err != nil {
 		return fmt.Errorf("export transitions: %w", err)
 	}

@@ -15,5 +15,5 @@ SELECT
               AND time >= {{.Cutoff}}
               AND time >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
               AND time < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-            ORDER BY request_id ASC, seq ASC, {{.Rank}} DESC
+            ORDER BY request_id ASC, seq ASC, {{stateRank "to_state"}} DESC
             LIMIT 1 BY request_id, seq

@@ -31,7 +31,7 @@ SELECT
     a_function AS function,
     a_qualifier AS qualifier,
     request_id,
-    {{public "a_state"}} AS status,
+    {{publicStatus "a_state"}} AS status,
     a_state AS state,
     a_invoke_type AS invoke_type,
     a_attempts AS attempts,
@@ -64,8 +64,8 @@ FROM
         countIf(error_code != '' OR error_message != '') AS a_errors,
         min(time) AS a_first,
         max(time) AS a_last,
-        minOrNullIf(time, to_state = 'QUEUED') AS a_queued,
-        maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED')) AS a_end,
+        minOrNullIf(time, to_state = {{state "queued"}}) AS a_queued,
+        maxOrNullIf(time, {{isTerminal "to_state"}}) AS a_end,
         argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS a_error_code,
         argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS a_error_message,
         argMax(node, seq) AS a_node,
@@ -79,7 +79,7 @@ FROM
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}
           AND time >= {{.Cutoff}}
-        ORDER BY seq ASC, {{.Rank}} DESC
+        ORDER BY seq ASC, {{stateRank "to_state"}} DESC
         LIMIT 1 BY seq
     )
     GROUP BY tenant, request_id
