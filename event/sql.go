@@ -65,8 +65,22 @@ func SQLPublicStatus(col string) string {
 //	{{isTerminal "col"}}       col IN ('FINISHED', ...)
 //	{{publicStatus "col"}}     multiIf(...): the public status of col
 //	{{stateRank "col"}}        the tie-break rank of col (UInt8)
+//
+// and, to range over (lower-case names, fit for column aliases and for
+// state/public above): {{states}}, {{terminalStates}},
+// {{nonTerminalStates}}, {{publicStatuses}}.
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
+		"states":            func() []string { return lowerNames(States()) },
+		"terminalStates":    func() []string { return lowerNames(TerminalStates()) },
+		"nonTerminalStates": func() []string { return lowerNames(StatesOf(PublicRunning)) },
+		"publicStatuses": func() []string {
+			ps := PublicStatuses()
+			for i, p := range ps {
+				ps[i] = strings.ToLower(p)
+			}
+			return ps
+		},
 		"state": func(name string) (string, error) {
 			s, err := ParseState(strings.ToUpper(name))
 			if err != nil || !s.Valid() {
@@ -93,6 +107,14 @@ func TemplateFuncs() template.FuncMap {
 		"publicStatus": column(SQLPublicStatus),
 		"stateRank":    column(SQLStateRank),
 	}
+}
+
+func lowerNames(states []State) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = strings.ToLower(s.String())
+	}
+	return out
 }
 
 // column wraps a fragment so that a typo in a template fails at render

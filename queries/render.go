@@ -3,20 +3,17 @@ package queries
 import (
 	"embed"
 	"fmt"
-	"io/fs"
-	"strings"
 	"text/template"
 
-	"github.com/statustrace/statustrace/event"
-	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
 
 // The SQL lives in sql/*.sql, one file per view or named query, each with a
 // header comment that documents its parameters and columns. Files starting
 // with "_" are fragments the others include. The files are text/template
-// sources: table names and the retention cutoff come from internal/schema,
-// every state rule (names, terminal set, public status, rank) from
-// event.TemplateFuncs, and the
+// sources rendered by internal/sqltmpl: table names and the retention cutoff
+// come from internal/schema, every state rule (names, terminal set, public
+// status, rank) from package event, and the
 // only other substitutions are the fixed ORDER BY / cursor fragments of
 // event_page. User input never enters the text: every value is a ClickHouse
 // query parameter ({name:Type}) bound by the driver.
@@ -43,45 +40,18 @@ var Views = []string{
 var named = []string{"event_page", "event_export", "event_count", "event_get", "status_stats", "transitions_export"}
 
 type tmplData struct {
-	Transitions, Events, Stats string
-	Cutoff                     string
-	Order, After               string // event_page only
+	sqltmpl.Tables
+	Order, After string // event_page and event_export only
 }
 
 func parseTemplates() (*template.Template, error) {
-	root := template.New("").Option("missingkey=error").Funcs(event.TemplateFuncs())
-	files, err := fs.Glob(sqlFS, "sql/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		src, err := sqlFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimPrefix(f, "sql/")
-		if _, err := root.New(name).Parse(string(src)); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", f, err)
-		}
-	}
-	return root, nil
+	return sqltmpl.Parse(sqlFS, "sql/*.sql", nil)
 }
 
-func baseData() tmplData {
-	return tmplData{
-		Transitions: schema.Transitions,
-		Events:      schema.Events,
-		Stats:       schema.Stats,
-		Cutoff:      schema.RetentionCutoffExpr,
-	}
-}
+func baseData() tmplData { return tmplData{Tables: sqltmpl.DefaultTables()} }
 
 func execute(t *template.Template, name string, d tmplData) (string, error) {
-	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, name+".sql", d); err != nil {
-		return "", fmt.Errorf("render %s: %w", name, err)
-	}
-	return strings.TrimSpace(b.String()), nil
+	return sqltmpl.Execute(t, name, d)
 }
 
 // pageKey selects one of the four event_page variants.

@@ -67,7 +67,7 @@ FROM
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}
       AND ({request_id:String} = '' OR request_id = {request_id:String})
-      AND last_time >= {{.Cutoff}}
+      AND last_time >= {{cutoff}}
     GROUP BY tenant, namespace, function, qualifier, request_id
 )
 WHERE (empty({invoke_types:Array(String)}) OR has({invoke_types:Array(String)}, e_invoke_type))

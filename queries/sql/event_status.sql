@@ -78,7 +78,7 @@ FROM
         FROM {{.Transitions}}
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}
-          AND time >= {{.Cutoff}}
+          AND time >= {{cutoff}}
         ORDER BY seq ASC, {{stateRank "to_state"}} DESC
         LIMIT 1 BY seq
     )
