@@ -14,9 +14,8 @@
 -- terminal over non-terminal, then later over earlier). The current state is
 -- the one with the highest seq, however late it arrived. Reads one primary-key
 -- range of transitions (ORDER BY tenant, request_id, seq): the cost does not
--- grow with the table. (The Go package derives the same columns from
--- event_timeline's rows, so a lookup reads the range once; tests check the
--- two agree.)
+-- grow with the table. (The Go package runs it joined with event_timeline:
+-- event_get.)
 --
 -- Columns: tenant, namespace, function, qualifier, request_id,
 --   status (RUNNING | FINISHED | FAILED | ABORTED), state (detailed),
