@@ -11,6 +11,7 @@
 package sqltmpl
 
 import (
+	"embed"
 	"fmt"
 	"io/fs"
 	"path"
@@ -42,6 +43,12 @@ func DefaultTables() Tables {
 	return Tables{Transitions: schema.Transitions, Events: schema.Events, Stats: schema.Stats, Settings: schema.Settings}
 }
 
+// shared are the fragments every template set includes (sql/_*.sql here):
+// SQL that more than one package runs, such as reading the events table.
+//
+//go:embed sql/_*.sql
+var shared embed.FS
+
 // Parse parses every file of fsys matching pattern into one template set,
 // each named by its base name ("event_list.sql"), so files include each
 // other with {{template "_scope.sql" .}}. extra functions are added to (and
@@ -52,23 +59,37 @@ func Parse(fsys fs.FS, pattern string, extra template.FuncMap) (*template.Templa
 		funcs[k] = v
 	}
 	root := template.New("").Option("missingkey=error").Funcs(funcs)
-	files, err := fs.Glob(fsys, pattern)
-	if err != nil {
+	if err := parseFiles(root, shared, "sql/_*.sql"); err != nil {
 		return nil, err
 	}
+	if err := parseFiles(root, fsys, pattern); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+func parseFiles(root *template.Template, fsys fs.FS, pattern string) error {
+	files, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return err
+	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no SQL files match %s", pattern)
+		return fmt.Errorf("no SQL files match %s", pattern)
 	}
 	for _, f := range files {
 		src, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, err := root.New(path.Base(f)).Parse(string(src)); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", f, err)
+		name := path.Base(f)
+		if root.Lookup(name) != nil {
+			return fmt.Errorf("%s: a shared fragment (internal/sqltmpl) has that name", f)
+		}
+		if _, err := root.New(name).Parse(string(src)); err != nil {
+			return fmt.Errorf("parse %s: %w", f, err)
 		}
 	}
-	return root, nil
+	return nil
 }
 
 // Execute renders the file name (without ".sql") with data, trimmed.

@@ -51,18 +51,7 @@ FROM
         function,
         qualifier,
         request_id,
-        argMaxMerge(state) AS e_state,
-        max(last_seq) AS e_last_seq,
-        max(attempts) AS e_attempts,
-        min(first_time) AS e_first,
-        max(last_time) AS e_last,
-        min(start_time) AS e_queued,
-        max(end_time) AS e_end,
-        argMaxMerge(last_error_code) AS e_error_code,
-        argMaxMerge(last_error_message) AS e_error_message,
-        argMaxMerge(last_node) AS e_node,
-        any(invoke_type) AS e_invoke_type,
-        max(trace_id) AS e_trace
+        {{template "_event_current.sql" .}}
     FROM {{.Events}}
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}
