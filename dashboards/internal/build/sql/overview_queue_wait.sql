@@ -2,9 +2,7 @@
 overview_queue_wait: first RUNNING minus QUEUED, per event queued in the range.
 */ -}}
 SELECT $__timeInterval(queued_at) AS time,
-    quantile(0.5)(wait_s) AS p50,
-    quantile(0.9)(wait_s) AS p90,
-    quantile(0.99)(wait_s) AS p99
+    {{template "_quantiles.sql" "wait_s"}}
 FROM (
     SELECT minIf(time, to_state = {{state "queued"}}) AS queued_at,
         minIf(time, to_state = {{state "running"}}) AS started_at,

@@ -3,9 +3,7 @@ overview_run_duration: terminal state minus first RUNNING (retries
 included), per event that ended in the range.
 */ -}}
 SELECT $__timeInterval(ended_at) AS time,
-    quantile(0.5)(run_s) AS p50,
-    quantile(0.9)(run_s) AS p90,
-    quantile(0.99)(run_s) AS p99
+    {{template "_quantiles.sql" "run_s"}}
 FROM (
     SELECT minIf(time, to_state = {{state "running"}}) AS started_at,
         maxIf(time, {{isTerminal "to_state"}}) AS ended_at,
