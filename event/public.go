@@ -1,5 +1,7 @@
 package event
 
+import "slices"
+
 // Public statuses: the established four values users filter and read.
 // RUNNING is any non-terminal state; FAILED includes EXPIRED.
 const (
@@ -14,7 +16,7 @@ const (
 func PublicStatuses() []string {
 	out := []string{PublicRunning}
 	for _, s := range TerminalStates() {
-		if p := s.Public(); !contains(out, p) {
+		if p := s.Public(); !slices.Contains(out, p) {
 			out = append(out, p)
 		}
 	}
@@ -51,7 +53,7 @@ func StatesOf(public string) []State {
 }
 
 // IsPublicStatus reports whether p is one of PublicStatuses.
-func IsPublicStatus(p string) bool { return contains(PublicStatuses(), p) }
+func IsPublicStatus(p string) bool { return slices.Contains(PublicStatuses(), p) }
 
 // Rank orders states for the tie-break when two transitions of one event
 // carry the same seq: terminal states over non-terminal ones, later states
@@ -62,13 +64,4 @@ func (s State) Rank() uint8 {
 		return 0
 	}
 	return uint8(s)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
