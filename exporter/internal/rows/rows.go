@@ -501,16 +501,9 @@ func repair(s string, limit int, f Field, st *Stats) string {
 	return s
 }
 
-// Truncate cuts valid UTF-8 s to at most n bytes without splitting a rune.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// Truncate cuts valid UTF-8 s to at most n bytes without splitting a rune
+// (event.Truncate: the producers' rule).
+func Truncate(s string, n int) string { return event.Truncate(s, n) }
 
 // shortForLog bounds a value that goes into a log line.
 func shortForLog(s string) string {

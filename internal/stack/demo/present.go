@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
 )
 
@@ -49,7 +50,7 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected: %d).\n",
 			res.Rejected, fnSuggest, rejected)
 	}
-	if err := c.run(ctx, "events", "list", "--status", "FAILED", "--limit", "5"); err != nil {
+	if err := c.run(ctx, "events", "list", "--status", event.PublicFailed, "--limit", "5"); err != nil {
 		return err
 	}
 	for _, l := range []struct{ title, key string }{
