@@ -78,6 +78,12 @@ type Scheduler struct {
 	metrics  metrics
 	tokens   *authtoken.Tokens
 
+	// notices are the terminate notices in flight; Stop waits for them
+	// (until its ctx ends, then cancels them with noticeCtx).
+	notices      sync.WaitGroup
+	noticeCtx    context.Context
+	noticeCancel context.CancelFunc
+
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
 	settingsDone chan struct{}
@@ -130,6 +136,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		tokens:   opts.Tokens,
 		tracker:  riverstatus.New(riverstatus.Options{Reporter: opts.Reporter, Node: cfg.Node}),
 	}
+	s.noticeCtx, s.noticeCancel = context.WithCancel(context.Background())
 	if s.http == nil {
 		s.http = &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -273,12 +280,30 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 				cancel()
 			}
 		}
+		s.awaitNotices(ctx)
 		s.closeDB()
 	})
 	if err != nil {
 		return fmt.Errorf("scheduler: stop: %w", err)
 	}
 	return nil
+}
+
+// awaitNotices waits for the terminate notices in flight until ctx ends,
+// then cancels the rest and waits for them to return.
+func (s *Scheduler) awaitNotices(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.notices.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.noticeCancel()
+		<-done
+	}
+	s.noticeCancel()
 }
 
 // Handler is the node's HTTP API.

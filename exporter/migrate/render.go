@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
 
 // Options select where and how the schema is created.
@@ -258,8 +259,13 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":                o.ttl,
-		"stateRank":          o.stateRankExpr,
+		"ttl": o.ttl,
+		"stateRank": func(col string) (string, error) {
+			if col != schema.ColToState {
+				return "", fmt.Errorf("stateRank %q: migrations rank %s only", col, schema.ColToState)
+			}
+			return o.stateRankExpr(), nil
+		},
 		"transitionsColumns": func() string { return transitionsColumns },
 		"settings":           o.settings,
 		// tableAs is the physical table of name with a suffix: a table
@@ -363,7 +369,10 @@ var createTableRE = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{(?:table|
 
 func (o Options) render(src string) (Statement, error) {
 	var st Statement
-	fm := o.funcs()
+	fm := sqltmpl.Funcs()
+	for k, f := range o.funcs() {
+		fm[k] = f
+	}
 	for k, f := range o.guards(&st) {
 		fm[k] = f
 	}

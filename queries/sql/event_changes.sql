@@ -6,7 +6,8 @@
 --   since) and limit (UInt32). event_list is rendered with its Since
 --   pre-filter, so only the events table's rows of changed events are
 --   grouped, not every event of the tenant.
-SELECT {{.Columns}}
+SELECT
+    {{template "_event_columns.sql" .}}
 FROM
 (
 {{template "event_list.sql" .}}

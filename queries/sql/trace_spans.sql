@@ -24,7 +24,7 @@ SELECT
     StatusMessage AS status_message
 FROM {{.OtelTraces}}
 WHERE TraceId = {trace_id:String}
-  AND Timestamp >= {{.Cutoff}}
+  AND Timestamp >= {{cutoff}}
   AND Timestamp >= fromUnixTimestamp64Nano({from_ns:Int64}, 'UTC')
   AND Timestamp < fromUnixTimestamp64Nano({to_ns:Int64}, 'UTC')
 ORDER BY Timestamp ASC, SpanId ASC

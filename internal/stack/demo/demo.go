@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/queries"
@@ -145,7 +146,7 @@ func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, 
 		if err == nil {
 			events = all.Total
 			var run *queries.Page
-			if run, err = ac.List(ctx, queries.ListFilter{Limit: 1, Statuses: []string{"RUNNING"}}); err == nil {
+			if run, err = ac.List(ctx, queries.ListFilter{Limit: 1, Statuses: []string{event.PublicRunning}}); err == nil {
 				running = run.Total
 			}
 		}

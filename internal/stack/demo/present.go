@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
 )
 
@@ -49,7 +50,7 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected: %d).\n",
 			res.Rejected, fnSuggest, rejected)
 	}
-	if err := c.run(ctx, "events", "list", "--status", "FAILED", "--limit", "5"); err != nil {
+	if err := c.run(ctx, "events", "list", "--status", event.PublicFailed, "--limit", "5"); err != nil {
 		return err
 	}
 	for _, l := range []struct{ title, key string }{
@@ -110,6 +111,8 @@ func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
+	// deploy/grafana's data source reads the collector's database variable.
+	fmt.Fprintf(w, "                  a Grafana provisioned from deploy/grafana reads this demo with STATUSTRACE_DATABASE=%s\n", o.Database)
 }
 
 // dsnForHumans hides a password.
