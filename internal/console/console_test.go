@@ -52,11 +52,13 @@ func (s *scheduler) Event(context.Context, string) (schedapi.EventStatus, error)
 	return schedapi.EventStatus{}, schedapi.ErrNotFound
 }
 
-func (s *scheduler) SetTracing(_ context.Context, _, _ string, on *bool) (bool, error) {
-	return on == nil || *on, nil
+func (s *scheduler) SetTracing(_ context.Context, _, _ string, on *bool) (schedapi.TracingState, error) {
+	return schedapi.TracingState{Enabled: on == nil || *on, Override: on != nil}, nil
 }
 
-func (s *scheduler) Tracing(context.Context, string, string) (bool, error) { return true, nil }
+func (s *scheduler) Tracing(context.Context, string, string) (schedapi.TracingState, error) {
+	return schedapi.TracingState{Enabled: true}, nil
+}
 
 func (s *scheduler) calls() []schedapi.TerminateRequest {
 	s.mu.Lock()
