@@ -41,7 +41,11 @@ func execute(ctx context.Context, a *app, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(a.stderr, "statustrace:", err)
+		msg, hint := a.explain(err)
+		fmt.Fprintln(a.stderr, "statustrace:", msg)
+		if hint != "" {
+			fmt.Fprintln(a.stderr, "hint:", hint)
+		}
 		if isUsage(err) {
 			return 2
 		}

@@ -257,7 +257,7 @@ func TestCLI(t *testing.T) {
 			{direct, []string{"events", "list", "--order-by", "name"}, "order field"},
 			{direct, []string{"events", "list", "--start-from", "1h", "--start-to", "2h"}, "inverted"},
 			{direct, []string{"events", "list", "-o", "yaml"}, "--output"},
-			{direct, []string{"stats", "--since", "soon"}, "--from"},
+			{direct, []string{"stats", "--since", "soon"}, "--since \"soon\""},
 			{direct, []string{"stats", "--since", "1h", "--step", "90s"}, "step"},
 			{direct, []string{"export", "--kind", "spans", "--since", "1h"}, "--kind"},
 			{direct, []string{"export"}, "no window"},

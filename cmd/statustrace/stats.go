@@ -21,10 +21,11 @@ func (a *app) window(since, from, to string) (queries.TimeRange, error) {
 	if since != "" && from != "" {
 		return w, usagef("--since and --from both set the start of the window")
 	}
+	fromFlag := "from"
 	if since != "" {
-		from = since
+		from, fromFlag = since, "since"
 	}
-	if w.From, err = a.parseWhen("from", from); err != nil {
+	if w.From, err = a.parseWhen(fromFlag, from); err != nil {
 		return w, err
 	}
 	if w.To, err = a.parseWhen("to", to); err != nil {

@@ -73,6 +73,12 @@ func ParseTraceURL(s string) (*texttemplate.Template, error) {
 	return t, nil
 }
 
+// RenderTraceURL renders a template of ParseTraceURL for a trace ID (the
+// CLI's `trace` command prints the same link as the console).
+func RenderTraceURL(t *texttemplate.Template, traceID string) (string, error) {
+	return renderTraceURL(t, traceID)
+}
+
 func renderTraceURL(t *texttemplate.Template, traceID string) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, struct{ TraceID string }{traceID}); err != nil {
