@@ -50,7 +50,13 @@ func (a *app) completions(root *cobra.Command) {
 		tr.ValidArgsFunction = func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 			switch len(args) {
 			case 0:
-				return []string{"on", "off", "status", "reset"}, cobra.ShellCompDirectiveNoFileComp
+				var out []string
+				for _, v := range []string{"on", "off", "status", "reset"} {
+					if strings.HasPrefix(v, prefix) {
+						out = append(out, v)
+					}
+				}
+				return out, cobra.ShellCompDirectiveNoFileComp
 			case 1:
 				return qualified(c, args, prefix)
 			}

@@ -150,7 +150,6 @@ the setting in force is an override or the config file's.`,
   statustrace functions trace off billing/charge
   statustrace functions trace reset charge --namespace billing`,
 		Args:      cobra.ExactArgs(2),
-		ValidArgs: []string{"on", "off", "status", "reset"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var on *bool
 			switch args[0] {
