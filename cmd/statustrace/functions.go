@@ -149,7 +149,7 @@ the setting in force is an override or the config file's.`,
 		Example: `  statustrace functions trace status resize
   statustrace functions trace off billing/charge
   statustrace functions trace reset charge --namespace billing`,
-		Args:      cobra.ExactArgs(2),
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var on *bool
 			switch args[0] {
