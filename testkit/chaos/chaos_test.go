@@ -105,7 +105,7 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, err)
 	api := func() *stapi.Client { return &stapi.Client{BaseURL: s.APIURL, Token: s.APIToken} }
 
-	wl := &workload{sc: stack.NewSchedulerClient(s.SchedulerURL), rate: rate, accepted: map[string]kind{}}
+	wl := &workload{sc: stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken), rate: rate, accepted: map[string]kind{}}
 	stopWork, workStart := make(chan struct{}), time.Now()
 	var workDone sync.WaitGroup
 	workDone.Add(1)

@@ -77,7 +77,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NotEmpty(t, s.APIURL, "the statustrace API (cmd/statustrace) is part of the pipeline")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 
 	type inv struct {
 		fn, rid, traceparent string

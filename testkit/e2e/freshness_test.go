@@ -114,7 +114,7 @@ func BenchmarkFreshness(b *testing.B) {
 		}()
 	}
 
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	sc.HTTP.Transport.(*http.Transport).MaxIdleConnsPerHost = 128
 	loadStop := make(chan struct{})
 	var loadWG sync.WaitGroup

@@ -26,6 +26,12 @@ func TestMain(m *testing.M) {
 // when the test ends (before chtest drops the database).
 func startStack(tb testing.TB, sched config.Config) (*stack.Stack, *chtest.DB) {
 	tb.Helper()
+	return startStackWith(tb, sched, nil)
+}
+
+// startStackWith is startStack with extra `statustrace serve` arguments.
+func startStackWith(tb testing.TB, sched config.Config, apiArgs []string) (*stack.Stack, *chtest.DB) {
+	tb.Helper()
 	root, bins := built.Get(tb)
 	db := chtest.New(tb)
 	work := tb.TempDir()
@@ -36,6 +42,7 @@ func startStack(tb testing.TB, sched config.Config) (*stack.Stack, *chtest.DB) {
 		DSN:       chtest.BaseDSN(tb),
 		Database:  db.Name,
 		Scheduler: sched,
+		APIArgs:   apiArgs,
 		Logf:      tb.Logf,
 		// Another collector config, for experiments (default: the shipped
 		// collector/config.yaml).

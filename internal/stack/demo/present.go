@@ -100,13 +100,14 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 // nextSteps says where to look next.
 func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "\n== where to look next ==\n")
+	fmt.Fprintf(w, "web console       %s/ui/   sign in with the token %s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "statustrace API   %s   token %s (tenant %s)\n", s.APIURL, s.APIToken, Tenant)
 	fmt.Fprintf(w, "                  curl -H 'Authorization: Bearer %s' '%s/v1/events?status=FAILED&limit=5'\n", s.APIToken, s.APIURL)
 	fmt.Fprintf(w, "the CLI           export STATUSTRACE_SERVER=%s STATUSTRACE_TOKEN=%s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "                  %s/statustrace events list --function checkout --since 10m\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace stats --namespace payments --function refund --since 15m --series\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace export --since 15m --out events.ndjson   (see cmd/statustrace/README.md)\n", o.BinDir)
-	fmt.Fprintf(w, "scheduler API     curl -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerURL)
+	fmt.Fprintf(w, "scheduler API     curl -H 'Authorization: Bearer %s' -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerToken, s.SchedulerURL)
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
