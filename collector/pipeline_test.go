@@ -20,6 +20,7 @@ import (
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/plugin/spans"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/faultproxy"
 	"github.com/statustrace/statustrace/testkit/otlptest"
@@ -162,7 +163,7 @@ func export(t *testing.T, addr string, td ptrace.Traces) error {
 
 // addTransition appends one status transition span of function ns/fn.
 func addTransition(ss ptrace.ScopeSpans, tenant, rid string, seq int64, to event.State, at time.Time) {
-	otlptest.AddTransition(ss, otlptest.Transition{Tenant: tenant, Namespace: "ns", Function: "fn", RequestID: rid, Seq: uint64(seq), Attempt: 1, To: to, At: at})
+	otlptest.AddTransition(ss, otlptest.Transition{Tenant: tenant, Namespace: "ns", Function: "fn", RequestID: rid, TraceID: spans.TraceID(rid), Seq: uint64(seq), Attempt: 1, To: to, At: at})
 }
 
 func newPayload() (ptrace.Traces, ptrace.ScopeSpans) { return otlptest.StatusPayload("statustrace") }
@@ -247,7 +248,7 @@ func TestPoisonRequestThroughCollector(t *testing.T) {
 
 	td, ss := newPayload()
 	now := time.Now()
-	otlptest.AddPoison(ss, "poisoner", "old", now)
+	otlptest.AddPoison(ss, "poisoner", "old", spans.TraceID("poison"), now)
 	addTransition(ss, "innocent", "fresh", 1, event.StateQueued, now.Add(-2*time.Second))
 	addTransition(ss, "innocent", "fresh", 2, event.StateRunning, now.Add(-time.Second))
 	addTransition(ss, "innocent", "fresh", 3, event.StateFinished, now)

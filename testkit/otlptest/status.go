@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/statustrace/statustrace/event"
-	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 // StatusPayload starts an OTLP request holding one scope of statustrace
@@ -31,6 +30,7 @@ func StatusPayload(service string) (ptrace.Traces, ptrace.ScopeSpans) {
 // sent straight to a collector).
 type Transition struct {
 	Tenant, Namespace, Function, RequestID string
+	TraceID                                [16]byte // the plugin's is spans.TraceID(RequestID); must not be zero
 	Seq                                    uint64
 	Attempt                                int64
 	To                                     event.State
@@ -38,13 +38,14 @@ type Transition struct {
 }
 
 // AddTransition appends tr as a span of the plugin's shape
-// (plugin/README.md): trace and span IDs derived from the request ID and
-// seq as the plugin derives them, so a retry of the same span is the same
-// row.
+// (plugin/README.md): the span ID derived from the request ID and seq as
+// the plugin derives it, so a retry of the same span is the same row. (The
+// trace ID is the caller's: this package cannot import plugin/spans, whose
+// tests use it.)
 func AddTransition(ss ptrace.ScopeSpans, tr Transition) {
 	sp := ss.Spans().AppendEmpty()
 	sp.SetName(tr.To.String())
-	sp.SetTraceID(pcommon.TraceID(spans.TraceID(tr.RequestID)))
+	sp.SetTraceID(pcommon.TraceID(tr.TraceID))
 	sp.SetSpanID(pcommon.SpanID(event.TransitionSpanID(tr.RequestID, tr.Seq)))
 	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(tr.At))
 	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(tr.At))
@@ -70,11 +71,11 @@ const PoisonFirstDay, PoisonLastDay = 4, 104
 const PoisonSpans = PoisonLastDay - PoisonFirstDay + 1
 
 // AddPoison appends the poison: one QUEUED transition of tenant per day,
-// request IDs prefix-NNN.
-func AddPoison(ss ptrace.ScopeSpans, tenant, prefix string, now time.Time) {
+// request IDs prefix-NNN, all in trace traceID.
+func AddPoison(ss ptrace.ScopeSpans, tenant, prefix string, traceID [16]byte, now time.Time) {
 	for d := PoisonFirstDay; d <= PoisonLastDay; d++ {
 		AddTransition(ss, Transition{
-			Tenant: tenant, Namespace: "poison", Function: "poison", RequestID: fmt.Sprintf("%s-%03d", prefix, d),
+			Tenant: tenant, Namespace: "poison", Function: "poison", RequestID: fmt.Sprintf("%s-%03d", prefix, d), TraceID: traceID,
 			Seq: 1, To: event.StateQueued, At: now.Add(-time.Duration(d) * 24 * time.Hour),
 		})
 	}
