@@ -71,6 +71,7 @@ type Scheduler struct {
 	calls    registry
 	http     *http.Client
 	metrics  metrics
+	standing atomic.Pointer[standings]
 
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
@@ -179,6 +180,9 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 	err = s.store.Migrate(ctx)
 	if err == nil {
 		err = s.refreshTracing(ctx)
+	}
+	if err == nil {
+		err = s.refreshStanding(ctx)
 	}
 	if err != nil {
 		s.closeDB()

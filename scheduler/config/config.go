@@ -73,6 +73,9 @@ type Config struct {
 	FetchPoll     Duration `yaml:"fetch_poll"`
 	FetchCooldown Duration `yaml:"fetch_cooldown"`
 
+	// Account is the tenant's standing (arrears, suspended) from the file.
+	Account Account `yaml:"account"`
+
 	Database    Database    `yaml:"database"`
 	StatusTrace StatusTrace `yaml:"status_trace"`
 	Functions   []Function  `yaml:"functions"`
@@ -214,6 +217,9 @@ func (c *Config) ApplyDefaults() {
 	if c.FetchCooldown == 0 {
 		c.FetchCooldown = Duration(DefaultFetchCooldown)
 	}
+	if c.Account.Standing == "" {
+		c.Account.Standing = StandingGood
+	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = DriverSQLite
 	}
@@ -290,6 +296,7 @@ func (c *Config) Validate() error {
 	if c.SettingsPoll.D() <= 0 || c.FetchPoll.D() <= 0 || c.FetchCooldown.D() <= 0 {
 		bad("settings_poll, fetch_poll, fetch_cooldown: must be positive")
 	}
+	c.Account.validate(bad)
 	switch c.Database.Driver {
 	case DriverSQLite:
 	case DriverPostgres:

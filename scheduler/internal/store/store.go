@@ -68,6 +68,7 @@ var migrations = []struct {
 		updated_at timestamp NOT NULL,
 		PRIMARY KEY (namespace, function)
 	)`},
+	{2, mustSQL("standing_create.sql")},
 }
 
 // requestIDExpr is how each dialect reads the request ID from River's job

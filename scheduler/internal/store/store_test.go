@@ -71,7 +71,7 @@ func TestStore(t *testing.T) {
 			require.NoError(t, s.Migrate(ctx))
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM statustrace_scheduler_migration`).Scan(&n))
-			assert.Equal(t, 1, n)
+			assert.Equal(t, 2, n, "one row per migration")
 
 			// Request-ID lookup over River's job table.
 			meta := `{"statustrace":{"request_id":"rid-1"}}`
@@ -103,6 +103,19 @@ func TestStore(t *testing.T) {
 			got, err = s.Tracing(ctx)
 			require.NoError(t, err)
 			assert.Empty(t, got)
+
+			// Account standings, per tenant.
+			require.NoError(t, s.SetStanding(ctx, "acme", "", "arrears"))
+			require.NoError(t, s.SetStanding(ctx, "acme", "trial", "suspended"))
+			require.NoError(t, s.SetStanding(ctx, "other", "", "suspended"))
+			require.NoError(t, s.SetStanding(ctx, "acme", "", "good"))
+			st, err := s.Standings(ctx, "acme")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"": "good", "trial": "suspended"}, st)
+			require.NoError(t, s.ResetStanding(ctx, "acme", "trial"))
+			st, err = s.Standings(ctx, "acme")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"": "good"}, st)
 		})
 	}
 }
