@@ -76,6 +76,7 @@ type Scheduler struct {
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
 	settingsDone chan struct{}
+	expiryDone   chan struct{}
 }
 
 // function is a configured function with its run-time state.
@@ -252,6 +253,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.stopSettings = cancel
 	s.settingsDone = make(chan struct{})
 	go s.followTracing(sctx)
+	s.expiryDone = make(chan struct{})
+	go s.followExpiry(sctx)
 	return nil
 }
 
@@ -264,6 +267,7 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		if s.stopSettings != nil {
 			s.stopSettings()
 			<-s.settingsDone
+			<-s.expiryDone
 			if err = s.client.Stop(ctx); errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				hard, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err = s.client.StopAndCancel(hard)

@@ -139,6 +139,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS statustrace_river_job_request_id ON river_job (`+requestIDExpr[s.dialect]+`)`); err != nil {
 		return fmt.Errorf("store: request-id index on river_job: %w", err)
 	}
+	if _, err := tx.ExecContext(ctx, s.dialectSQL("expiry_index")); err != nil {
+		return fmt.Errorf("store: expiry index on river_job: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit migrations: %w", err)
 	}
