@@ -72,6 +72,7 @@ type Scheduler struct {
 	http     *http.Client
 	metrics  metrics
 	standing atomic.Pointer[standings]
+	backlog  metric.Registration
 
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
@@ -185,6 +186,9 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 	if err == nil {
 		err = s.refreshStanding(ctx)
 	}
+	if err == nil {
+		s.backlog, err = s.registerBacklog(mp)
+	}
 	if err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("scheduler: %w", err)
@@ -273,6 +277,9 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 				err = s.client.StopAndCancel(hard)
 				cancel()
 			}
+		}
+		if s.backlog != nil {
+			_ = s.backlog.Unregister()
 		}
 		s.closeDB()
 	})
