@@ -40,7 +40,7 @@ var Views = []string{
 }
 
 // named are the queries only the Go package runs.
-var named = []string{"event_page", "event_count", "status_stats"}
+var named = []string{"event_page", "event_count", "status_stats", "backlog"}
 
 type tmplData struct {
 	Transitions, Events, Stats string
@@ -71,6 +71,16 @@ func publicExpr(col string) string {
 	return b.String()
 }
 
+// waitingExpr is true for a detailed-state column whose event waits for a
+// worker (event.State.Waiting), generated from the event package.
+func waitingExpr(col string) string {
+	names := []string{}
+	for _, s := range event.WaitingStates() {
+		names = append(names, "'"+s.String()+"'")
+	}
+	return col + " IN (" + strings.Join(names, ", ") + ")"
+}
+
 // identOK accepts the column names templates pass to public: the .sql files
 // are ours, but a typo should fail at init, not produce odd SQL.
 func identOK(s string) bool {
@@ -92,6 +102,12 @@ func parseTemplates() (*template.Template, error) {
 				return "", fmt.Errorf("public: %q is not a column name", col)
 			}
 			return publicExpr(col), nil
+		},
+		"waiting": func(col string) (string, error) {
+			if !identOK(col) {
+				return "", fmt.Errorf("waiting: %q is not a column name", col)
+			}
+			return waitingExpr(col), nil
 		},
 	})
 	files, err := fs.Glob(sqlFS, "sql/*.sql")

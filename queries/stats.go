@@ -31,6 +31,10 @@ type Stats struct {
 	Series      []SeriesPoint `json:"series"`
 	Errors      []ErrorCount  `json:"errors"`              // most frequent first, at most MaxErrorCodes
 	Durations   *Durations    `json:"durations,omitempty"` // only when asked for
+	// Backlog is, per function, what waits for a worker now (not in the
+	// window: the present), where the reader asks for it (the API and the
+	// CLI do); nil when not asked.
+	Backlog []Backlog `json:"backlog"`
 }
 
 // SeriesPoint is one step of the series.

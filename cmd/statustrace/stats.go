@@ -129,6 +129,21 @@ func (a *app) printStats(st *queries.Stats, showSeries bool) error {
 	if err := kv.flush(); err != nil {
 		return err
 	}
+	if st.Backlog != nil {
+		fmt.Fprintln(a.stdout)
+		if len(st.Backlog) == 0 {
+			fmt.Fprintln(a.stdout, "Waiting now: none")
+		} else {
+			t := newTable(a.stdout, "WAITING NOW", "EVENTS", "OLDEST AGE", "OLDEST ACCEPTED")
+			for _, b := range st.Backlog {
+				t.row(cell(b.Namespace+"/"+b.Function+":"+b.Qualifier, 60), n(b.Waiting),
+					short(time.Duration(b.OldestAgeSeconds*float64(time.Second))), b.OldestAcceptedAt.Format(time.RFC3339))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+		}
+	}
 	if d := st.Durations; d != nil {
 		fmt.Fprintln(a.stdout)
 		t := newTable(a.stdout, "DURATION", "COUNT", "P50", "P90", "P99")

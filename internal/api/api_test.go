@@ -514,6 +514,10 @@ func testStats(t *testing.T, e *env) {
 		s.Durations.QueueWait.P50 != 10*time.Second || s.StepSeconds != 60 {
 		t.Errorf("stats: %d %s", a.status, a.body)
 	}
+	// Nothing of the fixture waits now: an empty backlog, not a missing one.
+	if s.Backlog == nil || len(s.Backlog) != 0 {
+		t.Errorf("stats backlog: %s", a.body)
+	}
 	q = window(e)
 	q.Set("function", "resize")
 	q.Set("step", "60")
