@@ -1,6 +1,7 @@
 package dashboards_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -21,6 +22,31 @@ var (
 func expectations() map[string]expectation {
 	return map[string]expectation{
 		// overview
+		build.OverviewUID + "/" + build.BacklogPanelTitle: {
+			cols: []string{"namespace", "function", "waiting", "oldest_age_s"},
+			check: func(t *testing.T, sc string, s seeded, r result) {
+				if sc != "acme" {
+					return
+				}
+				want := map[string]int{}
+				for _, e := range s.visible(and(acme, isCurrent(event.WaitingStates()...))) {
+					want[e.namespace+"/"+e.function]++
+				}
+				got := map[string]int{}
+				for _, row := range r.rows {
+					got[row[0].(string)+"/"+row[1].(string)] = int(num(row[2]))
+					if num(row[3]) < 0 {
+						t.Errorf("negative age: %v", row)
+					}
+				}
+				if len(want) == 0 {
+					t.Fatal("the seed has no waiting event: the check proves nothing")
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("backlog %v, want %v", got, want)
+				}
+			},
+		},
 		build.OverviewUID + "/In flight now": {
 			cols: []string{"queued", "running", "retrying", "terminating"},
 			check: func(t *testing.T, sc string, s seeded, r result) {

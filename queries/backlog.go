@@ -18,7 +18,7 @@ type Backlog struct {
 	OldestAgeSeconds float64   `json:"oldest_age_seconds"`
 }
 
-// BacklogQuery narrows Backlog to some functions (” = all).
+// BacklogQuery narrows Backlog to some functions (empty: all).
 type BacklogQuery struct {
 	Namespace, Function, Qualifier string
 	// Now is the instant ages are measured at; zero: time.Now().

@@ -209,7 +209,8 @@ func overview() *dashboard.DashboardBuilder {
 			Description("Transitions that carried an error code in the range: into FAILED/EXPIRED, into RETRYING, other.").
 			Datasource(Datasource()).
 			WithTarget(tableQuery(errorsByCodeSQL)).
-			Span(12).Height(9))
+			Span(12).Height(9)).
+		WithPanel(backlogPanel())
 }
 
 // stateSeries colours one series per state.
