@@ -10,6 +10,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
 )
 
@@ -40,6 +41,9 @@ type Options struct {
 	// stateRank overrides schema.StateRankExpr (tests: a Go constant a
 	// template pulls in must change the checksum).
 	stateRank string
+	// upTo, when set, is the newest migration this run knows: tables a
+	// later migration creates get no retention ALTER (they do not exist).
+	upTo uint32
 }
 
 // Migration is one schema version.
@@ -164,11 +168,12 @@ func (o Options) retentionSeconds() int64 { return int64(o.Retention / time.Seco
 // sharded tables are split across shards in cluster mode (a Distributed
 // table named as in internal/schema, over name+LocalSuffix). Other names
 // (settings, migrations, views) exist once per node.
-var sharded = map[string]bool{schema.Transitions: true, schema.Events: true, schema.Stats: true}
+var sharded = map[string]bool{schema.Transitions: true, schema.Events: true, schema.Stats: true, schema.Durations: true}
 
 var known = map[string]bool{
 	schema.Transitions: true, schema.Events: true, schema.Stats: true,
 	schema.Settings: true, schema.Migrations: true, schema.MVEvents: true, schema.MVStats: true,
+	schema.Durations: true, schema.MVDurations: true,
 }
 
 func quote(id string) string { return "`" + strings.ReplaceAll(id, "`", "``") + "`" }
@@ -262,6 +267,29 @@ func (o Options) funcs() template.FuncMap {
 		"stateRank":          o.stateRankExpr,
 		"transitionsColumns": func() string { return transitionsColumns },
 		"settings":           o.settings,
+		// clustered is true in cluster mode (a statement for the
+		// Distributed table only).
+		"clustered": func() bool { return o.Cluster != "" },
+		// st is a state's name as stored, checked against package event
+		// so a typo fails the render instead of matching nothing.
+		"st": func(name string) (string, error) {
+			s, err := event.ParseState(name)
+			if err != nil || !s.Valid() {
+				return "", fmt.Errorf("st: %q is not an event state", name)
+			}
+			return lit(s.String()), nil
+		},
+		// terminalStates is the SQL list of the terminal states, from event.
+		"terminalStates": func() string {
+			var names []string
+			for s := event.StateQueued; s.Valid(); s++ {
+				if s.Terminal() {
+					names = append(names, lit(s.String()))
+				}
+			}
+			return "(" + strings.Join(names, ", ") + ")"
+		},
+		"digestBin": schema.DigestBinExpr,
 		// tableAs is the physical table of name with a suffix: a table
 		// that replaces name (or is being replaced) during a rebuild.
 		"tableAs": func(name, suffix string) (string, error) {
@@ -440,6 +468,9 @@ ORDER BY version`,
 func (o Options) retentionSQL() []string {
 	out := make([]string, 0, len(ttlTables))
 	for _, t := range ttlTables {
+		if v := ttlSince[t.name]; o.upTo != 0 && v > o.upTo {
+			continue
+		}
 		out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY %s",
 			o.qualified(o.physical(t.name)), o.onCluster(), o.ttl(t.expr)))
 	}

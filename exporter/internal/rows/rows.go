@@ -119,6 +119,7 @@ type Columns struct {
 	Time                                              []time.Time
 	ErrorCode, ErrorMessage, InvokeType, Node         []string
 	TraceID, SpanID                                   []string // raw bytes (16 and 8)
+	FromStateNS, EventNS                              []uint64
 
 	// ids backs TraceID and SpanID: one allocation per batch, not per row.
 	ids []byte
@@ -136,6 +137,7 @@ func (c *Columns) Slice(lo, hi int) *Columns {
 		FromState: c.FromState[lo:hi], ToState: c.ToState[lo:hi], Time: c.Time[lo:hi],
 		ErrorCode: c.ErrorCode[lo:hi], ErrorMessage: c.ErrorMessage[lo:hi], InvokeType: c.InvokeType[lo:hi], Node: c.Node[lo:hi],
 		TraceID: c.TraceID[lo:hi], SpanID: c.SpanID[lo:hi],
+		FromStateNS: c.FromStateNS[lo:hi], EventNS: c.EventNS[lo:hi],
 	}
 }
 
@@ -152,6 +154,7 @@ func (c *Columns) Reset() {
 	c.Time = c.Time[:0]
 	c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node = c.ErrorCode[:0], c.ErrorMessage[:0], c.InvokeType[:0], c.Node[:0]
 	c.TraceID, c.SpanID = c.TraceID[:0], c.SpanID[:0]
+	c.FromStateNS, c.EventNS = c.FromStateNS[:0], c.EventNS[:0]
 	c.ids = nil // strings handed out point into it: never overwrite
 }
 
@@ -176,6 +179,8 @@ var InsertColumns = []Column{
 	{schema.ColNode, "LowCardinality(String)"},
 	{schema.ColTraceID, "FixedString(16)"},
 	{schema.ColSpanIDOverride, "FixedString(8)"},
+	{schema.ColFromStateNS, "UInt64"},
+	{schema.ColEventNS, "UInt64"},
 }
 
 // Slices returns the column slices in InsertColumns order.
@@ -184,6 +189,7 @@ func (c *Columns) Slices() []any {
 		c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID,
 		c.Seq, c.Attempt, c.FromState, c.ToState, c.Time,
 		c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node, c.TraceID, c.SpanID,
+		c.FromStateNS, c.EventNS,
 	}
 }
 
@@ -200,6 +206,11 @@ type Row struct {
 	Node         string
 	TraceID      [16]byte
 	SpanID       [8]byte
+	// FromStateNS is how long the event was in From (the span's start to
+	// its end), EventNS on a terminal transition how long since the event's
+	// first transition (the plugin's event start attribute); 0: unknown.
+	FromStateNS uint64
+	EventNS     uint64
 }
 
 // IsStatusScope reports whether spans of this scope may be status spans.
@@ -258,6 +269,8 @@ func (c *Columns) Append(r *Row) {
 	c.ErrorMessage = append(c.ErrorMessage, r.ErrorMessage)
 	c.InvokeType = append(c.InvokeType, r.InvokeType)
 	c.Node = append(c.Node, r.Node)
+	c.FromStateNS = append(c.FromStateNS, r.FromStateNS)
+	c.EventNS = append(c.EventNS, r.EventNS)
 	if cap(c.ids)-len(c.ids) < 24 {
 		// A fresh block: earlier strings keep pointing into the old one.
 		c.ids = make([]byte, 0, max(24*1024, 2*cap(c.ids)))
@@ -418,6 +431,17 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 	r.Node = repair(r.Node, event.MaxKeyBytes, FieldNode, st)
 	r.TraceID = [16]byte(span.TraceID())
 	r.SpanID = [8]byte(span.SpanID())
+	// Durations are extras: one that makes no sense is unknown, never a
+	// reason to drop the transition.
+	r.FromStateNS, r.EventNS = 0, 0
+	if start := span.StartTimestamp(); r.From != event.StateNone && start > 0 && start < end {
+		r.FromStateNS = uint64(end - start)
+	}
+	if v, ok := span.Attributes().Get(event.AttrEventStartUnixNano); ok && r.To.Terminal() {
+		if es, ok := uintValue(v, uint64(end)); ok && es > 0 && es < uint64(end) {
+			r.EventNS = uint64(end) - es
+		}
+	}
 	return DropNone, true, DropDetail{}
 }
 

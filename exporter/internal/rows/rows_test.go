@@ -331,3 +331,29 @@ func TestSplitAt(t *testing.T) {
 		t.Errorf("rest keeps %d resources, want both", rest.ResourceSpans().Len())
 	}
 }
+
+// The span's start gives the time in from_state; the terminal span's event
+// start attribute the end-to-end time. Nonsense values are unknown (0),
+// never a reason to drop the row.
+func TestMapDurations(t *testing.T) {
+	td, ss := newTraces()
+	goodSpan(ss, "d", 2, "QUEUED", "RUNNING") // 2s after its start
+	goodSpan(ss, "d", 1, "", "QUEUED")        // the first transition: no time in a state
+	end := goodSpan(ss, "d", 3, "RUNNING", "FINISHED")
+	end.Attributes().PutInt(event.AttrEventStartUnixNano, t0.Add(-time.Second).UnixNano())
+	bad := goodSpan(ss, "e", 4, "RUNNING", "FAILED")
+	bad.SetStartTimestamp(bad.EndTimestamp() + 1)
+	bad.Attributes().PutStr(event.AttrEventStartUnixNano, "soon")
+	notEnd := goodSpan(ss, "f", 2, "QUEUED", "RUNNING")
+	notEnd.Attributes().PutInt(event.AttrEventStartUnixNano, t0.UnixNano())
+	var c Columns
+	if st := Map(td, &c, window); st.Rows != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	want := []struct{ from, ev uint64 }{{2e9, 0}, {0, 0}, {3e9, 4e9}, {0, 0}, {2e9, 0}}
+	for i, w := range want {
+		if c.FromStateNS[i] != w.from || c.EventNS[i] != w.ev {
+			t.Errorf("row %d: from_state_ns %d event_ns %d, want %d %d", i, c.FromStateNS[i], c.EventNS[i], w.from, w.ev)
+		}
+	}
+}
