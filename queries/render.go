@@ -40,10 +40,11 @@ var Views = []string{
 }
 
 // named are the queries only the Go package runs.
-var named = []string{"event_page", "event_count", "status_stats", "backlog"}
+var named = []string{"event_page", "event_count", "status_stats", "backlog", "duration_digests"}
 
 type tmplData struct {
 	Transitions, Events, Stats string
+	Durations                  string
 	Cutoff, Rank               string
 	Order, After               string // event_page only
 }
@@ -132,6 +133,7 @@ func baseData() tmplData {
 		Transitions: schema.Transitions,
 		Events:      schema.Events,
 		Stats:       schema.Stats,
+		Durations:   schema.Durations,
 		Cutoff:      schema.RetentionCutoffExpr,
 		Rank:        schema.StateRankExpr,
 	}
