@@ -59,3 +59,8 @@ func DigestBinExpr(col string) string {
 func DigestValue(b uint16) float64 {
 	return 2 * math.Pow(DigestGamma, float64(b)+1) / (DigestGamma + 1)
 }
+
+// DigestValueExpr is DigestValue in SQL, for a bin column or expression.
+func DigestValueExpr(bin string) string {
+	return "(2 * pow(1.02, " + bin + " + 1) / 2.02)"
+}

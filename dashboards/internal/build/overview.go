@@ -54,45 +54,6 @@ FROM (` + statsRows + `
 GROUP BY time
 ORDER BY time`)
 
-	// Queue wait: first RUNNING minus QUEUED, per event queued in the range.
-	queueWaitSQL = sql(`
-SELECT $__timeInterval(queued_at) AS time,
-    quantile(0.5)(wait_s) AS p50,
-    quantile(0.9)(wait_s) AS p90,
-    quantile(0.99)(wait_s) AS p99
-FROM (
-    SELECT minIf(time, to_state = 'QUEUED') AS queued_at,
-        minIf(time, to_state = 'RUNNING') AS started_at,
-        dateDiff('millisecond', queued_at, started_at) / 1000 AS wait_s
-    FROM transitions
-    WHERE $__timeFilter(time) AND time >= ` + cutoff + `
-      AND ` + keyFilters + `
-    GROUP BY tenant, request_id
-    HAVING countIf(to_state = 'QUEUED') > 0 AND countIf(to_state = 'RUNNING') > 0
-)
-GROUP BY time
-ORDER BY time`)
-
-	// Run duration: terminal state minus first RUNNING (retries included),
-	// per event that ended in the range.
-	runDurationSQL = sql(`
-SELECT $__timeInterval(ended_at) AS time,
-    quantile(0.5)(run_s) AS p50,
-    quantile(0.9)(run_s) AS p90,
-    quantile(0.99)(run_s) AS p99
-FROM (
-    SELECT minIf(time, to_state = 'RUNNING') AS started_at,
-        maxIf(time, to_state IN ` + terminalStates + `) AS ended_at,
-        dateDiff('millisecond', started_at, ended_at) / 1000 AS run_s
-    FROM transitions
-    WHERE $__timeFilter(time) AND time >= ` + cutoff + `
-      AND ` + keyFilters + `
-    GROUP BY tenant, request_id
-    HAVING countIf(to_state = 'RUNNING') > 0 AND countIf(to_state IN ` + terminalStates + `) > 0
-)
-GROUP BY time
-ORDER BY time`)
-
 	topFailingSQL = sql(`
 SELECT namespace, function,
     sumIf(n, to_state IN ` + failedStates + `) AS failed,
@@ -181,14 +142,14 @@ func overview() *dashboard.DashboardBuilder {
 			ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdFixed).FixedColor("red"))).
 		WithPanel(timeseries.NewPanelBuilder().Id(6).
 			Title("Queue wait").
-			Description("Time from QUEUED to the first RUNNING, by the interval the event was queued in (p50, p90, p99).").
+			Description("Time from QUEUED to RUNNING, by the interval the event started in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
 			WithTarget(seriesQuery(queueWaitSQL)).
 			Span(12).Height(9).
 			Unit("s").Min(0)).
 		WithPanel(timeseries.NewPanelBuilder().Id(7).
 			Title("Run duration").
-			Description("Time from the first RUNNING to the terminal state (retries included), by the interval the event ended in (p50, p90, p99).").
+			Description("Time of each attempt, RUNNING to its outcome, by the interval the attempt ended in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
 			WithTarget(seriesQuery(runDurationSQL)).
 			Span(12).Height(9).
@@ -210,7 +171,8 @@ func overview() *dashboard.DashboardBuilder {
 			Datasource(Datasource()).
 			WithTarget(tableQuery(errorsByCodeSQL)).
 			Span(12).Height(9)).
-		WithPanel(backlogPanel())
+		WithPanel(backlogPanel()).
+		WithPanel(endToEndPanel())
 }
 
 // stateSeries colours one series per state.
