@@ -5,7 +5,7 @@ SHELL := bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test test-http bench bench-queries-local demo clickhouse clickhouse-stop clickhouse-wipe clean
+.PHONY: all build vet test test-short test-http bench bench-queries-local demo clickhouse clickhouse-stop clickhouse-wipe clean
 
 all: build
 
@@ -45,11 +45,19 @@ clickhouse-wipe:
 # The whole suite against a real ClickHouse engine, on the native protocol
 # (production's default); tests that run on HTTP too get the local endpoint's
 # HTTP address (CLICKHOUSE_HTTP_DSN). go test runs packages in parallel; they
-# share one endpoint and each test gets its own database.
+# share one endpoint and each test gets its own database. testkit/testsummary
+# keeps the output short (package lines, failed tests' output) and ends with
+# every skipped test and its reason.
 test: vet
-	@dsn=$$($(MAKE) -s clickhouse) && echo "ClickHouse: $$dsn" && \
+	@set -o pipefail; dsn=$$($(MAKE) -s clickhouse) && echo "ClickHouse: $$dsn" && \
 	  if [ -z "$$CLICKHOUSE_DSN" ]; then export CLICKHOUSE_HTTP_DSN=$$(STATUSTRACE_LOCAL_PROTOCOL=http deploy/local/start.sh); fi && \
-	  CLICKHOUSE_DSN=$$dsn $(GO) test -count=1 -timeout 30m ./...
+	  $(GO) build -o $(BIN)/testsummary ./testkit/testsummary && \
+	  CLICKHOUSE_DSN=$$dsn $(GO) test -json -count=1 -timeout 30m ./... | $(BIN)/testsummary
+
+# The unit tests only: no ClickHouse, Node or npm needed (ClickHouse tests skip).
+test-short:
+	@set -o pipefail; $(GO) build -o $(BIN)/testsummary ./testkit/testsummary && \
+	  env -u CLICKHOUSE_DSN $(GO) test -json -short -count=1 ./... | $(BIN)/testsummary
 
 # The writers and readers once more over the HTTP interface (the suite above
 # runs on the native protocol): CLICKHOUSE_HTTP_DSN, or the local endpoint's.

@@ -10,7 +10,10 @@
 //     errors and its trace (Grafana's trace view over otel_traces).
 //
 // They are generated from internal/build (Go, with the Grafana foundation
-// SDK); edit the Go and run `go test ./dashboards -run TestGenerated
+// SDK, for layout) and internal/build/sql/*.sql (every panel's and
+// variable's query, rendered by internal/sqltmpl with the state rules of
+// package event and the tables of internal/schema, Grafana macros left as
+// text); edit either and run `go test ./dashboards -run TestGenerated
 // -update`. The tests validate every file with the SDK and run every
 // panel's SQL, macros expanded, against a real ClickHouse engine.
 package dashboards

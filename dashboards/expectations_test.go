@@ -65,7 +65,7 @@ func expectations() map[string]expectation {
 			},
 		},
 		build.OverviewUID + "/Accepted and ended in range": {
-			cols: []string{"accepted", "finished", "failed", "expired", "aborted"},
+			cols: []string{"accepted", "finished", "failed", "aborted", "expired"}, // event.TerminalStates order
 			check: func(t *testing.T, sc string, s seeded, r result) {
 				keep := map[string]func(*seedEvent) bool{"acme": acme, "all": func(*seedEvent) bool { return true }}[sc]
 				if keep == nil {
@@ -73,7 +73,7 @@ func expectations() map[string]expectation {
 				}
 				row := oneRow(t, r)
 				evs := s.visible(keep)
-				for i, st := range []event.State{event.StateQueued, event.StateFinished, event.StateFailed, event.StateExpired, event.StateAborted} {
+				for i, st := range []event.State{event.StateQueued, event.StateFinished, event.StateFailed, event.StateAborted, event.StateExpired} {
 					wantNum(t, r.cols[i], row[i], float64(entered(evs, st)))
 				}
 			},

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -228,14 +229,31 @@ func TestClickHouseCluster(t *testing.T) {
 func TestGrafanaProvisioning(t *testing.T) {
 	var ds struct {
 		Datasources []struct {
-			Type     string         `yaml:"type"`
-			JSONData map[string]any `yaml:"jsonData"`
+			Type     string `yaml:"type"`
+			JSONData struct {
+				DefaultDatabase string `yaml:"defaultDatabase"`
+				Traces          struct {
+					DefaultDatabase string `yaml:"defaultDatabase"`
+					OtelEnabled     bool   `yaml:"otelEnabled"`
+					OtelVersion     string `yaml:"otelVersion"`
+				} `yaml:"traces"`
+			} `yaml:"jsonData"`
 		} `yaml:"datasources"`
 	}
 	dsFile := filepath.Join("grafana", "provisioning", "datasources", "clickhouse.yaml")
 	readYAML(t, dsFile, &ds)
-	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "grafana-clickhouse-datasource" || ds.Datasources[0].JSONData["defaultDatabase"] != "statustrace" {
-		t.Fatalf("data sources %+v: want one grafana-clickhouse-datasource on the statustrace database", ds.Datasources)
+	// The database is the collector's: the same variable, set for both.
+	const dbVar = "STATUSTRACE_DATABASE"
+	if len(ds.Datasources) != 1 || ds.Datasources[0].Type != "grafana-clickhouse-datasource" {
+		t.Fatalf("data sources %+v: want one grafana-clickhouse-datasource", ds.Datasources)
+	}
+	jd := ds.Datasources[0].JSONData
+	if jd.DefaultDatabase != "$"+dbVar || jd.Traces.DefaultDatabase != "$"+dbVar {
+		t.Errorf("data source databases %q, traces %q: want $%s, the collector's", jd.DefaultDatabase, jd.Traces.DefaultDatabase, dbVar)
+	}
+	// The plugin ignores otelEnabled without otelVersion.
+	if jd.Traces.OtelEnabled && jd.Traces.OtelVersion == "" {
+		t.Errorf("traces.otelEnabled without traces.otelVersion")
 	}
 	var vars []string
 	for _, m := range regexpEnvRE.FindAllStringSubmatch(string(read(t, dsFile)), -1) {
@@ -257,6 +275,9 @@ func TestGrafanaProvisioning(t *testing.T) {
 		if _, ok := g.Environment[v]; !ok {
 			t.Errorf("compose grafana: the data source reads $%s, which is not set", v)
 		}
+	}
+	if gdb, cdb := g.Environment[dbVar], c.Services["collector"].Environment[dbVar]; gdb == "" || gdb != cdb {
+		t.Errorf("compose: grafana reads database %q, the collector writes %q", gdb, cdb)
 	}
 	if !slices.Contains(g.Volumes, "../../dashboards:"+path+":ro") || !slices.Contains(g.Volumes, "../grafana/provisioning:/etc/grafana/provisioning:ro") {
 		t.Errorf("compose grafana volumes %v: want the dashboards at %s and the provisioning folder", g.Volumes, path)
@@ -288,5 +309,30 @@ func TestGrafanaProvisioning(t *testing.T) {
 	}
 	if rel, _ := strings.CutPrefix(envOf(gc)["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"], path+"/"); m.configMaps["statustrace-dashboards"][rel] == "" {
 		t.Errorf("kubernetes home dashboard is not in the dashboards ConfigMap")
+	}
+}
+
+// Every dashboard target names a query type the ClickHouse plugin has (its
+// src/types/sql.ts QueryType values): an unknown one, such as "timeSeries",
+// is silently treated as a table.
+func TestDashboardQueryTypesAreThePlugins(t *testing.T) {
+	t.Parallel()
+	known := []string{"table", "timeseries", "logs", "traces"}
+	files, err := filepath.Glob(filepath.Join(root, "dashboards", "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no dashboards: %v", err)
+	}
+	re := regexp.MustCompile(`"queryType":\s*"([^"]*)"`)
+	n := 0
+	for _, f := range files {
+		for _, m := range re.FindAllStringSubmatch(string(read(t, f)), -1) {
+			n++
+			if !slices.Contains(known, m[1]) {
+				t.Errorf("%s: queryType %q is not one of the plugin's %v", filepath.Base(f), m[1], known)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no queryType found in dashboards/*.json")
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 
 	"github.com/statustrace/statustrace/internal/schema"
-	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
 
@@ -187,7 +187,7 @@ func checkSchedulerConfig(t *testing.T, path, host, listen string) {
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	pc, err := spans.ParseConfig(cfg.StatusTrace.PluginConfig)
+	pc, err := plugin.ParseConfig(cfg.StatusTrace.PluginConfig)
 	if err != nil {
 		t.Fatalf("%s: plugin_config: %v", path, err)
 	}

@@ -55,13 +55,13 @@ func (s State) Valid() bool { return s >= StateQueued && s <= StateExpired }
 func (s State) Public() string {
 	switch s {
 	case StateFinished:
-		return "FINISHED"
+		return PublicFinished
 	case StateFailed, StateExpired:
-		return "FAILED"
+		return PublicFailed
 	case StateAborted:
-		return "ABORTED"
+		return PublicAborted
 	default:
-		return "RUNNING"
+		return PublicRunning
 	}
 }
 

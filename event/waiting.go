@@ -6,12 +6,4 @@ package event
 func (s State) Waiting() bool { return s == StateQueued || s == StateRetrying }
 
 // WaitingStates lists the states for which Waiting is true.
-func WaitingStates() []State {
-	var out []State
-	for s := StateQueued; s.Valid(); s++ {
-		if s.Waiting() {
-			out = append(out, s)
-		}
-	}
-	return out
-}
+func WaitingStates() []State { return StatesWhere(State.Waiting) }

@@ -22,6 +22,7 @@ import (
 
 // The exporter's INSERT columns and types are exactly the table's.
 func TestInsertColumnsMatchTable(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	if _, err := migrate.Up(context.Background(), db.Conn, migrate.Options{Database: db.Name}); err != nil {
 		t.Fatal(err)
@@ -49,6 +50,7 @@ func TestInsertColumnsMatchTable(t *testing.T) {
 // span_id is not stored for the plugin's spans: the schema recomputes it,
 // and must get exactly the ID the plugin derives; other IDs are kept as sent.
 func TestSpanIDDerivedBySchema(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	ctx := context.Background()
 	if _, err := migrate.Up(ctx, db.Conn, migrate.Options{Database: db.Name}); err != nil {
@@ -86,6 +88,7 @@ func TestSpanIDDerivedBySchema(t *testing.T) {
 }
 
 func TestSameBatchTwiceChangesNoCount(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	exp := startExporter(t, testConfig(db))
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -115,6 +118,7 @@ func TestSameBatchTwiceChangesNoCount(t *testing.T) {
 }
 
 func TestFinishedBeforeRunningLeavesFinished(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	exp := startExporter(t, testConfig(db))
 	now := time.Now().Add(-time.Minute)
@@ -150,6 +154,7 @@ func TestFinishedBeforeRunningLeavesFinished(t *testing.T) {
 // raw rows in SQL and from the generated data in Go, with shuffled,
 // duplicated and randomly batched deliveries, before and after merges.
 func TestViewsEqualBruteForce(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	exp := startExporter(t, testConfig(db))
 	seed := uint64(time.Now().UnixNano())
@@ -174,6 +179,7 @@ func TestViewsEqualBruteForce(t *testing.T) {
 // Rows older than the retention leave every table with OPTIMIZE FINAL; the
 // retention in force is readable by the query side, which filters on it.
 func TestRetentionDropsOldRows(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	cfg := testConfig(db)
 	cfg.Retention = 48 * time.Hour
@@ -249,6 +255,7 @@ func TestRetentionDropsOldRows(t *testing.T) {
 // Malformed status spans beside good ones: the good rows land, the batch
 // does not fail.
 func TestBadSpansDoNotFailTheBatch(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	exp := startExporter(t, testConfig(db))
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -294,6 +301,7 @@ func TestBadSpansDoNotFailTheBatch(t *testing.T) {
 // Looking one event up reads a bounded number of rows, whatever the table
 // size: the raw table's primary key starts with (tenant, request_id).
 func TestLookupUsesPrimaryKey(t *testing.T) {
+	t.Parallel()
 	db := newDB(t)
 	exp := startExporter(t, testConfig(db))
 	rng := rand.New(rand.NewPCG(8, 9))

@@ -33,6 +33,7 @@ func loadConfig(t *testing.T, name string) (*Config, error) {
 }
 
 func TestLoadDefaultConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig(t, "")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +62,7 @@ func TestLoadDefaultConfig(t *testing.T) {
 }
 
 func TestLoadFullConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig(t, "full")
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +111,7 @@ func TestLoadFullConfig(t *testing.T) {
 }
 
 func TestLoadHTTPConfig(t *testing.T) {
+	t.Parallel()
 	cfg, err := loadConfig(t, "http")
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +126,7 @@ func TestLoadHTTPConfig(t *testing.T) {
 }
 
 func TestInvalidConfigs(t *testing.T) {
+	t.Parallel()
 	for name, want := range map[string]string{
 		"bad-scheme":      "scheme",
 		"bad-database":    "database",
@@ -142,6 +146,7 @@ func TestInvalidConfigs(t *testing.T) {
 }
 
 func TestEndpointErrorHidesPassword(t *testing.T) {
+	t.Parallel()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Endpoint = "tcp://user:hunter2@[::1" // unparsable
 	err := cfg.Validate()
@@ -154,6 +159,7 @@ func TestEndpointErrorHidesPassword(t *testing.T) {
 // than ClickHouse's default max_partitions_per_insert_block (100): the
 // exporter raises the limit, unless connection_params sets it.
 func TestMaxPartitionsFollowRetention(t *testing.T) {
+	t.Parallel()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.Endpoint = "tcp://127.0.0.1:9000"
 	opt, err := cfg.clickhouseOptions()

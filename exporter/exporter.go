@@ -39,9 +39,15 @@ type statusExporter struct {
 
 	schema *bgstart.Runner // creates the schema in the background
 
+	// Attribute sets per index of rows.Stats' arrays, sized by the same
+	// constants: a new reason or field cannot index past them.
 	dropAttrs   [rows.NumDropReasons]metric.MeasurementOption
-	repairAttrs [2][8]metric.MeasurementOption
+	repairAttrs [len(repairNames)][rows.NumFields]metric.MeasurementOption
 }
+
+// repairNames are the "repair" attribute values, in repairAttrs order:
+// rows.Stats.Truncated, then rows.Stats.Sanitized.
+var repairNames = [...]string{"truncated", "invalid_utf8"}
 
 // errSchemaPending fails exports (retryably: the queue keeps the data) and
 // marks the component not ready until the schema is in place.
@@ -73,7 +79,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*statusExporter, error) {
 		// increase then sees the first drop too.
 		tel.SpansDropped.Add(context.Background(), 0, e.dropAttrs[r])
 	}
-	for i, repair := range []string{"truncated", "invalid_utf8"} {
+	for i, repair := range repairNames {
 		for f := range e.repairAttrs[i] {
 			e.repairAttrs[i][f] = metric.WithAttributeSet(attribute.NewSet(
 				attribute.String("field", rows.Field(f).String()), attribute.String("repair", repair)))

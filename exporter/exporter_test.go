@@ -199,22 +199,6 @@ func toString(v any) string {
 	return ""
 }
 
-func TestFactoryCreatesExporter(t *testing.T) {
-	f := NewFactory()
-	cfg := f.CreateDefaultConfig().(*Config)
-	cfg.Endpoint = "tcp://127.0.0.1:9000"
-	if err := componenttest.CheckConfigStruct(cfg); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := f.CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
-	if err != nil || exp == nil {
-		t.Fatalf("create: %v", err)
-	}
-	if f.Type().String() != "statustrace" {
-		t.Errorf("type %s", f.Type())
-	}
-}
-
 // What is pending in the rate-limited drop log is written at shutdown,
 // not lost with the process.
 func TestDropLogFlushesAtShutdown(t *testing.T) {
@@ -235,5 +219,50 @@ func TestDropLogFlushesAtShutdown(t *testing.T) {
 	entries := logs.All()
 	if len(entries) != 2 || entries[1].ContextMap()["expired"] != int64(101) {
 		t.Fatalf("after flush: %v", entries)
+	}
+}
+
+// Every drop reason and every repaired field has its own series: recording
+// a Stats with each entry set counts each once (the attribute arrays are
+// sized by the rows constants, so a new reason or field cannot panic).
+func TestRecordCoversEveryReasonAndField(t *testing.T) {
+	t.Parallel()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Endpoint = "tcp://" + closedPort(t)
+	e, err := newExporter(cfg, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st rows.Stats
+	for _, r := range rows.DropReasons() {
+		st.Dropped[r] = 1
+	}
+	for f := range st.Truncated {
+		st.Truncated[f], st.Sanitized[f] = 1, 1
+	}
+	e.record(context.Background(), &st)
+	dropped := sumOf(t, tel, "statustrace_exporter_spans_dropped")
+	if len(dropped) != len(rows.DropReasons()) {
+		t.Errorf("%d drop series for %d reasons: %v", len(dropped), len(rows.DropReasons()), dropped)
+	}
+	for _, r := range rows.DropReasons() {
+		if dropped["reason="+r.String()] != 1 {
+			t.Errorf("reason %s: %v", r, dropped)
+		}
+	}
+	repaired := sumOf(t, tel, "statustrace_exporter_fields_repaired")
+	if want := len(repairNames) * int(rows.NumFields); len(repaired) != want {
+		t.Errorf("%d repair series, want %d: %v", len(repaired), want, repaired)
+	}
+	for f := range rows.NumFields {
+		for _, rep := range repairNames {
+			if k := "field=" + f.String() + ",repair=" + rep; repaired[k] != 1 {
+				t.Errorf("%s: %v", k, repaired)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
 
@@ -20,7 +21,7 @@ func TestPluginSpansThroughCollector(t *testing.T) {
 
 	sink := spans.NewSink(nil)
 	ctx := context.Background()
-	if err := sink.Configure(ctx, map[string]string{spans.KeyEndpoint: otlp, spans.KeyInsecure: "true"}); err != nil {
+	if err := sink.Configure(ctx, map[string]string{plugin.KeyEndpoint: otlp, plugin.KeyInsecure: "true"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = sink.Shutdown(context.Background()) })

@@ -62,21 +62,9 @@ func stateFromProto(s pb.State) event.State {
 	return event.State(s)
 }
 
-// Truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 func cleanString(s string, limit int) string {
 	if limit > 0 {
-		s = Truncate(s, limit)
+		s = event.Truncate(s, limit)
 	}
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")

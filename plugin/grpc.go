@@ -50,17 +50,20 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *gr
 // notices that it was re-parented and exits instead of lingering.
 func Serve(impl Sink, logger hclog.Logger) {
 	go watchParent(logger, os.Getppid(), time.Second)
-	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		VersionedPlugins: map[int]goplugin.PluginSet{
-			1: {Name: &GRPCPlugin{Impl: impl}},
-		},
+	goplugin.Serve(serveConfig(impl, logger))
+}
+
+// serveConfig is what Serve serves: the host's version map with impl.
+func serveConfig(impl Sink, logger hclog.Logger) *goplugin.ServeConfig {
+	return &goplugin.ServeConfig{
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: versionedPlugins(impl),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			opts = append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))
 			return grpc.NewServer(opts...)
 		},
 		Logger: logger,
-	})
+	}
 }
 
 func watchParent(logger hclog.Logger, ppid int, every time.Duration) {

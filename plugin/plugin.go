@@ -33,10 +33,14 @@ var Handshake = goplugin.HandshakeConfig{
 
 // VersionedPlugins is what the host offers: protocol version → plugin set.
 // A later incompatible protocol gets a new key here, and both versions are
-// served while schedulers migrate.
-func VersionedPlugins() map[int]goplugin.PluginSet {
+// served while schedulers migrate. Serve serves the same map.
+func VersionedPlugins() map[int]goplugin.PluginSet { return versionedPlugins(nil) }
+
+// versionedPlugins is the one version map; impl is nil on the host (it
+// dispenses clients) and the Sink in the plugin process.
+func versionedPlugins(impl Sink) map[int]goplugin.PluginSet {
 	return map[int]goplugin.PluginSet{
-		1: {Name: &GRPCPlugin{}},
+		1: {Name: &GRPCPlugin{Impl: impl}},
 	}
 }
 

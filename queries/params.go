@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,20 +91,29 @@ func ParseDesc(s string) (bool, error) {
 	return false, paramErr("order", "unknown order %q (want asc or desc)", s)
 }
 
-// Statuses a filter accepts: the four public ones and the detailed states.
-// RUNNING means every non-terminal state; FAILED includes EXPIRED.
-var publicStatuses = []string{"RUNNING", "FINISHED", "FAILED", "ABORTED"}
+// detailedOnly names the detailed states that are not also public statuses.
+func detailedOnly() []string {
+	var out []string
+	for _, st := range event.States() {
+		if !event.IsPublicStatus(st.String()) {
+			out = append(out, st.String())
+		}
+	}
+	return out
+}
 
-// NormalizeStatus checks one status filter value and returns it upper-case.
+// NormalizeStatus checks one status filter value (a public status, see
+// event.PublicStatuses, or a detailed state) and returns it upper-case.
 func NormalizeStatus(s string) (string, error) {
 	u := strings.ToUpper(strings.TrimSpace(s))
-	if slices.Contains(publicStatuses, u) {
+	if event.IsPublicStatus(u) {
 		return u, nil
 	}
 	if st, err := event.ParseState(u); err == nil && st.Valid() {
 		return u, nil
 	}
-	return "", paramErr("status", "unknown status %q (want RUNNING, FINISHED, FAILED or ABORTED, or a detailed state: QUEUED, RETRYING, TERMINATING, EXPIRED)", s)
+	return "", paramErr("status", "unknown status %q (want %s, or a detailed state: %s)", s,
+		strings.Join(event.PublicStatuses(), ", "), strings.Join(detailedOnly(), ", "))
 }
 
 // TimeRange is a half-open interval [From, To). A zero bound is open.

@@ -19,7 +19,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
 )
 
@@ -143,9 +142,9 @@ func traceHex(h string) string {
 	return h
 }
 
-// Get returns an event with its timeline, or ErrNotFound. It reads the
-// event's transitions once (event_timeline) and derives the status from them
-// as event_status does (the tests hold the two to the same answers).
+// Get returns an event with its timeline, or ErrNotFound. One query
+// (event_get) returns the timeline, each row carrying the event's columns as
+// event_status computes them.
 func (s *Store) Get(ctx context.Context, sc Scope, requestID string) (*EventDetail, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
@@ -153,85 +152,42 @@ func (s *Store) Get(ctx context.Context, sc Scope, requestID string) (*EventDeta
 	if requestID == "" {
 		return nil, paramErr("request_id", "required")
 	}
-	rows, err := s.conn.Query(ctx, `SELECT tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state,
-    time_ns, in_state_ns, error_code, error_message, node, invoke_type, trace_id, span_id
-FROM (`+compiled.sql["event_timeline"]+`)`, scopeArgs(sc).add("request_id", requestID)...)
+	rows, err := s.conn.Query(ctx, compiled.sql["event_get"], scopeArgs(sc).add("request_id", requestID)...)
 	if err != nil {
-		return nil, fmt.Errorf("event timeline: %w", err)
+		return nil, fmt.Errorf("event: %w", err)
 	}
 	defer rows.Close()
-	var tl []timelineRow
+	var d *EventDetail
 	for rows.Next() {
 		var (
-			r       timelineRow
-			timeNs  int64
-			inState uint64
+			e                      EventDetail
+			startNs, endNs, lastNs int64
+			trace                  string
+			r                      Transition
+			timeNs                 int64
+			inState                uint64
 		)
-		if err := rows.Scan(&r.keys[0], &r.keys[1], &r.keys[2], &r.keys[3], &r.keys[4], &r.Seq, &r.Attempt, &r.FromState, &r.ToState,
-			&timeNs, &inState, &r.ErrorCode, &r.ErrorMessage, &r.Node, &r.invokeType, &r.traceID, &r.SpanID); err != nil {
-			return nil, fmt.Errorf("event timeline row: %w", err)
+		if err := rows.Scan(&e.Tenant, &e.Namespace, &e.Function, &e.Qualifier, &e.RequestID, &e.Status, &e.State, &e.InvokeType,
+			&e.Attempts, &e.LastSeq, &startNs, &endNs, &lastNs, &e.ErrorCode, &e.ErrorMessage, &e.Node, &trace,
+			&e.Transitions, &e.Errors,
+			&r.Seq, &r.Attempt, &r.FromState, &r.ToState, &timeNs, &inState, &r.ErrorCode, &r.ErrorMessage, &r.Node, &r.SpanID); err != nil {
+			return nil, fmt.Errorf("event row: %w", err)
+		}
+		if d == nil {
+			e.Event = eventFromNs(e.Event, startNs, endNs, lastNs, trace)
+			e.Timeline = make([]Transition, 0, e.Transitions)
+			d = &e
 		}
 		r.Time, r.InState = fromNs(timeNs), time.Duration(inState)
-		tl = append(tl, r)
+		d.Timeline = append(d.Timeline, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("event timeline rows: %w", err)
+		return nil, fmt.Errorf("event rows: %w", err)
 	}
-	if len(tl) == 0 {
+	if d == nil {
 		return nil, ErrNotFound
 	}
-	return summarize(tl), nil
-}
-
-// timelineRow is a Transition with the event-level columns of its row.
-type timelineRow struct {
-	Transition
-	keys       [5]string // tenant, namespace, function, qualifier, request_id
-	invokeType string
-	traceID    string
-}
-
-// summarize derives the event from its deduplicated timeline (ordered by
-// seq), with the rules of sql/event_status.sql.
-func summarize(tl []timelineRow) *EventDetail {
-	last := tl[len(tl)-1]
-	d := &EventDetail{Timeline: make([]Transition, 0, len(tl))}
-	d.Tenant, d.Namespace, d.Function, d.Qualifier, d.RequestID = last.keys[0], last.keys[1], last.keys[2], last.keys[3], last.keys[4]
-	d.State, d.LastSeq, d.Node, d.InvokeType = last.ToState, last.Seq, last.Node, tl[0].invokeType
-	st, _ := event.ParseState(d.State)
-	d.Status = st.Public()
-	var queued, first time.Time
-	for _, r := range tl {
-		d.Timeline = append(d.Timeline, r.Transition)
-		d.Transitions++
-		d.Attempts = max(d.Attempts, r.Attempt)
-		if first.IsZero() || r.Time.Before(first) {
-			first = r.Time
-		}
-		if r.Time.After(d.LastTime) {
-			d.LastTime = r.Time
-		}
-		if r.ToState == event.StateQueued.String() && (queued.IsZero() || r.Time.Before(queued)) {
-			queued = r.Time
-		}
-		if ts, err := event.ParseState(r.ToState); err == nil && ts.Terminal() && (d.EndTime == nil || r.Time.After(*d.EndTime)) {
-			t := r.Time
-			d.EndTime = &t
-		}
-		if r.ErrorCode != "" || r.ErrorMessage != "" {
-			d.Errors++
-			d.ErrorCode, d.ErrorMessage = r.ErrorCode, r.ErrorMessage
-		}
-		if r.traceID > d.TraceID {
-			d.TraceID = r.traceID
-		}
-	}
-	d.StartTime = queued
-	if queued.IsZero() {
-		d.StartTime = first
-	}
-	d.TraceID = traceHex(d.TraceID)
-	return d
+	return d, nil
 }
 
 func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }
@@ -245,8 +201,7 @@ func listArgs(sc Scope, f *ListFilter) args {
 		add("end_from_ms", ms(f.End.From)).add("end_to_ms", ms(f.End.To))
 }
 
-const eventColumns = "tenant, namespace, function, qualifier, request_id, status, state, invoke_type, attempts, last_seq, start_ns, end_ns, last_ns, error_code, error_message, node, trace_id"
-
+// scanEvent reads a row of sql/_event_columns.sql.
 func scanEvent(rows driver.Rows) (Event, error) {
 	var (
 		e                      Event
@@ -258,13 +213,18 @@ func scanEvent(rows driver.Rows) (Event, error) {
 	if err != nil {
 		return e, err
 	}
+	return eventFromNs(e, startNs, endNs, lastNs, trace), nil
+}
+
+// eventFromNs fills e's times (Int64 ns, end 0 while running) and trace ID.
+func eventFromNs(e Event, startNs, endNs, lastNs int64, trace string) Event {
 	e.StartTime, e.LastTime = fromNs(startNs), fromNs(lastNs)
 	if endNs != 0 {
 		t := fromNs(endNs)
 		e.EndTime = &t
 	}
 	e.TraceID = traceHex(trace)
-	return e, nil
+	return e
 }
 
 func sortNs(e Event, by OrderBy) int64 {
@@ -348,17 +308,7 @@ func (s *Store) ExportEvents(ctx context.Context, sc Scope, f ListFilter, fn fun
 	if err := f.Validate(); err != nil {
 		return err
 	}
-	dir := "ASC"
-	if f.Desc {
-		dir = "DESC"
-	}
-	key := "start_ns"
-	if f.OrderBy == OrderByEndTime {
-		key = "end_ns"
-	}
-	// key and dir are fixed strings chosen above, not user input.
-	q := "SELECT " + eventColumns + " FROM (" + compiled.sql["event_list"] + ") ORDER BY " + key + " " + dir + ", request_id " + dir
-	rows, err := s.conn.Query(ctx, q, listArgs(sc, &f)...)
+	rows, err := s.conn.Query(ctx, compiled.export[pageKey{f.OrderBy, f.Desc}], listArgs(sc, &f)...)
 	if err != nil {
 		return fmt.Errorf("export events: %w", err)
 	}
@@ -430,9 +380,7 @@ func (s *Store) ExportTransitions(ctx context.Context, sc Scope, w WindowFilter,
 	if err := w.Validate(); err != nil {
 		return err
 	}
-	rows, err := s.conn.Query(ctx, `SELECT tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state,
-    time_ns, error_code, error_message, invoke_type, node, trace_id, span_id
-FROM (`+compiled.sql["transitions_window"]+`)`, windowArgs(sc, w.Namespace, w.Function, w.Qualifier, w.Window)...)
+	rows, err := s.conn.Query(ctx, compiled.sql["transitions_export"], windowArgs(sc, w.Namespace, w.Function, w.Qualifier, w.Window)...)
 	if err != nil {
 		return fmt.Errorf("export transitions: %w", err)
 	}

@@ -3,20 +3,17 @@ package queries
 import (
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strings"
 	"text/template"
 
-	"github.com/statustrace/statustrace/event"
-	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
 
 // The SQL lives in sql/*.sql, one file per view or named query, each with a
 // header comment that documents its parameters and columns. Files starting
 // with "_" are fragments the others include. The files are text/template
-// sources: table names, the retention cutoff and the state rank come from
-// internal/schema, the public-status mapping from event, and the
+// sources rendered by internal/sqltmpl: table names and the retention cutoff
+// come from internal/schema, every state rule (names, terminal set, public
+// status, rank) from package event, and the
 // only other substitutions are the fixed ORDER BY / cursor fragments of
 // event_page. User input never enters the text: every value is a ClickHouse
 // query parameter ({name:Type}) bound by the driver.
@@ -40,111 +37,21 @@ var Views = []string{
 }
 
 // named are the queries only the Go package runs.
-var named = []string{"event_page", "event_count", "status_stats", "backlog", "duration_digests"}
+var named = []string{"event_page", "event_export", "event_count", "event_get", "status_stats", "transitions_export", "backlog", "duration_digests"}
 
 type tmplData struct {
-	Transitions, Events, Stats string
-	Durations                  string
-	Cutoff, Rank               string
-	Order, After               string // event_page only
-}
-
-// publicExpr maps a detailed-state column to the public status with the
-// same rules as event.State.Public, generated from it so the two agree.
-func publicExpr(col string) string {
-	groups := map[string][]string{}
-	for s := event.StateQueued; s.Valid(); s++ {
-		groups[s.Public()] = append(groups[s.Public()], "'"+s.String()+"'")
-	}
-	var b strings.Builder
-	b.WriteString("multiIf(")
-	publics := make([]string, 0, len(groups))
-	for p := range groups {
-		if p != "RUNNING" {
-			publics = append(publics, p)
-		}
-	}
-	sort.Strings(publics)
-	for _, p := range publics {
-		fmt.Fprintf(&b, "%s IN (%s), '%s', ", col, strings.Join(groups[p], ", "), p)
-	}
-	b.WriteString("'RUNNING')")
-	return b.String()
-}
-
-// waitingExpr is true for a detailed-state column whose event waits for a
-// worker (event.State.Waiting), generated from the event package.
-func waitingExpr(col string) string {
-	names := []string{}
-	for _, s := range event.WaitingStates() {
-		names = append(names, "'"+s.String()+"'")
-	}
-	return col + " IN (" + strings.Join(names, ", ") + ")"
-}
-
-// identOK accepts the column names templates pass to public: the .sql files
-// are ours, but a typo should fail at init, not produce odd SQL.
-func identOK(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
+	sqltmpl.Tables
+	Order, After string // event_page and event_export only
 }
 
 func parseTemplates() (*template.Template, error) {
-	root := template.New("").Option("missingkey=error").Funcs(template.FuncMap{
-		"public": func(col string) (string, error) {
-			if !identOK(col) {
-				return "", fmt.Errorf("public: %q is not a column name", col)
-			}
-			return publicExpr(col), nil
-		},
-		"waiting": func(col string) (string, error) {
-			if !identOK(col) {
-				return "", fmt.Errorf("waiting: %q is not a column name", col)
-			}
-			return waitingExpr(col), nil
-		},
-	})
-	files, err := fs.Glob(sqlFS, "sql/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range files {
-		src, err := sqlFS.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		name := strings.TrimPrefix(f, "sql/")
-		if _, err := root.New(name).Parse(string(src)); err != nil {
-			return nil, fmt.Errorf("parse %s: %w", f, err)
-		}
-	}
-	return root, nil
+	return sqltmpl.Parse(sqlFS, "sql/*.sql", nil)
 }
 
-func baseData() tmplData {
-	return tmplData{
-		Transitions: schema.Transitions,
-		Events:      schema.Events,
-		Stats:       schema.Stats,
-		Durations:   schema.Durations,
-		Cutoff:      schema.RetentionCutoffExpr,
-		Rank:        schema.StateRankExpr,
-	}
-}
+func baseData() tmplData { return tmplData{Tables: sqltmpl.DefaultTables()} }
 
 func execute(t *template.Template, name string, d tmplData) (string, error) {
-	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, name+".sql", d); err != nil {
-		return "", fmt.Errorf("render %s: %w", name, err)
-	}
-	return strings.TrimSpace(b.String()), nil
+	return sqltmpl.Execute(t, name, d)
 }
 
 // pageKey selects one of the four event_page variants.
@@ -164,8 +71,9 @@ var orderFragments = map[pageKey]struct{ order, after string }{
 
 // rendered holds every query, rendered once.
 type rendered struct {
-	sql  map[string]string // views and named queries without variants
-	page map[pageKey]string
+	sql    map[string]string // views and named queries without variants
+	page   map[pageKey]string
+	export map[pageKey]string // event_export
 }
 
 var compiled = mustRender()
@@ -183,9 +91,9 @@ func render() (rendered, error) {
 	if err != nil {
 		return rendered{}, err
 	}
-	r := rendered{sql: map[string]string{}, page: map[pageKey]string{}}
+	r := rendered{sql: map[string]string{}, page: map[pageKey]string{}, export: map[pageKey]string{}}
 	for _, name := range append(append([]string{}, Views...), named...) {
-		if name == "event_page" {
+		if name == "event_page" || name == "event_export" {
 			continue
 		}
 		s, err := execute(t, name, baseData())
@@ -202,16 +110,22 @@ func render() (rendered, error) {
 			return rendered{}, err
 		}
 		r.page[k] = s
+		if r.export[k], err = execute(t, "event_export", d); err != nil {
+			return rendered{}, err
+		}
 	}
 	return r, nil
 }
 
 // SQL returns the rendered text of a view or named query (without the
 // CREATE VIEW around a view), or "" if there is no such name. event_page is
-// returned in its start-time, descending variant.
+// and event_export are returned in their start-time, descending variant.
 func SQL(name string) string {
-	if name == "event_page" {
+	switch name {
+	case "event_page":
 		return compiled.page[pageKey{OrderByStartTime, true}]
+	case "event_export":
+		return compiled.export[pageKey{OrderByStartTime, true}]
 	}
 	return compiled.sql[name]
 }

@@ -1,15 +1,12 @@
 package queries
 
 import (
-	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/statustrace/statustrace/event"
 )
 
 func TestEverySQLRenders(t *testing.T) {
-	for _, v := range append(append([]string{}, Views...), "event_count", "status_stats", "event_page") {
+	for _, v := range append(append([]string{}, Views...), named...) {
 		s := SQL(v)
 		if s == "" {
 			t.Errorf("%s: empty", v)
@@ -32,25 +29,6 @@ func TestEveryQueryAppliesRetention(t *testing.T) {
 	for name, s := range compiled.sql {
 		if !strings.Contains(s, "toIntervalSecond((SELECT ifNull(toUInt64OrNull(argMax(value, updated_at))") {
 			t.Errorf("%s does not apply the retention cutoff", name)
-		}
-	}
-}
-
-func TestPublicExprMatchesEventPackage(t *testing.T) {
-	e := publicExpr("x")
-	lists := strings.Join(regexp.MustCompile(`IN \(([^)]*)\)`).FindAllString(e, -1), " ")
-	for s := event.StateQueued; s.Valid(); s++ {
-		want := s.Public()
-		if want == "RUNNING" {
-			if strings.Contains(lists, "'"+s.String()+"'") {
-				t.Errorf("%s is non-terminal but named in %s", s, e)
-			}
-			continue
-		}
-		re := regexp.MustCompile(`x IN \(([^)]*)\), '` + want + `'`)
-		m := re.FindStringSubmatch(e)
-		if m == nil || !strings.Contains(m[1], "'"+s.String()+"'") {
-			t.Errorf("%s should map to %s in %s", s, want, e)
 		}
 	}
 }

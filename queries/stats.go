@@ -90,7 +90,7 @@ func failureRate(byState map[string]uint64) float64 {
 			continue
 		}
 		ended += n
-		if st.Public() == "FAILED" {
+		if st.Public() == event.PublicFailed {
 			failed += n
 		}
 	}
@@ -116,10 +116,13 @@ func (s *Store) Stats(ctx context.Context, sc Scope, q StatsQuery) (*Stats, erro
 	defer rows.Close()
 	st := &Stats{
 		From: q.Window.From.UTC(), To: q.Window.To.UTC(), StepSeconds: int64(q.Step / time.Second),
-		ByStatus: map[string]uint64{"FINISHED": 0, "FAILED": 0, "ABORTED": 0},
+		ByStatus: map[string]uint64{},
 		ByState:  map[string]uint64{},
 		Series:   []SeriesPoint{},
 		Errors:   []ErrorCount{},
+	}
+	for _, ts := range event.TerminalStates() {
+		st.ByStatus[ts.Public()] = 0 // every terminal public status is reported, 0 or not
 	}
 	errs := map[[2]string]uint64{}
 	for rows.Next() {

@@ -78,7 +78,7 @@ func TestBacklogGauges(t *testing.T) {
 	code, body := n.do(t, http.MethodPost, "/v1/events/bl-busy/terminate?mode=immediate", "")
 	require.Equal(t, http.StatusAccepted, code, body)
 	for i := range 3 {
-		n.waitState(t, fmt.Sprintf("bl-%d", i), "FINISHED")
+		n.waitState(t, fmt.Sprintf("bl-%d", i), event.StateFinished.String())
 	}
 	w, age = backlogOf(t, reader, "demo", "succeed")
 	assert.Zero(t, w)

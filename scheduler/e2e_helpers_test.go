@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/host"
-	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 var (
@@ -186,11 +186,11 @@ func startReporter(t testing.TB, rx *receiver, flush time.Duration) *host.Report
 	rep, err := host.Start(context.Background(), host.Config{
 		PluginPath: pluginBinary(t),
 		PluginConfig: map[string]string{
-			spans.KeyEndpoint:    rx.addr,
-			spans.KeyInsecure:    "true",
-			spans.KeyServiceName: "scheduler-test",
-			spans.KeyTimeout:     "5s",
-			spans.KeySpoolDir:    t.TempDir(), // the default, in the working directory, is shared by every test
+			plugin.KeyEndpoint:    rx.addr,
+			plugin.KeyInsecure:    "true",
+			plugin.KeyServiceName: "scheduler-test",
+			plugin.KeyTimeout:     "5s",
+			plugin.KeySpoolDir:    t.TempDir(), // the default, in the working directory, is shared by every test
 		},
 
 		FlushInterval: flush,

@@ -48,7 +48,7 @@ func TestExpiryOnTimeWithNoFreeWorker(t *testing.T) {
 
 	// First attempt fails at once, the retry is an hour away.
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "retry-late", "exp-retry", "").Status)
-	n.waitState(t, "exp-retry", "RETRYING")
+	n.waitState(t, "exp-retry", event.StateRetrying.String())
 	// The only worker is taken for good.
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "long", "exp-busy", "").Status)
 	require.Eventually(t, func() bool { return d.Running() == 1 }, 10*time.Second, 5*time.Millisecond)
@@ -58,9 +58,9 @@ func TestExpiryOnTimeWithNoFreeWorker(t *testing.T) {
 	rx.waitLife(t, "exp-queued", lifeExpiredQueued)
 	rx.waitLife(t, "exp-retry", lifeExpiredRetrying)
 	assert.Equal(t, 1, d.Running(), "the worker was never free")
-	assert.Equal(t, "RUNNING", n.eventState(t, "exp-busy"))
-	n.waitState(t, "exp-queued", "EXPIRED")
-	n.waitState(t, "exp-retry", "EXPIRED")
+	assert.Equal(t, event.StateRunning.String(), n.eventState(t, "exp-busy"))
+	n.waitState(t, "exp-queued", event.StateExpired.String())
+	n.waitState(t, "exp-retry", event.StateExpired.String())
 	assert.Zero(t, d.Calls("exp-queued"), "an expired event is never called")
 	assert.Equal(t, 1, d.Calls("exp-retry"), "the retry never ran")
 	t.Logf("exp-queued EXPIRED %s after it was queued (max age 800ms)", time.Since(queuedAt).Round(time.Millisecond))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -260,7 +261,8 @@ func (c *call) terminate(mode api.TerminateMode, grace time.Duration) bool {
 		riverstatus.Terminating(c.workCtx)
 		c.timer = time.AfterFunc(grace, func() { c.cancel(errTerminated) })
 		if c.f.cfg.TerminateEndpoint != "" {
-			go c.s.notifyTerminate(c.f, c.requestID, grace)
+			f, rid := c.f, c.requestID
+			c.s.notices.Go(func() { c.s.notifyTerminate(f, rid, grace) })
 		}
 	}
 	return true
@@ -277,12 +279,22 @@ func (c *call) finish() api.TerminateMode {
 	return c.mode
 }
 
+// terminateNotice is the body POSTed to a function's terminate_endpoint.
+type terminateNotice struct {
+	RequestID     string `json:"request_id"`
+	GracePeriodMS int64  `json:"grace_period_ms"`
+}
+
 // notifyTerminate tells the function that a graceful terminate began.
 func (s *Scheduler) notifyTerminate(f *function, requestID string, grace time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), max(grace, time.Second))
+	ctx, cancel := context.WithTimeout(s.noticeCtx, max(grace, time.Second))
 	defer cancel()
-	body := fmt.Sprintf(`{"request_id":%q,"grace_period_ms":%d}`, requestID, grace.Milliseconds())
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.cfg.TerminateEndpoint, bytes.NewBufferString(body))
+	body, err := json.Marshal(terminateNotice{RequestID: requestID, GracePeriodMS: grace.Milliseconds()})
+	if err != nil {
+		s.log.Warn("terminate notice", "request_id", requestID, "err", err)
+		return
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, f.cfg.TerminateEndpoint, bytes.NewReader(body))
 	if err != nil {
 		s.log.Warn("terminate notice", "request_id", requestID, "err", err)
 		return

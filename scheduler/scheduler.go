@@ -74,6 +74,12 @@ type Scheduler struct {
 	standing atomic.Pointer[standings]
 	backlog  metric.Registration
 
+	// notices are the terminate notices in flight; Stop waits for them
+	// (until its ctx ends, then cancels them with noticeCtx).
+	notices      sync.WaitGroup
+	noticeCtx    context.Context
+	noticeCancel context.CancelFunc
+
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
 	settingsDone chan struct{}
@@ -126,6 +132,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		http:     opts.HTTPClient,
 		tracker:  riverstatus.New(riverstatus.Options{Reporter: opts.Reporter, Node: cfg.Node}),
 	}
+	s.noticeCtx, s.noticeCancel = context.WithCancel(context.Background())
 	if s.http == nil {
 		s.http = &http.Client{Transport: &http.Transport{
 			Proxy:               http.ProxyFromEnvironment,
@@ -281,12 +288,30 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		if s.backlog != nil {
 			_ = s.backlog.Unregister()
 		}
+		s.awaitNotices(ctx)
 		s.closeDB()
 	})
 	if err != nil {
 		return fmt.Errorf("scheduler: stop: %w", err)
 	}
 	return nil
+}
+
+// awaitNotices waits for the terminate notices in flight until ctx ends,
+// then cancels the rest and waits for them to return.
+func (s *Scheduler) awaitNotices(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		s.notices.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.noticeCancel()
+		<-done
+	}
+	s.noticeCancel()
 }
 
 // Handler is the node's HTTP API.

@@ -120,9 +120,9 @@ func (a *app) printStats(st *queries.Stats, showSeries bool) error {
 	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
 	fmt.Fprintf(a.stdout, "Window: %s .. %s (%s)\n\n", st.From.Format(time.RFC3339), st.To.Format(time.RFC3339), short(st.To.Sub(st.From)))
 	kv := newTable(a.stdout, "Accepted:", n(st.Accepted))
-	kv.row("Finished:", n(st.ByStatus["FINISHED"]))
-	kv.row("Failed:", n(st.ByStatus["FAILED"])+" (incl. expired: "+n(st.ByState["EXPIRED"])+")")
-	kv.row("Aborted:", n(st.ByStatus["ABORTED"]))
+	kv.row("Finished:", n(st.ByStatus[event.PublicFinished]))
+	kv.row("Failed:", n(st.ByStatus[event.PublicFailed])+" (incl. expired: "+n(st.ByState[event.StateExpired.String()])+")")
+	kv.row("Aborted:", n(st.ByStatus[event.PublicAborted]))
 	kv.row("Failure rate:", pct(st.FailureRate))
 	kv.row("Attempts:", n(st.Attempts))
 	kv.row("Retries:", n(st.Retries))

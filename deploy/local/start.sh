@@ -6,7 +6,8 @@
 #   STATUSTRACE_LOCAL_ADDR      HTTP interface (default 127.0.0.1:8123)
 #   STATUSTRACE_LOCAL_TCP_ADDR  native TCP protocol (default 127.0.0.1:9000)
 #   STATUSTRACE_LOCAL_STATE     folder for the binary, pid, token and log
-#                               (default .cache/chlocal)
+#                               (default .cache/chlocal on the default address,
+#                               .cache/chlocal-<http port> on any other)
 #   STATUSTRACE_LOCAL_DATA      the native engine's data folder, kept across
 #                               stop and start (default $STATUSTRACE_LOCAL_STATE/data)
 #   STATUSTRACE_LOCAL_ENGINE    unset: native chDB where it installs, else
@@ -24,7 +25,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 local_dir="$root/deploy/local"
 addr=${STATUSTRACE_LOCAL_ADDR:-127.0.0.1:8123}
 tcp_addr=${STATUSTRACE_LOCAL_TCP_ADDR:-127.0.0.1:9000}
-state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
+. "$local_dir/paths.sh"
+state=$(statustrace_local_state "$root")
 data=${STATUSTRACE_LOCAL_DATA:-$state/data}
 want=${STATUSTRACE_LOCAL_ENGINE:-}
 protocol=${STATUSTRACE_LOCAL_PROTOCOL:-native}
@@ -124,6 +126,17 @@ launch() {
   if [ "$engine" = native ]; then
     script=engine-native.mjs
     mkdir -p "$data"
+    # One engine per data folder: the endpoint inherits fd 8 and holds this
+    # lock for its life. Another endpoint on the same folder is an error
+    # that says so, not a silent fall back to chdb-wasm.
+    exec 8>"$data/.statustrace-lock"
+    if ! flock -n 8; then
+      exec 8>&-
+      echo "the data folder $data is in use by another local endpoint (see $(cat "$data/.statustrace-owner" 2>/dev/null || echo 'its state folder'))." >&2
+      echo "Stop that endpoint, or give this one its own folder with STATUSTRACE_LOCAL_DATA (or STATUSTRACE_LOCAL_STATE)." >&2
+      exit 1
+    fi
+    echo "$state on $addr" >"$data/.statustrace-owner"
     echo "$data" >"$state/data-dir"
   else
     echo "chdb-wasm keeps its data in memory: it is gone when the endpoint stops" >&2
@@ -134,6 +147,7 @@ launch() {
     -node "$local_dir/node_modules/.bin/node" -engine "$local_dir/$script" \
     >"$state/chlocal.log" 2>&1 </dev/null 9>&- &
   local pid=$!
+  exec 8>&- # the endpoint holds the data lock now (this script does not)
   echo "$pid" >"$state/pid"
   echo "$engine" >"$state/engine"
   for _ in $(seq 1 360); do

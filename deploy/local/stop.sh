@@ -4,7 +4,8 @@
 # removes it); the wasm engine's data lived in memory and is gone.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
+. "$root/deploy/local/paths.sh"
+state=$(statustrace_local_state "$root")
 if [ -f "$state/pid" ]; then
   pid=$(cat "$state/pid")
   if kill "$pid" 2>/dev/null; then

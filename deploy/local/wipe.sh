@@ -4,7 +4,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-state=${STATUSTRACE_LOCAL_STATE:-$root/.cache/chlocal}
+. "$root/deploy/local/paths.sh"
+state=$(statustrace_local_state "$root")
 "$here/stop.sh"
 data=${STATUSTRACE_LOCAL_DATA:-$(cat "$state/data-dir" 2>/dev/null || echo "$state/data")}
 if [ -d "$data" ]; then

@@ -10,8 +10,8 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
+	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
 
 // Options select where and how the schema is created.
@@ -263,33 +263,18 @@ func (o Options) funcs() template.FuncMap {
 			return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s ENGINE = Distributed(%s)",
 				o.qualified(name), o.onCluster(), o.qualified(o.physical(name)), args), nil
 		},
-		"ttl":                o.ttl,
-		"stateRank":          o.stateRankExpr,
+		"ttl": o.ttl,
+		"stateRank": func(col string) (string, error) {
+			if col != schema.ColToState {
+				return "", fmt.Errorf("stateRank %q: migrations rank %s only", col, schema.ColToState)
+			}
+			return o.stateRankExpr(), nil
+		},
 		"transitionsColumns": func() string { return transitionsColumns },
 		"settings":           o.settings,
 		// clustered is true in cluster mode (a statement for the
 		// Distributed table only).
 		"clustered": func() bool { return o.Cluster != "" },
-		// st is a state's name as stored, checked against package event
-		// so a typo fails the render instead of matching nothing.
-		"st": func(name string) (string, error) {
-			s, err := event.ParseState(name)
-			if err != nil || !s.Valid() {
-				return "", fmt.Errorf("st: %q is not an event state", name)
-			}
-			return lit(s.String()), nil
-		},
-		// terminalStates is the SQL list of the terminal states, from event.
-		"terminalStates": func() string {
-			var names []string
-			for s := event.StateQueued; s.Valid(); s++ {
-				if s.Terminal() {
-					names = append(names, lit(s.String()))
-				}
-			}
-			return "(" + strings.Join(names, ", ") + ")"
-		},
-		"digestBin": schema.DigestBinExpr,
 		// tableAs is the physical table of name with a suffix: a table
 		// that replaces name (or is being replaced) during a rebuild.
 		"tableAs": func(name, suffix string) (string, error) {
@@ -391,7 +376,10 @@ var createTableRE = regexp.MustCompile(`CREATE TABLE IF NOT EXISTS \{\{(?:table|
 
 func (o Options) render(src string) (Statement, error) {
 	var st Statement
-	fm := o.funcs()
+	fm := sqltmpl.Funcs()
+	for k, f := range o.funcs() {
+		fm[k] = f
+	}
 	for k, f := range o.guards(&st) {
 		fm[k] = f
 	}

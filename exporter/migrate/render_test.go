@@ -244,7 +244,7 @@ func TestChecksumCoversGoConstants(t *testing.T) {
 	for _, m := range builtin {
 		uses := false
 		for _, s := range m.Statements {
-			uses = uses || strings.Contains(s, "{{stateRank}}")
+			uses = uses || strings.Contains(s, "{{stateRank")
 		}
 		changed := m.checksum("toUInt8(indexOf(['QUEUED','RUNNING'], to_state))") != m.Checksum()
 		if changed != uses {

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/queries"
 )
 
@@ -22,7 +23,7 @@ import (
 //	POST /v1/action
 //	X-Action: ListAsyncEvents          (or X-TC-Action, ?Action=, or "Action" in the body)
 //	Authorization: Bearer <token>
-//	{"FunctionName": "resize", "Status": ["FAILED"], "Limit": 20}
+//	{"FunctionName": "resize", "Status": [...], "Limit": 20}   (Status: public statuses or detailed states)
 //
 // Answers are {"Response": {..., "RequestId": "..."}}; errors are
 // {"Response": {"Error": {"Code": "...", "Message": "..."}, "RequestId": "..."}}
@@ -187,15 +188,15 @@ func actionTime(t *time.Time) (string, int64) {
 // make a failed event read as a success.
 func StatusCode(status, errorCode string) int {
 	switch status {
-	case "RUNNING":
+	case event.PublicRunning:
 		return 0
-	case "FINISHED":
+	case event.PublicFinished:
 		return 200
 	}
 	if n, ok := httpErrorStatus(errorCode); ok {
 		return n
 	}
-	if status == "ABORTED" {
+	if status == event.PublicAborted {
 		return 499
 	}
 	return 500

@@ -48,6 +48,8 @@
 // migrate.Up.
 package schema
 
+import "github.com/statustrace/statustrace/event"
+
 // DefaultDatabase is the database used when none is configured.
 const DefaultDatabase = "statustrace"
 
@@ -155,4 +157,5 @@ const RetentionCutoffExpr = "(now64(9) - toIntervalSecond(" + RetentionSecondsEx
 // over the to_state column. The current status of an event is
 // argMax(to_state, (seq, StateRankExpr)): equal (seq, rank) means equal
 // state, so the result is deterministic.
-const StateRankExpr = "toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], " + ColToState + "))"
+// Generated from package event (State.Rank), like every state rule in SQL.
+var StateRankExpr = event.SQLStateRank(ColToState)

@@ -103,8 +103,8 @@ func (c *SchedulerClient) Event(ctx context.Context, requestID string) (api.Even
 	return ev, nil
 }
 
-// WaitState polls the scheduler until the event is in state (e.g.
-// "RUNNING") or ctx ends.
+// WaitState polls the scheduler until the event is in state (a state name,
+// event.State.String()) or ctx ends.
 func (c *SchedulerClient) WaitState(ctx context.Context, requestID, state string) error {
 	for {
 		ev, err := c.Event(ctx, requestID)

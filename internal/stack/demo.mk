@@ -1,12 +1,12 @@
-# The demo, the end-to-end test and the freshness benchmark (internal/stack,
-# testkit/e2e, cmd/statustrace-demo), for the top-level Makefile to include:
+# The demo, the end-to-end and chaos tests and the freshness benchmark
+# (internal/stack, testkit/e2e, testkit/chaos, cmd/statustrace-demo), for the top-level Makefile to include:
 #   include internal/stack/demo.mk
 #   demo: demo-run
 # Usable alone too: make -f internal/stack/demo.mk demo-run
 GO ?= go
 BIN ?= bin
 
-.PHONY: demo-run test-e2e bench-freshness
+.PHONY: demo-run test-e2e test-chaos bench-freshness
 
 # Builds everything, then runs the whole pipeline with a few thousand
 # invocations and prints the status statistics and lookups. Uses
@@ -21,6 +21,11 @@ demo-run:
 # The end-to-end test alone (it is also part of `go test ./...`).
 test-e2e:
 	$(GO) test -count=1 -timeout 10m ./internal/stack/... ./testkit/e2e/
+
+# The chaos test alone (also part of `go test ./...`): six faults under a
+# recorded workload, every event compared afterwards.
+test-chaos:
+	$(GO) test -count=1 -v -timeout 15m ./testkit/chaos/
 
 # Freshness at 5,000 transitions/s through the whole pipeline; prints
 # `BENCH freshness rate=... p50_ms=... p99_ms=...`.

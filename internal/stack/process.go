@@ -17,6 +17,10 @@ type Process struct {
 	Name    string
 	LogPath string
 
+	// What started it, so that Stack.Restart can run it again.
+	path, dir string
+	args, env []string
+
 	cmd  *exec.Cmd
 	log  *os.File
 	done chan struct{} // closed when the process has exited
@@ -26,7 +30,13 @@ type Process struct {
 // startProcess runs path with args and env (added to the parent's), writing
 // stdout and stderr to logPath.
 func startProcess(name, path string, args, env []string, dir, logPath string) (*Process, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	return launch(name, path, args, env, dir, logPath, os.O_TRUNC)
+}
+
+// launch starts the process; logMode is os.O_TRUNC for a first start and
+// os.O_APPEND for a restart (the log keeps the previous run's lines).
+func launch(name, path string, args, env []string, dir, logPath string, logMode int) (*Process, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("%s: log file: %w", name, err)
 	}
@@ -45,7 +55,8 @@ func startProcess(name, path string, args, env []string, dir, logPath string) (*
 		_ = logf.Close()
 		return nil, fmt.Errorf("%s: start %s: %w", name, path, err)
 	}
-	p := &Process{Name: name, LogPath: logPath, cmd: cmd, log: logf, done: make(chan struct{})}
+	p := &Process{Name: name, LogPath: logPath, path: path, dir: dir, args: args, env: env,
+		cmd: cmd, log: logf, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		_ = logf.Close()
@@ -69,6 +80,22 @@ func (p *Process) Exited() (bool, error) {
 
 // Done is closed when the process has exited.
 func (p *Process) Done() <-chan struct{} { return p.done }
+
+// again starts the same command once more, appending to the same log.
+func (p *Process) again() (*Process, error) {
+	if ok, _ := p.Exited(); !ok {
+		return nil, fmt.Errorf("%s (pid %d) is still running", p.Name, p.PID())
+	}
+	return launch(p.Name, p.path, p.args, p.env, p.dir, p.LogPath, os.O_APPEND)
+}
+
+// Kill sends SIGKILL to the process itself (not its group: a scheduler's
+// plugin is left to notice on its own, as after a real kill -9) and waits
+// until it has exited.
+func (p *Process) Kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
 
 // Stop sends SIGTERM to the process, waits up to grace for it to exit,
 // then SIGKILLs its process group. It also SIGKILLs whatever is

@@ -172,3 +172,50 @@ func TestWithDatabase(t *testing.T) {
 		t.Error("want an error for a DSN without scheme and host")
 	}
 }
+
+// Kill ends the process at once (kill -9) but not its group; again runs the
+// same command once more, appending to its log.
+func TestKillAndAgain(t *testing.T) {
+	dir := t.TempDir()
+	pids := filepath.Join(dir, "pids")
+	log := filepath.Join(dir, "log")
+	// The child ignores SIGTERM and outlives its parent's kill -9.
+	p, err := startProcess("twice", "/bin/bash", []string{"-c", `echo run; (trap '' TERM; exec sleep 300) & echo $! >> ` + pids + `; wait`}, nil, dir, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := strconv.Atoi(strings.TrimSpace(waitFile(t, pids)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.again(); err == nil {
+		t.Fatal("again while running: want an error")
+	}
+	p.Kill()
+	if ok, _ := p.Exited(); !ok {
+		t.Fatal("not reaped after Kill")
+	}
+	if !alive(child) {
+		t.Error("Kill ended the whole group; want only the process (as kill -9)")
+	}
+	q, err := p.again()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(Tail(log, 10), "run") < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := Tail(log, 10); got != "run\nrun" {
+		t.Errorf("log after a restart = %q, want both runs' lines", got)
+	}
+	// Each run is a process group of its own: stopping the first run's
+	// (killed) leader still ends what it left in its group.
+	if err := q.Stop(5 * time.Second); err != nil {
+		t.Errorf("stop: %v", err)
+	}
+	_ = p.Stop(time.Second) // its exit status is the SIGKILL
+	if alive(child) {
+		t.Errorf("child %d of the killed run outlived Stop of its group", child)
+	}
+}

@@ -25,7 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
 
@@ -44,6 +44,11 @@ type Options struct {
 	WorkDir  string
 	DSN      string // ClickHouse, clickhouse-go DSN syntax
 	Database string // the statustrace database (created by the collector's exporter)
+	// CollectorDSN is the ClickHouse the collector writes to, when it is
+	// not DSN: the same server reached another way, e.g. through a fault
+	// proxy (testkit/faultproxy) that the chaos test freezes and cuts while
+	// the API keeps reading DSN directly. Empty: DSN.
+	CollectorDSN string
 
 	// CollectorConfig defaults to Root/collector/config.yaml: the shipped
 	// settings, batching included.
@@ -79,6 +84,13 @@ type Stack struct {
 	APIURL           string // statustrace API; empty without one
 	APIToken         string
 	SchedulerConfig  string // path of the generated scheduler config
+	// SpoolDir is the plugin's spool folder (status_trace.spool_dir; in
+	// WorkDir unless the scheduler config names one): what the plugin
+	// acknowledged and has not exported yet waits there across restarts.
+	SpoolDir string
+	// CollectorQueueDir holds the collector's persistent sending queues
+	// (file_storage), kept across collector restarts.
+	CollectorQueueDir string
 
 	Collector *Process
 	Scheduler *Process
@@ -100,7 +112,11 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err := os.MkdirAll(o.WorkDir, 0o755); err != nil {
 		return nil, fmt.Errorf("work dir: %w", err)
 	}
-	chEnv, err := ExporterEnv(o.DSN)
+	collectorDSN := o.CollectorDSN
+	if collectorDSN == "" {
+		collectorDSN = o.DSN
+	}
+	chEnv, err := ExporterEnv(collectorDSN)
 	if err != nil {
 		return nil, err
 	}
@@ -117,12 +133,14 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		CollectorMetrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]),
 		SchedulerURL:     "http://" + addr(4),
 		DemoURL:          "http://" + addr(5),
+
+		CollectorQueueDir: filepath.Join(o.WorkDir, "collector-queue"),
 	}
 
 	// Collector.
 	env := append(chEnv,
 		"STATUSTRACE_DATABASE="+o.Database,
-		"STATUSTRACE_QUEUE_DIR="+filepath.Join(o.WorkDir, "collector-queue"),
+		"STATUSTRACE_QUEUE_DIR="+s.CollectorQueueDir,
 		"OTLP_GRPC_ENDPOINT="+s.OTLPGRPC,
 		"OTLP_HTTP_ENDPOINT="+s.OTLPHTTP,
 		"HEALTH_ENDPOINT="+addr(2),
@@ -185,11 +203,15 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}
 	c.StatusTrace.PluginPath = s.opts.Bin.Plugin
-	pc := map[string]string{
-		spans.KeyEndpoint:    s.OTLPGRPC,
-		spans.KeyInsecure:    "true",
-		spans.KeyServiceName: "scheduler",
+	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[plugin.KeySpoolDir] == "" {
+		c.StatusTrace.SpoolDir = filepath.Join(s.opts.WorkDir, config.SpoolDirName)
 	}
+	s.SpoolDir = c.StatusTrace.SpoolDir
+	if s.SpoolDir == "" {
+		s.SpoolDir = c.StatusTrace.PluginConfig[plugin.KeySpoolDir]
+	}
+	insecure := true
+	pc := plugin.Config{Endpoint: s.OTLPGRPC, Insecure: &insecure, ServiceName: "scheduler"}.Map()
 	for k, v := range s.opts.Scheduler.StatusTrace.PluginConfig {
 		pc[k] = v
 	}

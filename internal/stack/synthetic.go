@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/host"
-	"github.com/statustrace/statustrace/plugin/spans"
 )
 
 // SyntheticOptions configure a synthetic scheduler node: it reports the
@@ -41,13 +41,10 @@ func StartSynthetic(ctx context.Context, o SyntheticOptions) (*Synthetic, error)
 	if o.Rate <= 0 {
 		return nil, fmt.Errorf("synthetic node: rate %g is not positive", o.Rate)
 	}
+	insecure := true
 	rep, err := host.Start(ctx, host.Config{
 		PluginPath: o.PluginPath,
-		PluginConfig: map[string]string{
-			spans.KeyEndpoint:    o.OTLPGRPC,
-			spans.KeyInsecure:    "true",
-			spans.KeyServiceName: "synthetic-scheduler",
-		},
+		Plugin:     plugin.Config{Endpoint: o.OTLPGRPC, Insecure: &insecure, ServiceName: "synthetic-scheduler"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("synthetic node: %w", err)

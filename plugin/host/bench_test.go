@@ -18,7 +18,6 @@ import (
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/plugin"
 	pb "github.com/statustrace/statustrace/plugin/proto"
-	"github.com/statustrace/statustrace/plugin/spans"
 	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
@@ -135,8 +134,8 @@ func BenchmarkHostToOTLP(b *testing.B) {
 // with other work, so the CPU figure is the stable one: 2/cpu is the rate
 // two cores of our own would sustain.
 func benchThroughput(b *testing.B, endpoint string, received func() int) (float64, float64) {
-	rep := startReporter(b, Config{PluginConfig: map[string]string{spans.KeyEndpoint: endpoint, spans.KeyInsecure: "true",
-		spans.KeySpoolDir: b.TempDir()}})
+	rep := startReporter(b, Config{PluginConfig: map[string]string{plugin.KeyEndpoint: endpoint, plugin.KeyInsecure: "true",
+		plugin.KeySpoolDir: b.TempDir()}})
 	events := b.N/5 + 1
 	ids := make([]string, events)
 	for i := range ids {

@@ -7,13 +7,20 @@ import (
 
 	hclog "github.com/hashicorp/go-hclog"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/statustrace/statustrace/plugin"
 )
 
 // Config says which plugin binary to launch and how the Reporter buffers.
 // Zero values take the defaults below.
 type Config struct {
-	PluginPath    string               // path of the statustrace-plugin binary
-	PluginConfig  map[string]string    // passed to the plugin (see plugin/README.md for the keys)
+	PluginPath string // path of the statustrace-plugin binary
+	// Plugin configures the plugin process, typed (the contract's keys,
+	// rendered with plugin.Config.Map).
+	Plugin plugin.Config
+	// PluginConfig is the same as a raw key/value map, for settings read
+	// from a config file; a key may be set in only one of the two.
+	PluginConfig  map[string]string
 	BufferSize    int                  // bounded buffer of transitions; default 65536
 	BatchSize     int                  // transitions per batch; default 512
 	FlushInterval time.Duration        // longest a transition waits for its batch to fill; default 100ms
@@ -89,5 +96,25 @@ func (c Config) Validate() error {
 	if c.AckTimeout < 0 || c.MaxBackoff < 0 || c.StartTimeout < 0 {
 		errs = append(errs, errors.New("negative AckTimeout, MaxBackoff or StartTimeout"))
 	}
+	if m, err := c.pluginMap(); err != nil {
+		errs = append(errs, err)
+	} else if _, err := plugin.ParseConfig(m); err != nil {
+		// Checked here too, so a typo fails Start before a process is launched.
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// pluginMap is what the plugin is configured with: Plugin rendered, plus
+// PluginConfig.
+func (c Config) pluginMap() (map[string]string, error) {
+	m := c.Plugin.Map()
+	var errs []error
+	for k, v := range c.PluginConfig {
+		if _, dup := m[k]; dup {
+			errs = append(errs, fmt.Errorf("plugin config %q set both in Plugin and in PluginConfig", k))
+		}
+		m[k] = v
+	}
+	return m, errors.Join(errs...)
 }

@@ -184,12 +184,20 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	const total = 5000
+	total := 5000
 	for i := 0; i < total; i++ {
 		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-%05d", i), base)[0])
 	}
+	// On a loaded machine the loop may take its in-flight batches out of
+	// the buffer only after the burst above: top it up until it is full
+	// again (the stopped plugin takes no more).
+	for i := 0; i < 200 && metricValue(t, reader, "statustrace.reporter.queue.depth", "") < 64; i++ {
+		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-top-%03d", i), base)[0])
+		total++
+		time.Sleep(10 * time.Millisecond)
+	}
 	st := rep.Stats()
-	if st.Dropped == 0 || st.Reported+st.Dropped != total {
+	if st.Dropped == 0 || st.Reported+st.Dropped != uint64(total) {
 		t.Fatalf("stats %+v: want drops, and reported+dropped = %d", st, total)
 	}
 	if got := droppedMetric(t, reader); got != int64(st.Dropped) {
@@ -358,7 +366,7 @@ func TestCloseDrainsTheSpool(t *testing.T) {
 	if st.Spooled != 500*5 || st.Exported != 500*5 || st.SpoolBytes != 0 || st.Replayed != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	if entries, err := os.ReadDir(cfg[spans.KeySpoolDir]); err != nil || len(entries) != 0 {
+	if entries, err := os.ReadDir(cfg[plugin.KeySpoolDir]); err != nil || len(entries) != 0 {
 		t.Fatalf("spool folder after a clean stop: %v %v", entries, err)
 	}
 }
@@ -468,4 +476,25 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// The typed and the raw plugin configuration merge; a key in both, or a
+// key the contract does not know, fails Validate before any launch.
+func TestPluginConfigTypedAndRaw(t *testing.T) {
+	t.Parallel()
+	base := Config{PluginPath: "/nonexistent", Plugin: plugin.Config{Endpoint: "collector:4317", ServiceName: "s"}}.withDefaults()
+	m, err := base.pluginMap()
+	if err != nil || m[plugin.KeyEndpoint] != "collector:4317" || m[plugin.KeyServiceName] != "s" {
+		t.Fatalf("typed: %v, %v", m, err)
+	}
+	both := base
+	both.PluginConfig = map[string]string{plugin.KeyEndpoint: "other:4317", plugin.KeySpoolDir: "/spool"}
+	if err := both.Validate(); err == nil || !strings.Contains(err.Error(), plugin.KeyEndpoint) {
+		t.Errorf("a key set twice: %v", err)
+	}
+	raw := base
+	raw.PluginConfig = map[string]string{"otlp.endpiont": "x:1"}
+	if err := raw.Validate(); err == nil || !strings.Contains(err.Error(), "unknown key") {
+		t.Errorf("unknown key: %v", err)
+	}
 }

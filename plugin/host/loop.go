@@ -384,8 +384,12 @@ func (l *loop) connect(ctx context.Context) error {
 	if !ok {
 		return fail(fmt.Errorf("plugin returned %T, not a plugin.Client", raw))
 	}
+	pluginConfig, err := l.cfg.pluginMap() // checked by Validate
+	if err != nil {
+		return fail(err)
+	}
 	cctx, cancel := context.WithTimeout(ctx, l.cfg.StartTimeout)
-	err = pc.Configure(cctx, l.cfg.PluginConfig)
+	err = pc.Configure(cctx, pluginConfig)
 	cancel()
 	if err != nil {
 		return fail(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 	"github.com/statustrace/statustrace/testkit/otlptest"
 )
@@ -43,10 +44,10 @@ func TestMain(m *testing.M) {
 // every test of the package).
 func pluginConfig(tb testing.TB, r *otlptest.Receiver) map[string]string {
 	return map[string]string{
-		spans.KeyEndpoint:    r.GRPCAddr,
-		spans.KeyInsecure:    "true",
-		spans.KeyServiceName: "scheduler-test",
-		spans.KeySpoolDir:    tb.TempDir(),
+		plugin.KeyEndpoint:    r.GRPCAddr,
+		plugin.KeyInsecure:    "true",
+		plugin.KeyServiceName: "scheduler-test",
+		plugin.KeySpoolDir:    tb.TempDir(),
 	}
 }
 

@@ -3,7 +3,7 @@
 // a Reporter whose Report never blocks and never fails.
 //
 //	r, err := host.Start(ctx, host.Config{PluginPath: "/usr/libexec/statustrace-plugin",
-//		PluginConfig: map[string]string{"otlp.endpoint": "collector:4317", "otlp.insecure": "true"}})
+//		Plugin: plugin.Config{Endpoint: "collector:4317", Insecure: &insecure}})
 //	...
 //	r.Report(event.Transition{...}) // on every state change
 //	...

@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // spoolConfig is pluginConfig with the plugin's spool in dir.
 func spoolConfig(r *otlptest.Receiver, dir string) map[string]string {
-	c := map[string]string{spans.KeyEndpoint: r.GRPCAddr, spans.KeyInsecure: "true", spans.KeyServiceName: "scheduler-test"}
-	c[spans.KeySpoolDir] = dir
+	c := map[string]string{plugin.KeyEndpoint: r.GRPCAddr, plugin.KeyInsecure: "true", plugin.KeyServiceName: "scheduler-test"}
+	c[plugin.KeySpoolDir] = dir
 	return c
 }
 
@@ -106,8 +106,8 @@ func runChild() {
 	rep, err := Start(context.Background(), Config{
 		PluginPath: os.Getenv(childEnv + "_PLUGIN"),
 		PluginConfig: map[string]string{
-			spans.KeyEndpoint: os.Getenv(childEnv + "_ENDPOINT"), spans.KeyInsecure: "true",
-			spans.KeySpoolDir: os.Getenv(childEnv + "_SPOOL"),
+			plugin.KeyEndpoint: os.Getenv(childEnv + "_ENDPOINT"), plugin.KeyInsecure: "true",
+			plugin.KeySpoolDir: os.Getenv(childEnv + "_SPOOL"),
 		},
 		BatchSize: 64, FlushInterval: 5 * time.Millisecond,
 	})
@@ -163,13 +163,13 @@ func TestKill9AfterCloseLosesNothing(t *testing.T) {
 // Item 4: after the collector was away longer than an unbounded reconnect
 // backoff would grow to, exports resume within 2 s of its return.
 func TestExportsResumeQuicklyAfterCollectorReturns(t *testing.T) {
-	for _, proto := range []string{spans.ProtocolGRPC, spans.ProtocolHTTP} {
+	for _, proto := range []string{plugin.ProtocolGRPC, plugin.ProtocolHTTP} {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
 			recv := otlptest.Start(t)
 			cfg := spoolConfig(recv, t.TempDir())
-			if proto == spans.ProtocolHTTP {
-				cfg[spans.KeyProtocol], cfg[spans.KeyEndpoint] = proto, recv.HTTPURL
+			if proto == plugin.ProtocolHTTP {
+				cfg[plugin.KeyProtocol], cfg[plugin.KeyEndpoint] = proto, recv.HTTPURL
 			}
 			rep := startReporter(t, Config{PluginConfig: cfg, FlushInterval: 5 * time.Millisecond})
 			reportLifecycles(rep, "before", 0, 10)

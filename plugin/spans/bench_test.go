@@ -2,6 +2,7 @@ package spans
 
 import (
 	"context"
+	"github.com/statustrace/statustrace/plugin"
 	"strconv"
 	"testing"
 	"time"
@@ -44,7 +45,7 @@ func BenchmarkSubmit(b *testing.B) {
 	r := otlptest.Start(b)
 	r.CountOnly()
 	s := NewSink(nil)
-	if err := s.Configure(context.Background(), map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeySpoolDir: b.TempDir()}); err != nil {
+	if err := s.Configure(context.Background(), map[string]string{plugin.KeyEndpoint: r.GRPCAddr, plugin.KeyInsecure: "true", plugin.KeySpoolDir: b.TempDir()}); err != nil {
 		b.Fatal(err)
 	}
 	defer func() { _ = s.Shutdown(context.Background()) }()

@@ -1,43 +1,17 @@
 package spans
 
 import (
-	"errors"
-	"fmt"
-
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/statustrace/statustrace/event"
-	"github.com/statustrace/statustrace/plugin"
 )
 
-// Validate rejects transitions that cannot become a meaningful status span.
-// Free text is not rejected: the error message is cut to its limit.
-func Validate(t *event.Transition) error {
-	switch {
-	case t.RequestID == "":
-		return errors.New("transition without request_id")
-	case !t.To.Valid():
-		return fmt.Errorf("transition of %q: invalid to_state %d", t.RequestID, uint8(t.To))
-	case t.From != event.StateNone && !t.From.Valid():
-		return fmt.Errorf("transition of %q: invalid from_state %d", t.RequestID, uint8(t.From))
-	case t.From.Terminal():
-		return fmt.Errorf("transition of %q: from terminal state %s", t.RequestID, t.From)
-	case t.TimeUnixNano <= 0:
-		return fmt.Errorf("transition of %q: no timestamp", t.RequestID)
-	}
-	for _, f := range [...]struct{ name, v string }{
-		{"request_id", t.RequestID}, {"tenant", t.Tenant}, {"namespace", t.Namespace},
-		{"function", t.Function}, {"qualifier", t.Qualifier}, {"error_code", t.ErrorCode},
-		{"invoke_type", t.InvokeType}, {"node", t.Node}, {"traceparent", t.TraceParent},
-	} {
-		if len(f.v) > event.MaxKeyBytes {
-			return fmt.Errorf("transition of %.64q: %s longer than %d bytes", t.RequestID, f.name, event.MaxKeyBytes)
-		}
-	}
-	return nil
-}
+// Validate rejects transitions that cannot become a meaningful status span
+// (the rules are event.Transition.Validate's). Free text is not rejected:
+// the error message is cut to its limit.
+func Validate(t *event.Transition) error { return t.Validate() }
 
 // tracker remembers, per event, what the span starts of its next
 // transitions depend on: its first transition's time and its last few
@@ -171,7 +145,7 @@ func failed(s event.State) bool { return s == event.StateFailed || s == event.St
 
 func statusMessage(t *event.Transition) string {
 	if t.ErrorMessage != "" {
-		return plugin.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes)
+		return event.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes)
 	}
 	if t.ErrorCode != "" {
 		return t.ErrorCode
@@ -197,7 +171,7 @@ func putAttributes(m pcommon.Map, t *event.Transition, role string) {
 		m.PutStr(event.AttrErrorCode, t.ErrorCode)
 	}
 	if t.ErrorMessage != "" {
-		m.PutStr(event.AttrErrorMsg, plugin.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes))
+		m.PutStr(event.AttrErrorMsg, event.Truncate(t.ErrorMessage, event.MaxErrorMessageBytes))
 	}
 	m.PutStr(event.AttrSpanRole, role)
 }

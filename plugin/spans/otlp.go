@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/statustrace/statustrace/plugin"
 	"io"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ type otlpSettings struct {
 func resolveOTLP(c Config) (otlpSettings, error) {
 	var s otlpSettings
 	var err error
-	if s.protocol, err = c.protocol(); err != nil {
+	if s.protocol, err = protocolOf(c); err != nil {
 		return s, err
 	}
 
@@ -98,7 +99,7 @@ func resolveOTLP(c Config) (otlpSettings, error) {
 		tc.CertFile, _ = otlpEnv("CLIENT_CERTIFICATE")
 		tc.KeyFile, _ = otlpEnv("CLIENT_KEY")
 	}
-	if s.tls, err = tc.tlsConfig(); err != nil {
+	if s.tls, err = tlsConfigOf(tc); err != nil {
 		return s, err
 	}
 
@@ -121,7 +122,7 @@ func resolveOTLP(c Config) (otlpSettings, error) {
 		}
 	}
 	switch s.protocol {
-	case ProtocolHTTP:
+	case plugin.ProtocolHTTP:
 		if endpoint == "" {
 			endpoint, asIs = "http://localhost:4318", false
 		}
@@ -177,7 +178,7 @@ func otlpEnv(name string) (string, bool) {
 // parseEnvHeaders reads the W3C-baggage-like header list of the spec, whose
 // values are URL-encoded.
 func parseEnvHeaders(s string) (map[string]string, error) {
-	m, err := parsePairs(s)
+	m, err := plugin.ParsePairs(s)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ var connectBackoff = backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplie
 const minConnectTimeout = 5 * time.Second
 
 func newExporter(s otlpSettings) (exporter, error) {
-	if s.protocol == ProtocolHTTP {
+	if s.protocol == plugin.ProtocolHTTP {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DialContext = (&net.Dialer{Timeout: minConnectTimeout, KeepAlive: 30 * time.Second}).DialContext
 		tr.TLSClientConfig = s.tls

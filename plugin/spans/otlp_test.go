@@ -1,6 +1,7 @@
 package spans
 
 import (
+	"github.com/statustrace/statustrace/plugin"
 	"testing"
 	"time"
 )
@@ -24,26 +25,26 @@ func TestResolveOTLPFromConfigAndEnvironment(t *testing.T) {
 		header   string // value of "authorization"
 		timeout  time.Duration
 	}{
-		{name: "defaults", protocol: ProtocolGRPC, endpoint: "localhost:4317", timeout: 10 * time.Second},
-		{name: "http defaults", cfg: map[string]string{KeyProtocol: ProtocolHTTP},
-			protocol: ProtocolHTTP, endpoint: "http://localhost:4318/v1/traces", insecure: true, timeout: 10 * time.Second},
+		{name: "defaults", protocol: plugin.ProtocolGRPC, endpoint: "localhost:4317", timeout: 10 * time.Second},
+		{name: "http defaults", cfg: map[string]string{plugin.KeyProtocol: plugin.ProtocolHTTP},
+			protocol: plugin.ProtocolHTTP, endpoint: "http://localhost:4318/v1/traces", insecure: true, timeout: 10 * time.Second},
 		{name: "generic env endpoint gets the signal path",
 			env:      map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4318"},
-			protocol: ProtocolHTTP, endpoint: "https://collector:4318/v1/traces", timeout: 10 * time.Second},
+			protocol: plugin.ProtocolHTTP, endpoint: "https://collector:4318/v1/traces", timeout: 10 * time.Second},
 		{name: "signal env endpoint is used as is",
 			env:      map[string]string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "https://c:4318/custom/traces"},
-			protocol: ProtocolHTTP, endpoint: "https://c:4318/custom/traces", timeout: 10 * time.Second},
+			protocol: plugin.ProtocolHTTP, endpoint: "https://c:4318/custom/traces", timeout: 10 * time.Second},
 		{name: "grpc url endpoint: http means plaintext",
 			env:      map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"},
-			protocol: ProtocolGRPC, endpoint: "collector:4317", insecure: true, timeout: 10 * time.Second},
+			protocol: plugin.ProtocolGRPC, endpoint: "collector:4317", insecure: true, timeout: 10 * time.Second},
 		{name: "config wins over env",
 			env:      map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://env:4317", "OTEL_EXPORTER_OTLP_HEADERS": "authorization=env"},
-			cfg:      map[string]string{KeyEndpoint: "cfg:4317", KeyInsecure: "false", KeyHeaders: "authorization=cfg", KeyTimeout: "3s"},
-			protocol: ProtocolGRPC, endpoint: "cfg:4317", header: "cfg", timeout: 3 * time.Second},
+			cfg:      map[string]string{plugin.KeyEndpoint: "cfg:4317", plugin.KeyInsecure: "false", plugin.KeyHeaders: "authorization=cfg", plugin.KeyTimeout: "3s"},
+			protocol: plugin.ProtocolGRPC, endpoint: "cfg:4317", header: "cfg", timeout: 3 * time.Second},
 		{name: "env headers are URL-decoded, env timeout is ms",
 			env: map[string]string{"OTEL_EXPORTER_OTLP_TRACES_HEADERS": "authorization=Bearer%20abc", "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
 				"OTEL_EXPORTER_OTLP_INSECURE": "true"},
-			protocol: ProtocolGRPC, endpoint: "localhost:4317", insecure: true, header: "Bearer abc", timeout: 2500 * time.Millisecond},
+			protocol: plugin.ProtocolGRPC, endpoint: "localhost:4317", insecure: true, header: "Bearer abc", timeout: 2500 * time.Millisecond},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -69,11 +70,11 @@ func TestResolveOTLPFromConfigAndEnvironment(t *testing.T) {
 
 func TestResolveOTLPErrors(t *testing.T) {
 	for name, c := range map[string]struct{ env, cfg map[string]string }{
-		"grpc endpoint without port": {cfg: map[string]string{KeyEndpoint: "collector"}},
+		"grpc endpoint without port": {cfg: map[string]string{plugin.KeyEndpoint: "collector"}},
 		"env protocol":               {env: map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}},
 		"env timeout":                {env: map[string]string{"OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}},
 		"env compression":            {env: map[string]string{"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}},
-		"missing CA file":            {cfg: map[string]string{KeyCAFile: "/nonexistent/ca.pem"}},
+		"missing CA file":            {cfg: map[string]string{plugin.KeyCAFile: "/nonexistent/ca.pem"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			clearOTLPEnv(t)

@@ -3,6 +3,7 @@ package spans
 import (
 	"context"
 	"fmt"
+	"github.com/statustrace/statustrace/plugin"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ func TestReconfigureAfterTimedOutStop(t *testing.T) {
 	s.Submit(context.Background(), lifecycle("hung"), func(rej int, err error) { hung <- result{rej, err} })
 
 	cfg := grpcConfig(r)
-	cfg[KeyServiceName] = "reconfigured"
+	cfg[plugin.KeyServiceName] = "reconfigured"
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	_ = s.Configure(ctx, cfg) // may report the timed-out wait; must not wedge

@@ -216,7 +216,7 @@ func (s *Sink) startPipeline(cfg Config, settings otlpSettings, res pcommon.Reso
 	sp, err := spool.Open(spool.Options{Dir: cfg.SpoolDir, MaxBytes: cfg.SpoolMaxBytes,
 		SegmentBytes: min(spool.DefaultSegmentBytes, cfg.SpoolMaxBytes/8), Logger: s.logger.Named("spool")})
 	if err != nil {
-		return nil, fmt.Errorf("plugin config %q: %w", KeySpoolDir, err)
+		return nil, fmt.Errorf("plugin config %q: %w", plugin.KeySpoolDir, err)
 	}
 	exp, err := newExporter(settings)
 	if err != nil {

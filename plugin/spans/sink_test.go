@@ -3,6 +3,7 @@ package spans
 import (
 	"context"
 	"fmt"
+	"github.com/statustrace/statustrace/plugin"
 	"strings"
 	"testing"
 	"time"
@@ -41,8 +42,8 @@ func lifecycle(id string) []event.Transition {
 // names one).
 func newSink(t *testing.T, cfg map[string]string) *Sink {
 	t.Helper()
-	if _, ok := cfg[KeySpoolDir]; !ok {
-		cfg[KeySpoolDir] = t.TempDir()
+	if _, ok := cfg[plugin.KeySpoolDir]; !ok {
+		cfg[plugin.KeySpoolDir] = t.TempDir()
 	}
 	s := NewSink(nil)
 	if err := s.Configure(context.Background(), cfg); err != nil {
@@ -53,7 +54,7 @@ func newSink(t *testing.T, cfg map[string]string) *Sink {
 }
 
 func grpcConfig(r *otlptest.Receiver) map[string]string {
-	return map[string]string{KeyEndpoint: r.GRPCAddr, KeyInsecure: "true", KeyServiceName: "scheduler-test"}
+	return map[string]string{plugin.KeyEndpoint: r.GRPCAddr, plugin.KeyInsecure: "true", plugin.KeyServiceName: "scheduler-test"}
 }
 
 type result struct {
@@ -277,7 +278,7 @@ func TestInvalidTransitionsRejected(t *testing.T) {
 
 func TestHTTPProtocol(t *testing.T) {
 	r := otlptest.Start(t)
-	s := newSink(t, map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL})
+	s := newSink(t, map[string]string{plugin.KeyProtocol: plugin.ProtocolHTTP, plugin.KeyEndpoint: r.HTTPURL})
 	if res := submit(t, s, lifecycle("req-http")); res.err != nil {
 		t.Fatal(res.err)
 	}
@@ -307,13 +308,13 @@ func TestExportFailureIsRetriedFromTheSpool(t *testing.T) {
 // split until the refused transition stands alone, which is dropped and
 // counted; every other transition of the batch arrives.
 func TestRefusedRequestIsSplitAndOnlyTheBadTransitionDropped(t *testing.T) {
-	for _, proto := range []string{ProtocolGRPC, ProtocolHTTP} {
+	for _, proto := range []string{plugin.ProtocolGRPC, plugin.ProtocolHTTP} {
 		t.Run(proto, func(t *testing.T) {
 			r := otlptest.Start(t)
 			r.RefuseIf(func(sp otlptest.Span) bool { return sp.Attrs[event.AttrRequestID] == "req-poison-07" })
 			cfg := grpcConfig(r)
-			if proto == ProtocolHTTP {
-				cfg = map[string]string{KeyProtocol: ProtocolHTTP, KeyEndpoint: r.HTTPURL}
+			if proto == plugin.ProtocolHTTP {
+				cfg = map[string]string{plugin.KeyProtocol: plugin.ProtocolHTTP, plugin.KeyEndpoint: r.HTTPURL}
 			}
 			s := newSink(t, cfg)
 			var batch []event.Transition
@@ -341,7 +342,7 @@ func TestFullSpoolDropsNewAndKeepsOld(t *testing.T) {
 	r := otlptest.Start(t)
 	r.Down()
 	cfg := grpcConfig(r)
-	cfg[KeySpoolMaxBytes] = "1MiB"
+	cfg[plugin.KeySpoolMaxBytes] = "1MiB"
 	s := newSink(t, cfg)
 	long := strings.Repeat("x", 2000) // about 2 kB per transition in the spool
 	sent := 0
@@ -379,24 +380,24 @@ func TestFullSpoolDropsNewAndKeepsOld(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for name, m := range map[string]map[string]string{
 		"unknown key": {"otlp.endpiont": "x:4317"},
-		"protocol":    {KeyProtocol: "thrift"},
-		"insecure":    {KeyInsecure: "maybe"},
-		"headers":     {KeyHeaders: "novalue"},
-		"workers":     {KeyExportWorkers: "0"},
-		"cert alone":  {KeyCertFile: "/tmp/c.pem"},
-		"timeout":     {KeyTimeout: "soon"},
-		"spool size":  {KeySpoolMaxBytes: "lots"},
-		"tiny spool":  {KeySpoolMaxBytes: "64KiB"},
-		"spool dir":   {KeySpoolDir: ""},
-		"drain":       {KeyDrainTimeout: "-1s"},
+		"protocol":    {plugin.KeyProtocol: "thrift"},
+		"insecure":    {plugin.KeyInsecure: "maybe"},
+		"headers":     {plugin.KeyHeaders: "novalue"},
+		"workers":     {plugin.KeyExportWorkers: "0"},
+		"cert alone":  {plugin.KeyCertFile: "/tmp/c.pem"},
+		"timeout":     {plugin.KeyTimeout: "soon"},
+		"spool size":  {plugin.KeySpoolMaxBytes: "lots"},
+		"tiny spool":  {plugin.KeySpoolMaxBytes: "64KiB"},
+		"spool dir":   {plugin.KeySpoolDir: ""},
+		"drain":       {plugin.KeyDrainTimeout: "-1s"},
 	} {
 		if _, err := ParseConfig(m); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	c, err := ParseConfig(map[string]string{KeyHeaders: "authorization=Bearer x, x-tenant=a", KeyExportWorkers: "4", KeySpoolMaxBytes: "512MiB"})
+	c, err := ParseConfig(map[string]string{plugin.KeyHeaders: "authorization=Bearer x, x-tenant=a", plugin.KeyExportWorkers: "4", plugin.KeySpoolMaxBytes: "512MiB"})
 	if err != nil || c.Headers["authorization"] != "Bearer x" || c.Headers["x-tenant"] != "a" || c.ExportWorkers != 4 ||
-		c.SpoolMaxBytes != 512<<20 || c.SpoolDir != DefaultSpoolDir || c.DrainTimeout != 5*time.Second {
+		c.SpoolMaxBytes != 512<<20 || c.SpoolDir != plugin.DefaultSpoolDir || c.DrainTimeout != 5*time.Second {
 		t.Fatalf("parse: %+v %v", c, err)
 	}
 }

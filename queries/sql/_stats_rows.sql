@@ -15,7 +15,7 @@ SELECT
     FROM {{.Stats}}
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}
-      AND bucket >= {{.Cutoff}}
+      AND bucket >= {{cutoff}}
       AND bucket >= toStartOfMinute(fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC'))
       AND bucket < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
     GROUP BY namespace, function, qualifier, bucket, to_state, error_code

@@ -12,8 +12,8 @@ SELECT
             FROM {{.Transitions}}
             WHERE {{template "_scope.sql" .}}
               AND {{template "_keys.sql" .}}
-              AND time >= {{.Cutoff}}
+              AND time >= {{cutoff}}
               AND time >= fromUnixTimestamp64Milli({from_ms:Int64}, 'UTC')
               AND time < fromUnixTimestamp64Milli({to_ms:Int64}, 'UTC')
-            ORDER BY request_id ASC, seq ASC, {{.Rank}} DESC
+            ORDER BY request_id ASC, seq ASC, {{stateRank "to_state"}} DESC
             LIMIT 1 BY request_id, seq

@@ -31,9 +31,9 @@ FROM
     FROM {{.Events}}
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}
-      AND last_time >= {{.Cutoff}}
+      AND last_time >= {{cutoff}}
     GROUP BY tenant, namespace, function, qualifier, request_id
-    HAVING {{waiting "e_state"}}
+    HAVING {{isWaiting "e_state"}}
 )
 GROUP BY namespace, function, qualifier
 ORDER BY namespace, function, qualifier

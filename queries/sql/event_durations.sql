@@ -42,9 +42,9 @@ FROM
     FROM
     (
         SELECT
-            multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 'queue',
-                    from_state = 'RUNNING', 'run',
-                    from_state = 'RETRYING' AND to_state = 'RUNNING', 'retry', '') AS kind,
+            multiIf(from_state = {{state "queued"}} AND to_state = {{state "running"}}, 'queue',
+                    from_state = {{state "running"}}, 'run',
+                    from_state = {{state "retrying"}} AND to_state = {{state "running"}}, 'retry', '') AS kind,
             toInt64(toUnixTimestamp64Nano(time)) - prev_ns AS d
         FROM
         (

@@ -2,7 +2,7 @@
 --
 --   SELECT request_id, status, start_time, end_time
 --   FROM event_list(tenant = 't1', namespaces = [], namespace = 'default', function = 'resize',
---                   qualifier = '', request_id = '', invoke_types = [], statuses = ['FAILED'],
+--                   qualifier = '', request_id = '', invoke_types = [], statuses = [{{public "failed"}}],
 --                   start_from_ms = 0, start_to_ms = 0, end_from_ms = 0, end_to_ms = 0)
 --   ORDER BY start_time DESC, request_id DESC LIMIT 20
 --
@@ -28,7 +28,7 @@ SELECT
     function,
     qualifier,
     request_id,
-    {{public "e_state"}} AS status,
+    {{publicStatus "e_state"}} AS status,
     e_state AS state,
     e_invoke_type AS invoke_type,
     e_attempts AS attempts,
@@ -51,27 +51,16 @@ FROM
         function,
         qualifier,
         request_id,
-        argMaxMerge(state) AS e_state,
-        max(last_seq) AS e_last_seq,
-        max(attempts) AS e_attempts,
-        min(first_time) AS e_first,
-        max(last_time) AS e_last,
-        min(start_time) AS e_queued,
-        max(end_time) AS e_end,
-        argMaxMerge(last_error_code) AS e_error_code,
-        argMaxMerge(last_error_message) AS e_error_message,
-        argMaxMerge(last_node) AS e_node,
-        any(invoke_type) AS e_invoke_type,
-        max(trace_id) AS e_trace
+        {{template "_event_current.sql" .}}
     FROM {{.Events}}
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}
       AND ({request_id:String} = '' OR request_id = {request_id:String})
-      AND last_time >= {{.Cutoff}}
+      AND last_time >= {{cutoff}}
     GROUP BY tenant, namespace, function, qualifier, request_id
 )
 WHERE (empty({invoke_types:Array(String)}) OR has({invoke_types:Array(String)}, e_invoke_type))
-  AND (empty({statuses:Array(String)}) OR has({statuses:Array(String)}, {{public "e_state"}}) OR has({statuses:Array(String)}, e_state))
+  AND (empty({statuses:Array(String)}) OR has({statuses:Array(String)}, {{publicStatus "e_state"}}) OR has({statuses:Array(String)}, e_state))
   AND ({start_from_ms:Int64} = 0 OR start_ns >= {start_from_ms:Int64} * 1000000)
   AND ({start_to_ms:Int64} = 0 OR start_ns < {start_to_ms:Int64} * 1000000)
   AND ({end_from_ms:Int64} = 0 OR (end_ns != 0 AND end_ns >= {end_from_ms:Int64} * 1000000))

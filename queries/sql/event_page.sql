@@ -7,8 +7,7 @@
 --   after_id String (the sort key of the previous page's last row),
 --   limit UInt32 (1..100), offset UInt64.
 SELECT
-    tenant, namespace, function, qualifier, request_id, status, state, invoke_type,
-    attempts, last_seq, start_ns, end_ns, last_ns, error_code, error_message, node, trace_id
+    {{template "_event_columns.sql" .}}
 FROM
 (
 {{template "event_list.sql" .}}

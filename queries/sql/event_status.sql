@@ -14,9 +14,8 @@
 -- terminal over non-terminal, then later over earlier). The current state is
 -- the one with the highest seq, however late it arrived. Reads one primary-key
 -- range of transitions (ORDER BY tenant, request_id, seq): the cost does not
--- grow with the table. (The Go package derives the same columns from
--- event_timeline's rows, so a lookup reads the range once; tests check the
--- two agree.)
+-- grow with the table. (The Go package runs it joined with event_timeline:
+-- event_get.)
 --
 -- Columns: tenant, namespace, function, qualifier, request_id,
 --   status (RUNNING | FINISHED | FAILED | ABORTED), state (detailed),
@@ -31,7 +30,7 @@ SELECT
     a_function AS function,
     a_qualifier AS qualifier,
     request_id,
-    {{public "a_state"}} AS status,
+    {{publicStatus "a_state"}} AS status,
     a_state AS state,
     a_invoke_type AS invoke_type,
     a_attempts AS attempts,
@@ -64,8 +63,8 @@ FROM
         countIf(error_code != '' OR error_message != '') AS a_errors,
         min(time) AS a_first,
         max(time) AS a_last,
-        minOrNullIf(time, to_state = 'QUEUED') AS a_queued,
-        maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED')) AS a_end,
+        minOrNullIf(time, to_state = {{state "queued"}}) AS a_queued,
+        maxOrNullIf(time, {{isTerminal "to_state"}}) AS a_end,
         argMaxIf(error_code, seq, error_code != '' OR error_message != '') AS a_error_code,
         argMaxIf(error_message, seq, error_code != '' OR error_message != '') AS a_error_message,
         argMax(node, seq) AS a_node,
@@ -78,8 +77,8 @@ FROM
         FROM {{.Transitions}}
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}
-          AND time >= {{.Cutoff}}
-        ORDER BY seq ASC, {{.Rank}} DESC
+          AND time >= {{cutoff}}
+        ORDER BY seq ASC, {{stateRank "to_state"}} DESC
         LIMIT 1 BY seq
     )
     GROUP BY tenant, request_id

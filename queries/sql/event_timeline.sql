@@ -48,8 +48,8 @@ FROM
         FROM {{.Transitions}}
         WHERE {{template "_scope.sql" .}}
           AND request_id = {request_id:String}
-          AND time >= {{.Cutoff}}
-        ORDER BY seq ASC, {{.Rank}} DESC
+          AND time >= {{cutoff}}
+        ORDER BY seq ASC, {{stateRank "to_state"}} DESC
         LIMIT 1 BY seq
     )
     WINDOW w AS (ORDER BY seq ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)

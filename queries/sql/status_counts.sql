@@ -15,7 +15,7 @@
 -- Columns: state, status (public status of the state), transitions.
 SELECT
     to_state AS state,
-    {{public "to_state"}} AS status,
+    {{publicStatus "to_state"}} AS status,
     sum(n) AS transitions
 FROM
 (

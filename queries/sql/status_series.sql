@@ -12,7 +12,7 @@
 SELECT
     toStartOfInterval(bucket, toIntervalSecond({step_s:UInt32})) AS t,
     to_state AS state,
-    {{public "to_state"}} AS status,
+    {{publicStatus "to_state"}} AS status,
     sum(n) AS transitions
 FROM
 (

@@ -3,7 +3,7 @@
 //	POST   /v1/namespaces/{namespace}/functions/{function}/invocations
 //	       body: the payload, passed to the function as is.
 //	       headers (optional): X-Request-Id (else one is made), traceparent.
-//	       202 {"request_id": "...", "state": "QUEUED"}
+//	       202 {"request_id", "state"}: the new event, state QUEUED.
 //	       404 unknown function, 409 request ID already used, 413 payload too
 //	       large, 429 over the function's QPS limit, 402 account in arrears,
 //	       403 account suspended (nothing is enqueued in each case).

@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/statustrace/statustrace/event"
-	"github.com/statustrace/statustrace/plugin/spans"
+	"github.com/statustrace/statustrace/plugin"
 )
 
 // Database drivers.
@@ -233,7 +233,7 @@ func (c *Config) ApplyDefaults() {
 	if c.Database.Driver == DriverSQLite && c.Database.DSN == "" {
 		c.Database.DSN = DefaultSQLitePath
 	}
-	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[spans.KeySpoolDir] == "" {
+	if c.StatusTrace.SpoolDir == "" && c.StatusTrace.PluginConfig[plugin.KeySpoolDir] == "" {
 		c.StatusTrace.SpoolDir = filepath.Join(c.dataDir(), SpoolDirName)
 	}
 	for i := range c.Functions {
@@ -316,8 +316,10 @@ func (c *Config) Validate() error {
 	if c.StatusTrace.BufferSize < 0 || c.StatusTrace.BatchSize < 0 || c.StatusTrace.FlushInterval < 0 {
 		bad("status_trace: sizes and flush_interval must not be negative")
 	}
-	if c.StatusTrace.SpoolDir != "" && c.StatusTrace.PluginConfig[spans.KeySpoolDir] != "" {
-		bad("status_trace: spool_dir and plugin_config[%q] both set; keep one", spans.KeySpoolDir)
+	if c.StatusTrace.SpoolDir != "" && c.StatusTrace.PluginConfig[plugin.KeySpoolDir] != "" {
+		bad("status_trace: spool_dir and plugin_config[%q] both set; keep one", plugin.KeySpoolDir)
+	} else if _, err := plugin.ParseConfig(c.StatusTrace.PluginConfigWithSpool()); err != nil {
+		bad("status_trace.plugin_config: %w", err)
 	}
 
 	if len(c.Functions) == 0 {
@@ -378,7 +380,7 @@ func (s StatusTrace) PluginConfigWithSpool() map[string]string {
 		out[k] = v
 	}
 	if s.SpoolDir != "" {
-		out[spans.KeySpoolDir] = s.SpoolDir
+		out[plugin.KeySpoolDir] = s.SpoolDir
 	}
 	return out
 }

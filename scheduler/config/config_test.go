@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/statustrace/statustrace/plugin"
 )
 
 func TestLoadExample(t *testing.T) {
@@ -18,8 +20,8 @@ func TestLoadExample(t *testing.T) {
 	assert.Equal(t, "acme", cfg.Tenant)
 	assert.Equal(t, DriverSQLite, cfg.Database.Driver)
 	assert.Equal(t, 200*time.Millisecond, cfg.StatusTrace.FlushInterval.D())
-	assert.Equal(t, "127.0.0.1:4317", cfg.StatusTrace.PluginConfig["otlp.endpoint"])
-	assert.Equal(t, "/var/lib/statustrace/spool", cfg.StatusTrace.PluginConfigWithSpool()["spool.dir"])
+	assert.Equal(t, "127.0.0.1:4317", cfg.StatusTrace.PluginConfig[plugin.KeyEndpoint])
+	assert.Equal(t, "statustrace-spool", cfg.StatusTrace.PluginConfigWithSpool()[plugin.KeySpoolDir])
 	require.Len(t, cfg.Functions, 2)
 
 	hello, ok := cfg.Function("demo", "hello")
@@ -157,4 +159,20 @@ func TestAccountStanding(t *testing.T) {
 	assert.Equal(t, StandingSuspended, Worse(StandingArrears, StandingSuspended))
 	assert.Equal(t, StandingArrears, Worse(StandingArrears, StandingGood))
 	assert.Equal(t, StandingGood, Worse("", ""))
+}
+
+// The plugin's configuration is checked when the scheduler's is loaded,
+// with the contract's parser: a key the plugin does not know fails Load,
+// not the plugin's start later.
+func TestPluginConfigCheckedAtLoad(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(filepath.Join("testdata", "example.yaml"))
+	require.NoError(t, err)
+	_, err = plugin.ParseConfig(cfg.StatusTrace.PluginConfigWithSpool())
+	require.NoError(t, err, "the example's plugin_config")
+
+	cfg.StatusTrace.PluginConfig["endpoint"] = "127.0.0.1:4317" // the example's old mistake
+	err = cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"endpoint": unknown key`)
 }

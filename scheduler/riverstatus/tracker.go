@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -150,7 +149,7 @@ func (t *Tracker) classify(ctx, wctx context.Context, job *rivertype.JobRow, err
 		// A snooze is neither progress nor failure: River gives the attempt
 		// back, and the next start reports RUNNING again with the same seq.
 		return event.StateNone, "", "", err
-	case context.Cause(ctx) == rivertype.ErrJobCancelledRemotely:
+	case errors.Is(context.Cause(ctx), rivertype.ErrJobCancelledRemotely):
 		return event.StateAborted, CodeTerminated, "cancelled remotely", err
 	case errors.Is(context.Cause(wctx), ErrExpired) && ctx.Err() == nil:
 		return event.StateExpired, CodeExpired, ErrExpired.Error(), Stop(event.StateExpired, CodeExpired, err)
@@ -187,8 +186,8 @@ func (t *Tracker) emitAt(ev *Event, at time.Time, attempt int, p Phase, from, to
 		From:         from,
 		To:           to,
 		TimeUnixNano: at.UnixNano(),
-		ErrorCode:    truncate(code, event.MaxKeyBytes),
-		ErrorMessage: truncate(msg, event.MaxErrorMessageBytes),
+		ErrorCode:    event.Truncate(code, event.MaxKeyBytes),
+		ErrorMessage: event.Truncate(msg, event.MaxErrorMessageBytes),
 		InvokeType:   ev.InvokeType,
 		Node:         t.node,
 		TraceParent:  ev.TraceParent,
@@ -385,15 +384,4 @@ func errMessage(err error) string {
 		err = ce.Unwrap()
 	}
 	return err.Error()
-}
-
-// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

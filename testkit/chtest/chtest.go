@@ -9,6 +9,12 @@
 // endpoint serves both; against a server, CLICKHOUSE_NATIVE_DSN and
 // CLICKHOUSE_HTTP_DSN name the other protocol's address, and a test that
 // needs a protocol with no address is skipped, saying so.
+//
+// Under -short without CLICKHOUSE_DSN every test that asks for a database
+// is skipped (go test -short needs no ClickHouse, Node or npm). Database
+// names carry their creation time; the first database a test binary makes
+// on a server sweeps test databases older than StaleAfter, which a killed
+// run (its cleanups never ran) left behind.
 package chtest
 
 import (
@@ -20,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -80,12 +87,23 @@ func BaseDSN(t testing.TB) string {
 	return DSN(t, Native)
 }
 
+// skipShort skips t under -short unless a server is named: -short runs the
+// unit tests only, on a machine without ClickHouse, Node or npm (the local
+// endpoint needs the latter two).
+func skipShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() && os.Getenv("CLICKHOUSE_DSN") == "" {
+		t.Skip("chtest: needs ClickHouse; -short without CLICKHOUSE_DSN starts no local endpoint")
+	}
+}
+
 // DSN returns a DSN for protocol p: CLICKHOUSE_DSN when it speaks p, else
 // CLICKHOUSE_NATIVE_DSN / CLICKHOUSE_HTTP_DSN, else (without CLICKHOUSE_DSN)
 // the local endpoint's. It skips the test when a server was named but no
 // address for p.
 func DSN(t testing.TB, p Protocol) string {
 	t.Helper()
+	skipShort(t)
 	if dsn := os.Getenv("CLICKHOUSE_DSN"); dsn != "" && ProtocolOf(dsn) == p {
 		return dsn
 	}
@@ -165,7 +183,7 @@ func newOn(t testing.TB, base string) *DB {
 	if err != nil {
 		t.Fatalf("chtest: parse DSN: %v", err)
 	}
-	name := databaseName(t.Name())
+	name := databaseName(t.Name(), time.Now())
 
 	admin, err := clickhouse.Open(opts)
 	if err != nil {
@@ -173,6 +191,7 @@ func newOn(t testing.TB, base string) *DB {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	sweepOnce(ctx, t, admin, base)
 	if err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		_ = admin.Close()
 		t.Fatalf("chtest: create database %s: %v", name, err)
@@ -197,15 +216,85 @@ func newOn(t testing.TB, base string) *DB {
 }
 
 // databaseName makes a unique, valid database name that still says which
-// test it belongs to.
-func databaseName(test string) string {
+// test it belongs to and when it was made (for Sweep).
+func databaseName(test string, now time.Time) string {
 	n := strings.Trim(unsafeChars.ReplaceAllString(strings.ToLower(test), "_"), "_")
 	if len(n) > 40 {
 		n = n[:40]
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:])
-	return "t_" + n + "_" + hex.EncodeToString(b[:])
+	return fmt.Sprintf("t_%s_%d_%s", n, now.Unix(), hex.EncodeToString(b[:]))
+}
+
+// StaleAfter is how old a test database must be for Sweep to drop it: far
+// longer than any test runs, so a parallel run's databases are safe.
+const StaleAfter = time.Hour
+
+// testDatabaseRE matches databaseName's names; group 1 is the Unix time.
+var testDatabaseRE = regexp.MustCompile(`^t_[a-z0-9_]*_([0-9]{9,11})_[0-9a-f]{8}$`)
+
+// Stale picks, from database names, the test databases made before cutoff.
+// Other names (the product's, the demo's, a user's) are never picked.
+func Stale(names []string, cutoff time.Time) []string {
+	var out []string
+	for _, n := range names {
+		m := testDatabaseRE.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		if sec, err := strconv.ParseInt(m[1], 10, 64); err == nil && time.Unix(sec, 0).Before(cutoff) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Sweep drops the test databases older than StaleAfter: a killed run
+// (timeout, Ctrl-C) never reaches its cleanups and leaves them behind on a
+// shared server.
+func Sweep(ctx context.Context, conn driver.Conn, now time.Time) ([]string, error) {
+	rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, 't_')")
+	if err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("list databases: %w", err)
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list databases: %w", err)
+	}
+	stale := Stale(names, now.Add(-StaleAfter))
+	for _, n := range stale {
+		// n matched testDatabaseRE: letters, digits and underscores only.
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+n); err != nil {
+			return nil, fmt.Errorf("drop stale database %s: %w", n, err)
+		}
+	}
+	return stale, nil
+}
+
+var swept sync.Map // base DSN → *sync.Once
+
+// sweepOnce sweeps each server once per test binary; a failure is logged,
+// not fatal (the test's own database is what matters).
+func sweepOnce(ctx context.Context, t testing.TB, conn driver.Conn, base string) {
+	once, _ := swept.LoadOrStore(base, new(sync.Once))
+	once.(*sync.Once).Do(func() {
+		dropped, err := Sweep(ctx, conn, time.Now())
+		if err != nil {
+			t.Logf("chtest: sweep: %v", err)
+		} else if len(dropped) > 0 {
+			t.Logf("chtest: dropped %d stale test databases left by a killed run", len(dropped))
+		}
+	})
 }
 
 // withDatabase sets the database of a DSN (the URL path for clickhouse-go).

@@ -34,6 +34,8 @@ var labelRefRE = regexp.MustCompile(`\b(?:by|without|on|ignoring|group_left|grou
 // alert rules read is exported by the collector or the scheduler under that
 // exact name (and the sending queue under exporter="statustrace"): a
 // renamed metric would otherwise silence its alert without anyone noticing.
+// The plugin spool's counters (the spool alerts) must also move and carry
+// every drop reason.
 func TestAlertMetricsExist(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline; skipped with -short")
@@ -96,6 +98,25 @@ func TestAlertMetricsExist(t *testing.T) {
 		}
 		return len(missing) == 0
 	}, func() string { return fmt.Sprintf("metrics the alert rules read but nothing exports: %v", missing) })
+
+	// The spool alerts read live counters, not merely registered ones: the
+	// invocations' transitions went through the plugin's spool to the
+	// collector, and the drop counter has a series for every reason the
+	// StatustraceSpoolDropping description explains.
+	for _, name := range []string{"statustrace_reporter_spool_exported_total",
+		"statustrace_reporter_spool_bytes", "statustrace_reporter_spool_export_failures_total", "statustrace_reporter_spool_dropped_total"} {
+		require.Contains(t, want, name, "the spool alerts read %s", name)
+	}
+	waitFor(t, ctx, func() bool {
+		v, _, err := stack.ScrapeMetric(ctx, s.SchedulerURL+"/metrics", "statustrace_reporter_spool_exported_total")
+		return err == nil && v >= 3
+	}, func() string { return "the scheduler's plugin reports no transition exported from its spool" })
+	for _, reason := range []string{"spool_full", "corrupt", "refused"} {
+		_, found, err := stack.ScrapeMetric(ctx, s.SchedulerURL+"/metrics", "statustrace_reporter_spool_dropped_total", `reason="`+reason+`"`)
+		require.NoError(t, err)
+		require.True(t, found, "statustrace_reporter_spool_dropped_total{reason=%q} is not exported", reason)
+		require.True(t, strings.Contains(string(rules), reason), "alerts.yaml explains reason %s", reason)
+	}
 }
 
 // scrapeSeries returns every series line (name and labels, no value) of the

@@ -1,11 +1,12 @@
 // Package faultproxy is a TCP forwarder for tests that puts a fault between
 // a client and a server: it passes traffic, refuses connections (nothing
-// listens), or hangs them (accepts, then never answers), switchable at any
-// time. Tests use it to play an unreachable or frozen ClickHouse.
+// listens), hangs them (accepts, then never answers), or freezes them (open
+// connections stay open and go silent, as with a server that stopped
+// mid-request), switchable at any time. Tests use it to play an unreachable
+// or frozen ClickHouse.
 package faultproxy
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -19,6 +20,12 @@ const (
 	Pass   Mode = iota // forward to the target
 	Refuse             // close the listener: connections are refused
 	Hang               // accept and hold connections, never answer
+	// Freeze is Hang without cutting the open connections first: they stay
+	// open and nothing more is forwarded either way, so a client in the
+	// middle of a request waits for an answer that never comes (a stopped
+	// or overloaded server) instead of seeing a reset. Leaving Freeze cuts
+	// them, as every switch does.
+	Freeze
 )
 
 // Proxy forwards a fixed local address to a target.
@@ -27,8 +34,11 @@ type Proxy struct {
 	Addr   string // where clients connect
 	target string
 
-	mu    sync.Mutex
-	mode  Mode
+	mu   sync.Mutex
+	mode Mode
+	// thaw is closed when the proxy leaves Freeze; forwarders of open
+	// connections wait on it before writing.
+	thaw  chan struct{}
 	ln    net.Listener
 	conns map[net.Conn]bool
 	wg    sync.WaitGroup
@@ -41,21 +51,38 @@ func New(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{t: t, target: target, Addr: l.Addr().String(), conns: map[net.Conn]bool{}, ln: l}
+	p := &Proxy{t: t, target: target, Addr: l.Addr().String(), conns: map[net.Conn]bool{}, ln: l, thaw: closedChan()}
 	p.serve(l)
 	t.Cleanup(func() { p.Set(Refuse) })
 	return p
 }
 
+func closedChan() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
 // Set switches the mode. Every open connection is cut, so that clients see
-// the change at once (a pooled connection does not outlive a fault).
+// the change at once (a pooled connection does not outlive a fault),
+// except when switching to Freeze: then they stay open, silent.
 func (p *Proxy) Set(m Mode) {
 	p.mu.Lock()
+	wasFrozen := p.mode == Freeze
 	p.mode = m
-	for c := range p.conns {
-		c.Close()
+	if m == Freeze {
+		if !wasFrozen {
+			p.thaw = make(chan struct{})
+		}
+	} else {
+		for c := range p.conns {
+			c.Close()
+		}
+		p.conns = map[net.Conn]bool{}
+		if wasFrozen {
+			close(p.thaw)
+		}
 	}
-	p.conns = map[net.Conn]bool{}
 	ln := p.ln
 	if m == Refuse {
 		p.ln = nil
@@ -98,7 +125,7 @@ func (p *Proxy) serve(ln net.Listener) {
 			mode := p.mode
 			p.conns[c] = true
 			p.mu.Unlock()
-			if mode == Hang {
+			if mode == Hang || mode == Freeze {
 				continue // held open until the next Set
 			}
 			u, err := net.Dial("tcp", p.target)
@@ -109,8 +136,29 @@ func (p *Proxy) serve(ln net.Listener) {
 			p.mu.Lock()
 			p.conns[u] = true
 			p.mu.Unlock()
-			go func() { _, _ = io.Copy(u, c); u.Close() }()
-			go func() { _, _ = io.Copy(c, u); c.Close() }()
+			go func() { p.forward(u, c); u.Close() }()
+			go func() { p.forward(c, u); c.Close() }()
 		}
 	}()
+}
+
+// forward copies src to dst, holding each chunk while the proxy is frozen
+// (a frozen connection is either thawed by a cut, or stays silent).
+func (p *Proxy) forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			thaw := p.thaw
+			p.mu.Unlock()
+			<-thaw
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -1,7 +1,11 @@
 package build
 
 import (
+	"io/fs"
+	"strings"
+
 	"encoding/json"
+	evt "github.com/statustrace/statustrace/event"
 	"testing"
 )
 
@@ -34,5 +38,40 @@ func TestAllBuild(t *testing.T) {
 	}
 	if len(files) != 3 {
 		t.Fatalf("%d dashboards, want 3", len(files))
+	}
+}
+
+// Every state of package event has a colour, so a new state cannot show up
+// uncoloured in every state panel.
+func TestStateColors(t *testing.T) {
+	for _, s := range evt.States() {
+		if stateColors[s] == "" {
+			t.Errorf("state %s has no colour", s)
+		}
+	}
+}
+
+// Every panel's SQL file is rendered without template leftovers, and every
+// state it names comes from package event (no file spells one).
+func TestPanelSQLRenders(t *testing.T) {
+	if len(panelSQL) == 0 {
+		t.Fatal("no panel SQL")
+	}
+	for name, s := range panelSQL {
+		if strings.Contains(s, "{{") || strings.Contains(s, "<no value>") {
+			t.Errorf("%s: unrendered template:\n%s", name, s)
+		}
+	}
+	src, err := fs.Glob(sqlFS, "sql/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range src {
+		b, _ := fs.ReadFile(sqlFS, f)
+		for _, s := range evt.States() {
+			if strings.Contains(string(b), "'"+s.String()+"'") {
+				t.Errorf("%s spells state %s: use the template functions", f, s)
+			}
+		}
 	}
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
+
+	evt "github.com/statustrace/statustrace/event"
 )
 
 // Dashboard UIDs, also used in links between the dashboards.
@@ -21,19 +23,28 @@ const (
 	EventUID    = "statustrace-event"
 )
 
-// States are the detailed event states, in lifecycle order.
-var States = []string{"QUEUED", "RUNNING", "RETRYING", "TERMINATING", "FINISHED", "FAILED", "ABORTED", "EXPIRED"}
+// States are the detailed event states, in lifecycle order (package event).
+var States = stateNames()
 
-// stateColors are used wherever a state is shown.
-var stateColors = map[string]string{
-	"QUEUED":      "blue",
-	"RUNNING":     "yellow",
-	"RETRYING":    "orange",
-	"TERMINATING": "purple",
-	"FINISHED":    "green",
-	"FAILED":      "red",
-	"ABORTED":     "#8c8c8c",
-	"EXPIRED":     "dark-red",
+func stateNames() []string {
+	var out []string
+	for _, s := range evt.States() {
+		out = append(out, s.String())
+	}
+	return out
+}
+
+// stateColors are used wherever a state is shown. Keyed by event.State so
+// that a state added to package event without a colour fails TestStateColors.
+var stateColors = map[evt.State]string{
+	evt.StateQueued:      "blue",
+	evt.StateRunning:     "yellow",
+	evt.StateRetrying:    "orange",
+	evt.StateTerminating: "purple",
+	evt.StateFinished:    "green",
+	evt.StateFailed:      "red",
+	evt.StateAborted:     "#8c8c8c",
+	evt.StateExpired:     "dark-red",
 }
 
 // File is one dashboard and the file it is stored in.
@@ -132,7 +143,8 @@ func datasourceVar() *dashboard.DatasourceVariableBuilder {
 
 func str(s string) dashboard.StringOrMap { return dashboard.StringOrMap{String: &s} }
 
-// queryVar is a single-value variable listed by a SQL query, with All.
+// queryVar is a single-value variable listed by the query of sql/<query>.sql,
+// with All.
 func queryVar(name, label, query string) *dashboard.QueryVariableBuilder {
 	q := sql(query)
 	return dashboard.NewQueryVariableBuilder(name).
@@ -156,24 +168,15 @@ func allOption() dashboard.VariableOption {
 
 // The key variables list what stats_minute saw in the time range.
 func tenantVar() *dashboard.QueryVariableBuilder {
-	return queryVar("tenant", "Tenant", `
-SELECT DISTINCT tenant FROM stats_minute
-WHERE $__timeFilter(bucket) AND bucket >= `+cutoff+`
-ORDER BY tenant`)
+	return queryVar("tenant", "Tenant", "var_tenant")
 }
 
 func namespaceVar() *dashboard.QueryVariableBuilder {
-	return queryVar("namespace", "Namespace", `
-SELECT DISTINCT namespace FROM stats_minute
-WHERE $__timeFilter(bucket) AND bucket >= `+cutoff+` AND `+tenantFilter+`
-ORDER BY namespace`)
+	return queryVar("namespace", "Namespace", "var_namespace")
 }
 
 func functionVar() *dashboard.QueryVariableBuilder {
-	return queryVar("function", "Function", `
-SELECT DISTINCT function FROM stats_minute
-WHERE $__timeFilter(bucket) AND bucket >= `+cutoff+` AND `+tenantFilter+` AND `+namespaceFilter+`
-ORDER BY function`)
+	return queryVar("function", "Function", "var_function")
 }
 
 func statusVar() *dashboard.CustomVariableBuilder {
@@ -196,9 +199,9 @@ func statusVar() *dashboard.CustomVariableBuilder {
 // stateMappings colours state names.
 func stateMappings() []dashboard.ValueMapping {
 	opts := map[string]dashboard.ValueMappingResult{}
-	for i, s := range States {
+	for i, s := range evt.States() {
 		color, idx := stateColors[s], int32(i)
-		opts[s] = dashboard.ValueMappingResult{Color: &color, Index: &idx}
+		opts[s.String()] = dashboard.ValueMappingResult{Color: &color, Index: &idx}
 	}
 	return []dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: opts}}}
 }

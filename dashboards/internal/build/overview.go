@@ -1,85 +1,14 @@
 package build
 
 import (
+	"strings"
+
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
-)
 
-// Overview panel SQL.
-var (
-	inFlightSQL = sql(`
-SELECT
-    countIf(current_state = 'QUEUED') AS queued,
-    countIf(current_state = 'RUNNING') AS running,
-    countIf(current_state = 'RETRYING') AS retrying,
-    countIf(current_state = 'TERMINATING') AS terminating
-FROM (
-    SELECT argMaxMerge(state) AS current_state
-    FROM events
-    WHERE ` + keyFilters + `
-    GROUP BY tenant, namespace, function, qualifier, request_id
-    HAVING max(last_time) >= ` + cutoff + `
-)`)
-
-	endedSQL = sql(`
-SELECT
-    sumIf(n, to_state = 'QUEUED') AS accepted,
-    sumIf(n, to_state = 'FINISHED') AS finished,
-    sumIf(n, to_state = 'FAILED') AS failed,
-    sumIf(n, to_state = 'EXPIRED') AS expired,
-    sumIf(n, to_state = 'ABORTED') AS aborted
-FROM (` + statsRows + `
-)`)
-
-	failureRateNowSQL = sql(`
-SELECT sumIf(n, to_state IN ` + failedStates + `) / nullIf(sumIf(n, to_state IN ` + terminalStates + `), 0) AS failure_rate
-FROM (` + statsRows + `
-)`)
-
-	transitionsSQL = sql(`
-SELECT ` + statsInterval + ` AS time, to_state, sum(n) AS transitions
-FROM (` + statsRows + `
-)
-WHERE ` + statusFilter("to_state") + `
-GROUP BY time, to_state
-ORDER BY time, to_state`)
-
-	failureRateSQL = sql(`
-SELECT ` + statsInterval + ` AS time,
-    sumIf(n, to_state IN ` + failedStates + `) / nullIf(sumIf(n, to_state IN ` + terminalStates + `), 0) AS failure_rate
-FROM (` + statsRows + `
-)
-GROUP BY time
-ORDER BY time`)
-
-	topFailingSQL = sql(`
-SELECT namespace, function,
-    sumIf(n, to_state IN ` + failedStates + `) AS failed,
-    sumIf(n, to_state IN ` + terminalStates + `) AS ended,
-    failed / ended AS failure_rate,
-    sumIf(n, to_state = 'RETRYING') AS retries,
-    arrayElement(topKWeightedIf(1)(error_code, n, to_state IN ` + failedStates + ` AND error_code != ''), 1) AS top_error_code
-FROM (` + statsRows + `
-)
-GROUP BY namespace, function
-HAVING failed > 0
-ORDER BY failed DESC, failure_rate DESC, namespace, function
-LIMIT 10`)
-
-	errorsByCodeSQL = sql(`
-SELECT error_code,
-    sumIf(n, to_state IN ` + failedStates + `) AS failed,
-    sumIf(n, to_state = 'RETRYING') AS retried,
-    sumIf(n, to_state NOT IN ` + failedStates + ` AND to_state != 'RETRYING') AS other,
-    uniqExact(namespace, function) AS functions
-FROM (` + statsRows + `
-)
-WHERE error_code != ''
-GROUP BY error_code
-ORDER BY failed + retried + other DESC, error_code
-LIMIT 20`)
+	evt "github.com/statustrace/statustrace/event"
 )
 
 func overview() *dashboard.DashboardBuilder {
@@ -94,7 +23,7 @@ func overview() *dashboard.DashboardBuilder {
 			Title("In flight now").
 			Description("Events whose current state is not terminal, by state (not limited to the time range).").
 			Datasource(Datasource()).
-			WithTarget(tableQuery(inFlightSQL)).
+			WithTarget(tableQuery(sql("overview_in_flight"))).
 			Span(8).Height(5).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false).Fields("")).
 			TextMode(common.BigValueTextModeValueAndName).
@@ -104,7 +33,7 @@ func overview() *dashboard.DashboardBuilder {
 			Title("Accepted and ended in range").
 			Description("Events accepted (QUEUED) and events that reached each terminal state in the time range.").
 			Datasource(Datasource()).
-			WithTarget(tableQuery(endedSQL)).
+			WithTarget(tableQuery(sql("overview_ended"))).
 			Span(10).Height(5).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false).Fields("")).
 			TextMode(common.BigValueTextModeValueAndName).
@@ -114,7 +43,7 @@ func overview() *dashboard.DashboardBuilder {
 			Title("Failure rate in range").
 			Description("(FAILED + EXPIRED) / all terminal states, in the time range.").
 			Datasource(Datasource()).
-			WithTarget(tableQuery(failureRateNowSQL)).
+			WithTarget(tableQuery(sql("overview_failure_rate_now"))).
 			Span(6).Height(5).
 			Unit("percentunit").Decimals(2).
 			ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false).Fields("")).
@@ -125,7 +54,7 @@ func overview() *dashboard.DashboardBuilder {
 			Title("Transitions into each state").
 			Description("Exact counts per interval (whole minutes) from stats_minute; a re-delivered transition counts once.").
 			Datasource(Datasource()).
-			WithTarget(seriesQuery(transitionsSQL)).
+			WithTarget(seriesQuery(sql("overview_transitions"))).
 			Span(12).Height(9).
 			DisplayName("${__field.labels.to_state}").
 			Unit("short").
@@ -136,7 +65,7 @@ func overview() *dashboard.DashboardBuilder {
 			Title("Failure rate").
 			Description("(FAILED + EXPIRED) / all terminal states per interval.").
 			Datasource(Datasource()).
-			WithTarget(seriesQuery(failureRateSQL)).
+			WithTarget(seriesQuery(sql("overview_failure_rate"))).
 			Span(12).Height(9).
 			Unit("percentunit").Min(0).
 			ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdFixed).FixedColor("red"))).
@@ -144,32 +73,32 @@ func overview() *dashboard.DashboardBuilder {
 			Title("Queue wait").
 			Description("Time from QUEUED to RUNNING, by the interval the event started in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
-			WithTarget(seriesQuery(queueWaitSQL)).
+			WithTarget(seriesQuery(sql("overview_queue_wait"))).
 			Span(12).Height(9).
 			Unit("s").Min(0)).
 		WithPanel(timeseries.NewPanelBuilder().Id(7).
 			Title("Run duration").
 			Description("Time of each attempt, RUNNING to its outcome, by the interval the attempt ended in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
-			WithTarget(seriesQuery(runDurationSQL)).
+			WithTarget(seriesQuery(sql("overview_run_duration"))).
 			Span(12).Height(9).
 			Unit("s").Min(0)).
 		WithPanel(newTable().Id(8).
 			Title("Top failing functions").
 			Description("Functions with the most FAILED/EXPIRED events in the range. Click a function for its failed events.").
 			Datasource(Datasource()).
-			WithTarget(tableQuery(topFailingSQL)).
+			WithTarget(tableQuery(sql("overview_top_failing"))).
 			Span(12).Height(9).
 			OverrideByName("failure_rate", unit("percentunit")).
 			OverrideByName("function", dataLinks(link("Failed events of ${__data.fields.function}",
 				"/d/"+ExplorerUID+"?${datasource:queryparam}&${tenant:queryparam}"+
 					"&var-namespace=${__data.fields.namespace:percentencode}&var-function=${__data.fields.function:percentencode}"+
-					"&var-status=FAILED&var-status=EXPIRED&${__url_time_range}")))).
+					failedStatusParams()+"&${__url_time_range}")))).
 		WithPanel(newTable().Id(9).
 			Title("Errors by code").
 			Description("Transitions that carried an error code in the range: into FAILED/EXPIRED, into RETRYING, other.").
 			Datasource(Datasource()).
-			WithTarget(tableQuery(errorsByCodeSQL)).
+			WithTarget(tableQuery(sql("overview_errors_by_code"))).
 			Span(12).Height(9)).
 		WithPanel(backlogPanel()).
 		WithPanel(endToEndPanel())
@@ -177,10 +106,20 @@ func overview() *dashboard.DashboardBuilder {
 
 // stateSeries colours one series per state.
 func stateSeries(b *timeseries.PanelBuilder) *timeseries.PanelBuilder {
-	for _, s := range States {
-		b = b.OverrideByName(s, []dashboard.DynamicConfigValue{{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": stateColors[s]}}})
+	for _, s := range evt.States() {
+		b = b.OverrideByName(s.String(), []dashboard.DynamicConfigValue{{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": stateColors[s]}}})
 	}
 	return b
+}
+
+// failedStatusParams selects, in the explorer's status variable, the states
+// whose public status is FAILED.
+func failedStatusParams() string {
+	var b strings.Builder
+	for _, s := range evt.StatesOf(evt.PublicFailed) {
+		b.WriteString("&var-status=" + s.String())
+	}
+	return b.String()
 }
 
 // steps makes threshold steps: a base colour, then (value, colour) pairs.

@@ -22,7 +22,7 @@ const DatasourceVar = "${datasource}"
 // Query types of the plugin (src/types/sql.ts QueryType).
 const (
 	QueryTypeTable      = "table"
-	QueryTypeTimeSeries = "timeSeries"
+	QueryTypeTimeSeries = "timeseries"
 	QueryTypeTraces     = "traces"
 )
 

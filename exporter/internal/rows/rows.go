@@ -71,13 +71,13 @@ const (
 	FieldErrorCode
 	FieldInvokeType
 	FieldNode
-	numFields
+	NumFields // how many fields can be repaired
 )
 
-var fieldNames = [numFields]string{"error_message", "error_code", "invoke_type", "node"}
+var fieldNames = [NumFields]string{"error_message", "error_code", "invoke_type", "node"}
 
 func (f Field) String() string {
-	if f < numFields {
+	if f < NumFields {
 		return fieldNames[f]
 	}
 	return "unknown"
@@ -88,8 +88,8 @@ type Stats struct {
 	Rows      int                        // rows appended
 	Ignored   int                        // spans that are not status transition spans
 	Dropped   [NumDropReasons]int        // status spans dropped, by reason (index 0 unused)
-	Truncated [numFields]int             // fields cut to their limit
-	Sanitized [numFields]int             // fields with invalid UTF-8 replaced
+	Truncated [NumFields]int             // fields cut to their limit
+	Sanitized [NumFields]int             // fields with invalid UTF-8 replaced
 	Example   [NumDropReasons]DropDetail // one example per drop reason, for logs
 }
 
@@ -109,8 +109,9 @@ func (s *Stats) TotalDropped() int {
 	return n
 }
 
-// Columns holds rows column by column, in Insert's column order, ready for
-// clickhouse-go's columnar batch append. Reuse it with Reset.
+// Columns holds rows column by column, in InsertColumns order, ready for
+// clickhouse-go's columnar batch append. Reuse it with Reset. Each field is
+// named once, in the columns table below, which every list derives from.
 type Columns struct {
 	Tenant, Namespace, Function, Qualifier, RequestID []string
 	Seq                                               []uint64
@@ -125,72 +126,103 @@ type Columns struct {
 	ids []byte
 }
 
-// Len is the number of rows.
-func (c *Columns) Len() int { return len(c.RequestID) }
+// rowIDs are a row's IDs as strings viewing Columns.ids (see Append).
+type rowIDs struct{ trace, span string }
 
-// Slice returns rows [lo, hi) as their own Columns, sharing c's memory (a
-// view for inserting part of a batch; never Append to or Reset it).
-func (c *Columns) Slice(lo, hi int) *Columns {
-	return &Columns{
-		Tenant: c.Tenant[lo:hi], Namespace: c.Namespace[lo:hi], Function: c.Function[lo:hi], Qualifier: c.Qualifier[lo:hi],
-		RequestID: c.RequestID[lo:hi], Seq: c.Seq[lo:hi], Attempt: c.Attempt[lo:hi],
-		FromState: c.FromState[lo:hi], ToState: c.ToState[lo:hi], Time: c.Time[lo:hi],
-		ErrorCode: c.ErrorCode[lo:hi], ErrorMessage: c.ErrorMessage[lo:hi], InvokeType: c.InvokeType[lo:hi], Node: c.Node[lo:hi],
-		TraceID: c.TraceID[lo:hi], SpanID: c.SpanID[lo:hi],
-		FromStateNS: c.FromStateNS[lo:hi], EventNS: c.EventNS[lo:hi],
-	}
+// columns is the one table of the insert's columns: name (from
+// internal/schema), ClickHouse type, the Columns field and the Row value.
+// InsertColumns, Slices, Slice, Reset and Append all walk it.
+var columns = [...]colDesc{
+	col(schema.ColTenant, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Tenant }, func(r *Row, _ *rowIDs) string { return r.Tenant }),
+	col(schema.ColNamespace, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Namespace }, func(r *Row, _ *rowIDs) string { return r.Namespace }),
+	col(schema.ColFunction, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Function }, func(r *Row, _ *rowIDs) string { return r.Function }),
+	col(schema.ColQualifier, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Qualifier }, func(r *Row, _ *rowIDs) string { return r.Qualifier }),
+	col(schema.ColRequestID, "String", func(c *Columns) *[]string { return &c.RequestID }, func(r *Row, _ *rowIDs) string { return r.RequestID }),
+	col(schema.ColSeq, "UInt64", func(c *Columns) *[]uint64 { return &c.Seq }, func(r *Row, _ *rowIDs) uint64 { return r.Seq }),
+	col(schema.ColAttempt, "UInt32", func(c *Columns) *[]uint32 { return &c.Attempt }, func(r *Row, _ *rowIDs) uint32 { return r.Attempt }),
+	col(schema.ColFromState, "LowCardinality(String)", func(c *Columns) *[]string { return &c.FromState }, func(r *Row, _ *rowIDs) string { return r.From.String() }),
+	col(schema.ColToState, "LowCardinality(String)", func(c *Columns) *[]string { return &c.ToState }, func(r *Row, _ *rowIDs) string { return r.To.String() }),
+	col(schema.ColTime, "DateTime64(9, 'UTC')", func(c *Columns) *[]time.Time { return &c.Time }, func(r *Row, _ *rowIDs) time.Time { return time.Unix(0, r.TimeUnixNano).UTC() }),
+	col(schema.ColErrorCode, "LowCardinality(String)", func(c *Columns) *[]string { return &c.ErrorCode }, func(r *Row, _ *rowIDs) string { return r.ErrorCode }),
+	col(schema.ColErrorMessage, "String", func(c *Columns) *[]string { return &c.ErrorMessage }, func(r *Row, _ *rowIDs) string { return r.ErrorMessage }),
+	col(schema.ColInvokeType, "LowCardinality(String)", func(c *Columns) *[]string { return &c.InvokeType }, func(r *Row, _ *rowIDs) string { return r.InvokeType }),
+	col(schema.ColNode, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Node }, func(r *Row, _ *rowIDs) string { return r.Node }),
+	col(schema.ColTraceID, "FixedString(16)", func(c *Columns) *[]string { return &c.TraceID }, func(_ *Row, id *rowIDs) string { return id.trace }),
+	col(schema.ColSpanIDOverride, "FixedString(8)", func(c *Columns) *[]string { return &c.SpanID }, func(_ *Row, id *rowIDs) string { return id.span }),
+	col(schema.ColFromStateNS, "UInt64", func(c *Columns) *[]uint64 { return &c.FromStateNS }, func(r *Row, _ *rowIDs) uint64 { return r.FromStateNS }),
+	col(schema.ColEventNS, "UInt64", func(c *Columns) *[]uint64 { return &c.EventNS }, func(r *Row, _ *rowIDs) uint64 { return r.EventNS }),
 }
 
-// Reset empties c, keeping its memory. The strings are cleared first: they
-// point into the exported pdata, which must not stay reachable from a pool.
-func (c *Columns) Reset() {
-	for _, col := range [...][]string{c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID, c.FromState, c.ToState,
-		c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node, c.TraceID, c.SpanID} {
-		clear(col)
+// colDesc is one column's operations, typed once by col.
+type colDesc struct {
+	Column
+	slice  func(c *Columns) any                  // the column slice (for the driver)
+	sub    func(dst, src *Columns, lo, hi int)   // dst's column = src's [lo, hi)
+	reset  func(c *Columns)                      // clear and truncate, keeping memory
+	append func(c *Columns, r *Row, ids *rowIDs) // add r's value
+	field  func(c *Columns) any                  // pointer to the field (tests)
+}
+
+func col[T any](name, typ string, field func(*Columns) *[]T, value func(*Row, *rowIDs) T) colDesc {
+	return colDesc{
+		Column: Column{name, typ},
+		slice:  func(c *Columns) any { return *field(c) },
+		sub:    func(dst, src *Columns, lo, hi int) { *field(dst) = (*field(src))[lo:hi] },
+		reset: func(c *Columns) {
+			f := field(c)
+			// Strings point into the exported pdata, which must not stay
+			// reachable from a pool.
+			clear(*f)
+			*f = (*f)[:0]
+		},
+		append: func(c *Columns, r *Row, ids *rowIDs) {
+			f := field(c)
+			*f = append(*f, value(r, ids))
+		},
+		field: func(c *Columns) any { return field(c) },
 	}
-	c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID = c.Tenant[:0], c.Namespace[:0], c.Function[:0], c.Qualifier[:0], c.RequestID[:0]
-	c.Seq, c.Attempt = c.Seq[:0], c.Attempt[:0]
-	c.FromState, c.ToState = c.FromState[:0], c.ToState[:0]
-	c.Time = c.Time[:0]
-	c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node = c.ErrorCode[:0], c.ErrorMessage[:0], c.InvokeType[:0], c.Node[:0]
-	c.TraceID, c.SpanID = c.TraceID[:0], c.SpanID[:0]
-	c.FromStateNS, c.EventNS = c.FromStateNS[:0], c.EventNS[:0]
-	c.ids = nil // strings handed out point into it: never overwrite
 }
 
 // Column is a column of Insert: its name (from internal/schema) and type.
 type Column struct{ Name, Type string }
 
 // InsertColumns lists the columns Columns fills, in order.
-var InsertColumns = []Column{
-	{schema.ColTenant, "LowCardinality(String)"},
-	{schema.ColNamespace, "LowCardinality(String)"},
-	{schema.ColFunction, "LowCardinality(String)"},
-	{schema.ColQualifier, "LowCardinality(String)"},
-	{schema.ColRequestID, "String"},
-	{schema.ColSeq, "UInt64"},
-	{schema.ColAttempt, "UInt32"},
-	{schema.ColFromState, "LowCardinality(String)"},
-	{schema.ColToState, "LowCardinality(String)"},
-	{schema.ColTime, "DateTime64(9, 'UTC')"},
-	{schema.ColErrorCode, "LowCardinality(String)"},
-	{schema.ColErrorMessage, "String"},
-	{schema.ColInvokeType, "LowCardinality(String)"},
-	{schema.ColNode, "LowCardinality(String)"},
-	{schema.ColTraceID, "FixedString(16)"},
-	{schema.ColSpanIDOverride, "FixedString(8)"},
-	{schema.ColFromStateNS, "UInt64"},
-	{schema.ColEventNS, "UInt64"},
+var InsertColumns = func() []Column {
+	out := make([]Column, len(columns))
+	for i, d := range columns {
+		out[i] = d.Column
+	}
+	return out
+}()
+
+// Len is the number of rows.
+func (c *Columns) Len() int { return len(c.RequestID) }
+
+// Slice returns rows [lo, hi) as their own Columns, sharing c's memory (a
+// view for inserting part of a batch; never Append to or Reset it).
+func (c *Columns) Slice(lo, hi int) *Columns {
+	out := &Columns{}
+	for i := range columns {
+		columns[i].sub(out, c, lo, hi)
+	}
+	return out
+}
+
+// Reset empties c, keeping its memory.
+func (c *Columns) Reset() {
+	for i := range columns {
+		columns[i].reset(c)
+	}
+	c.ids = nil // strings handed out point into it: never overwrite
 }
 
 // Slices returns the column slices in InsertColumns order.
 func (c *Columns) Slices() []any {
-	return []any{
-		c.Tenant, c.Namespace, c.Function, c.Qualifier, c.RequestID,
-		c.Seq, c.Attempt, c.FromState, c.ToState, c.Time,
-		c.ErrorCode, c.ErrorMessage, c.InvokeType, c.Node, c.TraceID, c.SpanID,
-		c.FromStateNS, c.EventNS,
+	out := make([]any, len(columns))
+	for i := range columns {
+		out[i] = columns[i].slice(c)
 	}
+	return out
 }
 
 // Row is one transition, the unit Map produces.
@@ -255,22 +287,6 @@ func Map(td ptrace.Traces, c *Columns, window timewindow.Bounds) Stats {
 
 // Append adds r as the last row.
 func (c *Columns) Append(r *Row) {
-	c.Tenant = append(c.Tenant, r.Tenant)
-	c.Namespace = append(c.Namespace, r.Namespace)
-	c.Function = append(c.Function, r.Function)
-	c.Qualifier = append(c.Qualifier, r.Qualifier)
-	c.RequestID = append(c.RequestID, r.RequestID)
-	c.Seq = append(c.Seq, r.Seq)
-	c.Attempt = append(c.Attempt, r.Attempt)
-	c.FromState = append(c.FromState, r.From.String())
-	c.ToState = append(c.ToState, r.To.String())
-	c.Time = append(c.Time, time.Unix(0, r.TimeUnixNano).UTC())
-	c.ErrorCode = append(c.ErrorCode, r.ErrorCode)
-	c.ErrorMessage = append(c.ErrorMessage, r.ErrorMessage)
-	c.InvokeType = append(c.InvokeType, r.InvokeType)
-	c.Node = append(c.Node, r.Node)
-	c.FromStateNS = append(c.FromStateNS, r.FromStateNS)
-	c.EventNS = append(c.EventNS, r.EventNS)
 	if cap(c.ids)-len(c.ids) < 24 {
 		// A fresh block: earlier strings keep pointing into the old one.
 		c.ids = make([]byte, 0, max(24*1024, 2*cap(c.ids)))
@@ -285,8 +301,10 @@ func (c *Columns) Append(r *Row) {
 	}
 	c.ids = append(c.ids, override[:]...)
 	b := c.ids[n : n+24 : n+24]
-	c.TraceID = append(c.TraceID, idString(b[:16]))
-	c.SpanID = append(c.SpanID, idString(b[16:]))
+	ids := rowIDs{trace: idString(b[:16]), span: idString(b[16:])}
+	for i := range columns {
+		columns[i].append(c, r, &ids)
+	}
 }
 
 // idString views b as a string without copying. b is never written again
@@ -502,16 +520,9 @@ func repair(s string, limit int, f Field, st *Stats) string {
 	return s
 }
 
-// Truncate cuts valid UTF-8 s to at most n bytes without splitting a rune.
-func Truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
+// Truncate cuts valid UTF-8 s to at most n bytes without splitting a rune
+// (event.Truncate: the producers' rule).
+func Truncate(s string, n int) string { return event.Truncate(s, n) }
 
 // shortForLog bounds a value that goes into a log line.
 func shortForLog(s string) string {

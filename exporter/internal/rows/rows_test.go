@@ -1,6 +1,7 @@
 package rows
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/internal/timewindow"
 )
 
@@ -50,6 +52,7 @@ func newTraces() (ptrace.Traces, ptrace.ScopeSpans) {
 }
 
 func TestMapGoodSpan(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	sp := goodSpan(ss, "req-1", 2, "QUEUED", "RUNNING")
 	sp.Attributes().PutStr(event.AttrErrorCode, "Timeout")
@@ -89,6 +92,7 @@ func TestMapGoodSpan(t *testing.T) {
 }
 
 func TestMapIgnoresOtherSpans(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	root := goodSpan(ss, "req-1", 3, "RUNNING", "FINISHED")
 	root.Attributes().PutStr(event.AttrSpanRole, event.RoleEvent)
@@ -104,6 +108,7 @@ func TestMapIgnoresOtherSpans(t *testing.T) {
 
 // Bad spans are dropped with a reason and do not affect the good rows beside them.
 func TestMapBadInput(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name   string
 		mutate func(sp ptrace.Span)
@@ -167,6 +172,7 @@ func TestMapBadInput(t *testing.T) {
 }
 
 func TestMapRepairs(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	sp := goodSpan(ss, "req-é", 4, "RUNNING", "FAILED")
 	huge := strings.Repeat("é", 1<<19) // 1 MiB of two-byte runes
@@ -192,6 +198,7 @@ func TestMapRepairs(t *testing.T) {
 }
 
 func TestMapLenientNumbers(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	goodSpan(ss, "a", 1, "", "QUEUED").Attributes().PutStr(event.AttrSeq, "17")
 	goodSpan(ss, "b", 1, "", "QUEUED").Attributes().PutDouble(event.AttrSeq, 18)
@@ -208,6 +215,7 @@ func TestMapLenientNumbers(t *testing.T) {
 }
 
 func TestIDsSurviveReset(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 3000 {
 		goodSpan(ss, "r", int64(i%250+1), "", "QUEUED")
@@ -229,6 +237,7 @@ func TestIDsSurviveReset(t *testing.T) {
 }
 
 func TestTruncate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		n    int
@@ -245,6 +254,7 @@ func TestTruncate(t *testing.T) {
 // Two request IDs that differ only in invalid bytes stay two events: neither
 // is repaired into the other (both are dropped and counted).
 func TestInvalidKeysNeverMerge(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	goodSpan(ss, "req-\xff", 1, "", "QUEUED")
 	goodSpan(ss, "req-\xfe", 1, "", "QUEUED")
@@ -257,6 +267,7 @@ func TestInvalidKeysNeverMerge(t *testing.T) {
 }
 
 func TestSliceSharesRows(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 10 {
 		goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
@@ -289,6 +300,7 @@ func reflectLen(col any) int {
 }
 
 func TestDropReasonNamesAreUnique(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, r := range DropReasons() {
 		if r.String() == "" || r.String() == "unknown" || seen[r.String()] {
@@ -299,6 +311,7 @@ func TestDropReasonNamesAreUnique(t *testing.T) {
 }
 
 func TestSplitAt(t *testing.T) {
+	t.Parallel()
 	td, ss := newTraces()
 	for i := range 10 {
 		sp := goodSpan(ss, "r"+string(rune('a'+i)), 1, "", "QUEUED")
@@ -337,14 +350,14 @@ func TestSplitAt(t *testing.T) {
 // never a reason to drop the row.
 func TestMapDurations(t *testing.T) {
 	td, ss := newTraces()
-	goodSpan(ss, "d", 2, "QUEUED", "RUNNING") // 2s after its start
-	goodSpan(ss, "d", 1, "", "QUEUED")        // the first transition: no time in a state
-	end := goodSpan(ss, "d", 3, "RUNNING", "FINISHED")
+	goodSpan(ss, "d", 2, event.StateQueued.String(), event.StateRunning.String()) // 2s after its start
+	goodSpan(ss, "d", 1, "", event.StateQueued.String())                          // the first transition: no time in a state
+	end := goodSpan(ss, "d", 3, event.StateRunning.String(), event.StateFinished.String())
 	end.Attributes().PutInt(event.AttrEventStartUnixNano, t0.Add(-time.Second).UnixNano())
-	bad := goodSpan(ss, "e", 4, "RUNNING", "FAILED")
+	bad := goodSpan(ss, "e", 4, event.StateRunning.String(), event.StateFailed.String())
 	bad.SetStartTimestamp(bad.EndTimestamp() + 1)
 	bad.Attributes().PutStr(event.AttrEventStartUnixNano, "soon")
-	notEnd := goodSpan(ss, "f", 2, "QUEUED", "RUNNING")
+	notEnd := goodSpan(ss, "f", 2, event.StateQueued.String(), event.StateRunning.String())
 	notEnd.Attributes().PutInt(event.AttrEventStartUnixNano, t0.UnixNano())
 	var c Columns
 	if st := Map(td, &c, window); st.Rows != 5 {
@@ -354,6 +367,69 @@ func TestMapDurations(t *testing.T) {
 	for i, w := range want {
 		if c.FromStateNS[i] != w.from || c.EventNS[i] != w.ev {
 			t.Errorf("row %d: from_state_ns %d event_ns %d, want %d %d", i, c.FromStateNS[i], c.EventNS[i], w.from, w.ev)
+		}
+	}
+}
+
+// Every Columns field is one column of the table, named once; a row's
+// values land in the columns of their names (swapping two fields, or two
+// names, in the table fails here); Slice and Reset cover every field.
+func TestColumnsTable(t *testing.T) {
+	t.Parallel()
+	var c Columns
+	v := reflect.ValueOf(&c).Elem()
+	seen := map[uintptr]string{}
+	for _, d := range columns {
+		p := reflect.ValueOf(d.field(&c)).Pointer()
+		if prev, dup := seen[p]; dup {
+			t.Errorf("columns %s and %s share one field", prev, d.Name)
+		}
+		seen[p] = d.Name
+	}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if _, ok := seen[v.Field(i).Addr().Pointer()]; !ok {
+			t.Errorf("Columns.%s is in no column of the table", f.Name)
+		}
+	}
+
+	r := Row{
+		Keys: event.Keys{Tenant: "tenant", Namespace: "namespace", Function: "function", Qualifier: "qualifier", RequestID: "request"},
+		Seq:  7, Attempt: 3, From: event.StateQueued, To: event.StateRunning, TimeUnixNano: 1_700_000_000_123_456_789,
+		ErrorCode: "code", ErrorMessage: "message", InvokeType: "invoke", Node: "node",
+		TraceID: [16]byte{1, 2, 3}, SpanID: [8]byte{9, 9, 9},
+		FromStateNS: 11, EventNS: 12,
+	}
+	want := map[string]any{
+		schema.ColTenant: "tenant", schema.ColNamespace: "namespace", schema.ColFunction: "function",
+		schema.ColQualifier: "qualifier", schema.ColRequestID: "request", schema.ColSeq: uint64(7),
+		schema.ColAttempt: uint32(3), schema.ColFromState: event.StateQueued.String(), schema.ColToState: event.StateRunning.String(),
+		schema.ColTime: time.Unix(0, r.TimeUnixNano).UTC(), schema.ColErrorCode: "code", schema.ColErrorMessage: "message",
+		schema.ColInvokeType: "invoke", schema.ColNode: "node",
+		schema.ColTraceID: string(r.TraceID[:]), schema.ColSpanIDOverride: string(r.SpanID[:]),
+		schema.ColFromStateNS: uint64(11), schema.ColEventNS: uint64(12),
+	}
+	c.Append(&r)
+	c.Append(&r)
+	if len(want) != len(InsertColumns) {
+		t.Fatalf("test knows %d columns, InsertColumns has %d", len(want), len(InsertColumns))
+	}
+	part := c.Slice(1, 2)
+	for i, col := range c.Slices() {
+		name := InsertColumns[i].Name
+		for _, got := range []any{reflect.ValueOf(col).Index(0).Interface(), reflect.ValueOf(part.Slices()[i]).Index(0).Interface()} {
+			if !reflect.DeepEqual(got, want[name]) {
+				t.Errorf("column %s holds %v, want %v", name, got, want[name])
+			}
+		}
+	}
+	c.Reset()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Slice && v.Type().Field(i).IsExported() && f.Len() != 0 {
+			t.Errorf("Columns.%s has %d rows after Reset", v.Type().Field(i).Name, f.Len())
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/api"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/queries"
@@ -130,7 +131,7 @@ func waitSettled(ctx context.Context, say func(string, ...any), s *stack.Stack, 
 		if err == nil {
 			events = all.Total
 			var run *queries.Page
-			if run, err = ac.List(ctx, queries.ListFilter{Limit: 1, Statuses: []string{"RUNNING"}}); err == nil {
+			if run, err = ac.List(ctx, queries.ListFilter{Limit: 1, Statuses: []string{event.PublicRunning}}); err == nil {
 				running = run.Total
 			}
 		}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
 )
 
@@ -53,7 +54,7 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 		fmt.Fprintf(w, "Nor are the %d invocations of %s/%s refused because the namespace's account is in arrears (HTTP 402 AccountInArrears; statustrace_scheduler_invocations_rejected{reason=\"arrears\"}: %d).\n",
 			res.Arrears, nsTrial, fnPreview, arrears)
 	}
-	if err := c.run(ctx, "events", "list", "--status", "FAILED", "--limit", "5"); err != nil {
+	if err := c.run(ctx, "events", "list", "--status", event.PublicFailed, "--limit", "5"); err != nil {
 		return err
 	}
 	for _, l := range []struct{ title, key string }{
@@ -114,6 +115,8 @@ func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
+	// deploy/grafana's data source reads the collector's database variable.
+	fmt.Fprintf(w, "                  a Grafana provisioned from deploy/grafana reads this demo with STATUSTRACE_DATABASE=%s\n", o.Database)
 }
 
 // dsnForHumans hides a password.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/scheduler/api"
 	"github.com/statustrace/statustrace/scheduler/config"
@@ -248,7 +249,7 @@ func Fire(ctx context.Context, sc *stack.SchedulerClient, n int, logf func(strin
 	tctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	for i, rid := range reindex {
-		if err := sc.WaitState(tctx, rid, "RUNNING"); err != nil {
+		if err := sc.WaitState(tctx, rid, event.StateRunning.String()); err != nil {
 			return res, err
 		}
 		mode := api.Graceful

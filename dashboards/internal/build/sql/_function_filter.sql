@@ -1,0 +1,4 @@
+{{- /*
+_function_filter: the function variable; All filters nothing.
+*/ -}}
+$__conditionalAll(function = decodeURLComponent('${function:percentencode}'), $function)

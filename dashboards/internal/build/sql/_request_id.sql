@@ -1,0 +1,4 @@
+{{- /*
+_request_id: the event the detail dashboard shows.
+*/ -}}
+decodeURLComponent('${request_id:percentencode}')

@@ -1,0 +1,149 @@
+package event
+
+import (
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// SQL fragments generated from the state rules above, so ClickHouse SQL
+// (views, queries, dashboards, migrations) applies exactly the rules Go code
+// does. Every renderer of embedded .sql files installs TemplateFuncs; the
+// fragments take a column name (checked to be a plain identifier) and never
+// user input.
+
+// SQLLiteral quotes a state or public status name for SQL.
+func SQLLiteral(name string) string { return "'" + name + "'" }
+
+// SQLList is a comma-separated list of quoted state names ("'A', 'B'").
+func SQLList(states []State) string {
+	q := make([]string, len(states))
+	for i, s := range states {
+		q[i] = SQLLiteral(s.String())
+	}
+	return strings.Join(q, ", ")
+}
+
+// SQLStateRank is State.Rank over a state-name column: a UInt8, 0 for
+// anything that is not a state. Released migrations store this text, so its
+// form (array without spaces) must not change.
+func SQLStateRank(col string) string {
+	names := make([]string, 0, StateExpired)
+	for _, s := range States() {
+		names = append(names, SQLLiteral(s.String()))
+	}
+	return "toUInt8(indexOf([" + strings.Join(names, ",") + "], " + col + "))"
+}
+
+// SQLIsTerminal is State.Terminal over a state-name column.
+func SQLIsTerminal(col string) string {
+	return col + " IN (" + SQLList(TerminalStates()) + ")"
+}
+
+// SQLIsWaiting is State.Waiting over a state-name column.
+func SQLIsWaiting(col string) string {
+	return col + " IN (" + SQLList(WaitingStates()) + ")"
+}
+
+// SQLPublicStatus is State.Public over a state-name column.
+func SQLPublicStatus(col string) string {
+	var b strings.Builder
+	b.WriteString("multiIf(")
+	for _, p := range PublicStatuses() {
+		if p == PublicRunning {
+			continue // the default branch
+		}
+		fmt.Fprintf(&b, "%s IN (%s), %s, ", col, SQLList(StatesOf(p)), SQLLiteral(p))
+	}
+	b.WriteString(SQLLiteral(PublicRunning) + ")")
+	return b.String()
+}
+
+// TemplateFuncs are the state functions every embedded .sql template can
+// call. Names are given in lower case so the templates never spell a state
+// the way storage does:
+//
+//	{{state "queued"}}         'QUEUED'
+//	{{public "failed"}}        'FAILED' (a public status)
+//	{{stateList}}              'QUEUED', 'RUNNING', ... every state
+//	{{statesOf "failed"}}      'FAILED', 'EXPIRED': states with that public status
+//	{{isTerminal "col"}}       col IN ('FINISHED', ...)
+//	{{isWaiting "col"}}        col IN ('QUEUED', 'RETRYING'): waits for a worker
+//	{{publicStatus "col"}}     multiIf(...): the public status of col
+//	{{stateRank "col"}}        the tie-break rank of col (UInt8)
+//
+// and, to range over (lower-case names, fit for column aliases and for
+// state/public above): {{states}}, {{terminalStates}},
+// {{nonTerminalStates}}, {{waitingStates}}, {{publicStatuses}}.
+func TemplateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"states":            func() []string { return lowerNames(States()) },
+		"terminalStates":    func() []string { return lowerNames(TerminalStates()) },
+		"nonTerminalStates": func() []string { return lowerNames(StatesOf(PublicRunning)) },
+		"waitingStates":     func() []string { return lowerNames(WaitingStates()) },
+		"publicStatuses": func() []string {
+			ps := PublicStatuses()
+			for i, p := range ps {
+				ps[i] = strings.ToLower(p)
+			}
+			return ps
+		},
+		"state": func(name string) (string, error) {
+			s, err := ParseState(strings.ToUpper(name))
+			if err != nil || !s.Valid() {
+				return "", fmt.Errorf("state: unknown state %q", name)
+			}
+			return SQLLiteral(s.String()), nil
+		},
+		"public": func(name string) (string, error) {
+			p := strings.ToUpper(name)
+			if !IsPublicStatus(p) {
+				return "", fmt.Errorf("public: unknown public status %q", name)
+			}
+			return SQLLiteral(p), nil
+		},
+		"stateList": func() string { return SQLList(States()) },
+		"statesOf": func(name string) (string, error) {
+			p := strings.ToUpper(name)
+			if !IsPublicStatus(p) {
+				return "", fmt.Errorf("statesOf: unknown public status %q", name)
+			}
+			return SQLList(StatesOf(p)), nil
+		},
+		"isTerminal":   column(SQLIsTerminal),
+		"isWaiting":    column(SQLIsWaiting),
+		"publicStatus": column(SQLPublicStatus),
+		"stateRank":    column(SQLStateRank),
+	}
+}
+
+func lowerNames(states []State) []string {
+	out := make([]string, len(states))
+	for i, s := range states {
+		out[i] = strings.ToLower(s.String())
+	}
+	return out
+}
+
+// column wraps a fragment so that a typo in a template fails at render
+// time instead of producing odd SQL.
+func column(f func(string) string) func(string) (string, error) {
+	return func(col string) (string, error) {
+		if !identOK(col) {
+			return "", fmt.Errorf("%q is not a column name", col)
+		}
+		return f(col), nil
+	}
+}
+
+func identOK(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
