@@ -39,7 +39,7 @@ var Views = []string{
 
 // named are the queries only the Go package runs.
 var named = []string{"event_page", "event_export", "event_count", "event_get", "status_stats", "transitions_export",
-	"function_stats", "event_changes", "trace_spans"}
+	"function_stats", "event_changes", "trace_spans", "backlog", "duration_digests"}
 
 type tmplData struct {
 	sqltmpl.Tables

@@ -77,6 +77,8 @@ type Scheduler struct {
 	http     *http.Client
 	metrics  metrics
 	tokens   *authtoken.Tokens
+	standing atomic.Pointer[standings]
+	backlog  metric.Registration
 
 	// notices are the terminate notices in flight; Stop waits for them
 	// (until its ctx ends, then cancels them with noticeCtx).
@@ -87,6 +89,7 @@ type Scheduler struct {
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
 	settingsDone chan struct{}
+	expiryDone   chan struct{}
 }
 
 // function is a configured function with its run-time state.
@@ -197,6 +200,12 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 	if err == nil {
 		err = s.refreshTracing(ctx)
 	}
+	if err == nil {
+		err = s.refreshStanding(ctx)
+	}
+	if err == nil {
+		s.backlog, err = s.registerBacklog(mp)
+	}
 	if err != nil {
 		s.closeDB()
 		return nil, fmt.Errorf("scheduler: %w", err)
@@ -265,6 +274,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.stopSettings = cancel
 	s.settingsDone = make(chan struct{})
 	go s.followTracing(sctx)
+	s.expiryDone = make(chan struct{})
+	go s.followExpiry(sctx)
 	return nil
 }
 
@@ -277,11 +288,15 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		if s.stopSettings != nil {
 			s.stopSettings()
 			<-s.settingsDone
+			<-s.expiryDone
 			if err = s.client.Stop(ctx); errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				hard, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err = s.client.StopAndCancel(hard)
 				cancel()
 			}
+		}
+		if s.backlog != nil {
+			_ = s.backlog.Unregister()
 		}
 		s.awaitNotices(ctx)
 		s.closeDB()

@@ -119,6 +119,9 @@ func TestBinary(t *testing.T) {
 	var metrics strings.Builder
 	_, _ = fmt.Fprint(&metrics, readAll(resp))
 	assert.Contains(t, metrics.String(), "statustrace_scheduler_invocations_accepted_total")
+	// The names deploy/prometheus/alerts.yaml's backlog alert uses.
+	assert.Contains(t, metrics.String(), "statustrace_scheduler_backlog_oldest_age_seconds{")
+	assert.Contains(t, metrics.String(), "statustrace_scheduler_backlog_waiting{")
 
 	sc.stop(t)
 	require.Eventually(t, func() bool { return !processRunning(plugin) }, 10*time.Second, 20*time.Millisecond, "the plugin process outlived the scheduler")

@@ -82,7 +82,7 @@ func (a *app) functionsListCmd() *cobra.Command {
 
 func (a *app) printFunctions(fns []queries.FunctionSummary, durations bool) error {
 	n := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	head := []string{"NAMESPACE", "FUNCTION", "ACCEPTED", "FINISHED", "FAILED", "ABORTED", "FAILURE RATE", "RETRIES"}
+	head := []string{"NAMESPACE", "FUNCTION", "ACCEPTED", event.PublicFinished, event.PublicFailed, event.PublicAborted, "FAILURE RATE", "RETRIES"}
 	if durations {
 		head = append(head, "RUN P50", "RUN P99", "WAIT P50", "WAIT P99")
 	}

@@ -308,5 +308,13 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 		st.Durations = d
 	}
+	if b, ok := s.cfg.Backend.(BacklogBackend); ok {
+		bl, err := b.Backlog(ctx, sc, queries.BacklogQuery{Namespace: q.Namespace, Function: q.Function, Qualifier: q.Qualifier})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		st.Backlog = bl
+	}
 	writeJSON(w, http.StatusOK, st)
 }

@@ -124,3 +124,28 @@ func (c *SchedulerClient) WaitState(ctx context.Context, requestID, state string
 		}
 	}
 }
+
+// SetStanding puts a namespace's account standing ("good", "arrears",
+// "suspended") through the scheduler's API (every node follows it).
+func (c *SchedulerClient) SetStanding(ctx context.Context, namespace, standing string) error {
+	body, err := json.Marshal(map[string]string{"standing": standing})
+	if err != nil {
+		return err
+	}
+	u := fmt.Sprintf("%s/v1/namespaces/%s/standing", c.Base, url.PathEscape(namespace))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("standing of %s: %w", namespace, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("standing of %s: %s: %s", namespace, resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
+}

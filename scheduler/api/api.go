@@ -5,7 +5,8 @@
 //	       headers (optional): X-Request-Id (else one is made), traceparent.
 //	       202 {"request_id", "state"}: the new event, state QUEUED.
 //	       404 unknown function, 409 request ID already used, 413 payload too
-//	       large, 429 over the function's QPS limit (nothing is enqueued).
+//	       large, 429 over the function's QPS limit, 402 account in arrears,
+//	       403 account suspended (nothing is enqueued in each case).
 //	POST   /v1/events/{request_id}/terminate?mode=graceful|immediate[&grace=10s]
 //	       202 {"request_id", "mode", "state"}: ABORTED if the event was
 //	       waiting, TERMINATING (graceful) or RUNNING (immediate, ABORTED
@@ -155,6 +156,7 @@ func Handler(svc Service, maxPayload int64) http.Handler {
 	mux.HandleFunc("GET /v1/namespaces/{namespace}/functions/{function}/status-trace", h.getTracing)
 	mux.HandleFunc("PUT /v1/namespaces/{namespace}/functions/{function}/status-trace", h.putTracing)
 	mux.HandleFunc("DELETE /v1/namespaces/{namespace}/functions/{function}/status-trace", h.deleteTracing)
+	h.standingRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -338,6 +340,10 @@ type Error struct {
 
 func writeError(w http.ResponseWriter, err error) {
 	status, code := http.StatusInternalServerError, CodeInternal
+	if st, c, ok := standingError(err); ok {
+		writeErrorStatus(w, st, c, err.Error())
+		return
+	}
 	switch {
 	case errors.Is(err, ErrInvalid):
 		status, code = http.StatusBadRequest, CodeInvalid

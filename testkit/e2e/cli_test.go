@@ -112,7 +112,7 @@ func TestCLIAgainstThePipeline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline; skipped with -short")
 	}
-	_, bins := binaries(t)
+	_, bins := built.Get(t)
 	if bins.Statustrace == "" {
 		t.Skip("this checkout has no cmd/statustrace")
 	}

@@ -73,7 +73,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	began := time.Now()
 	s, db := startStack(t, e2eConfig())
-	_, bins := binaries(t)
+	_, bins := built.Get(t)
 	require.NotEmpty(t, s.APIURL, "the statustrace API (cmd/statustrace) is part of the pipeline")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -88,7 +88,7 @@ func BenchmarkFreshness(b *testing.B) {
 			{Namespace: benchNS, Name: "probe", Endpoint: stack.DemoBase + "/slow?delay=" + probeDelay.String(), Retries: ptr(0)},
 		},
 	})
-	_, bins := binaries(b)
+	_, bins := built.Get(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 

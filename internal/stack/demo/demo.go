@@ -97,7 +97,7 @@ func Run(ctx context.Context, o Options) (err error) {
 		return err
 	}
 
-	say("\nwaiting for every event to settle (retries back off %s, reports/export expires after %s)...", retryWait, exportAge)
+	say("\nwaiting for every event to settle (retries back off %s, reports/export and reports/digest expire after %s)...", retryWait, exportAge)
 	if err := waitSettled(ctx, say, s, ac, uint64(res.Accepted)); err != nil {
 		return err
 	}
