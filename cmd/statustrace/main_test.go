@@ -210,6 +210,12 @@ func TestCLI(t *testing.T) {
 		if !strings.Contains(r.stdout, "(15s)") || !strings.Contains(r.stdout, "Accepted:      0") {
 			t.Errorf("15 s window:\n%s", r.stdout)
 		}
+		// Percentiles come from per-minute digests: the output says which
+		// minutes, rather than passing them off as the 15 s.
+		r = must(t, cli(t, ctx, now, direct, "stats", "--from", rfc(5*time.Second), "--to", rfc(20*time.Second), "--durations"))
+		if want := "Durations cover the whole minutes " + fx.Base.Format(time.RFC3339) + " .. " + fx.Base.Add(time.Minute).Format(time.RFC3339); !strings.Contains(r.stdout, want) {
+			t.Errorf("15 s window with durations lacks %q:\n%s", want, r.stdout)
+		}
 	})
 
 	t.Run("Export", func(t *testing.T) {
