@@ -211,6 +211,10 @@ func TestConsole(t *testing.T) {
 	if p.status != http.StatusOK || !strings.Contains(p.body, "default/resize") || !strings.Contains(p.body, "other/thumbnail") {
 		t.Fatalf("functions: %d\n%s", p.status, p.body)
 	}
+	// Each function's status-trace switch says where it comes from.
+	if !strings.Contains(p.body, `<small class="tracing-source">(config file)</small>`) {
+		t.Errorf("functions: no switch source:\n%s", p.body)
+	}
 	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP %q", csp)
 	}
