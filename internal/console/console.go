@@ -346,7 +346,7 @@ type functionsData struct {
 	// TracingSource says where a known switch comes from: "override" (set
 	// through the API) or "config file" (the scheduler's).
 	TracingSource map[string]string
-	Ranges    []string
+	Ranges        []string
 }
 
 var ranges = []string{"15m", "1h", "6h", "24h", "72h"}
