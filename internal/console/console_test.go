@@ -87,7 +87,7 @@ func newEnv(t *testing.T) *env {
 	if err := stoks.ParseTokenSpecs(schedTok + "=" + querytest.TenantA); err != nil {
 		t.Fatal(err)
 	}
-	ssrv := httptest.NewServer(schedapi.Authenticated(sched, schedapi.Handler(sched, 1024), stoks, querytest.TenantA))
+	ssrv := httptest.NewServer(schedapi.Authenticated(sched, schedapi.Handler(sched, 1024), stoks, nil, querytest.TenantA))
 	t.Cleanup(ssrv.Close)
 	sc, err := schedclient.New(ssrv.URL, schedTok)
 	if err != nil {
