@@ -157,7 +157,9 @@ func TestCLIAgainstThePipeline(t *testing.T) {
 		assert.Contains(t, get.output(), event.StateAborted.String())
 
 		// events watch prints the change as a JSON line and stops on Ctrl-C.
-		watch.waitFor(t, time.Minute, `"request_id":"wait-0"`)
+		// (an immediate terminate may show a change before ABORTED: wait
+		// for the end, not the first line)
+		watch.waitFor(t, time.Minute, `"status":"`+event.PublicAborted+`"`)
 		var last queries.Event
 		for _, l := range strings.Split(watch.output(), "\n") {
 			if strings.Contains(l, `"wait-0"`) {
