@@ -12,8 +12,11 @@ import (
 	"github.com/statustrace/statustrace/internal/schema"
 )
 
-// Stats summarizes a window from the pre-aggregated per-minute table: the
-// read is proportional to functions x minutes x states, not to events.
+// Stats summarizes the transitions in [From, To), exactly for any window:
+// the whole minutes come from the pre-aggregated per-minute table (a read
+// proportional to functions x minutes x states, not to events), a partial
+// minute at an unaligned edge from the raw transitions (sql/_stats_rows.sql).
+// Series points are minutes (or steps) that start at or before From.
 //
 // Every event enters QUEUED once, RUNNING once per attempt, RETRYING once per
 // retry and one terminal state once, so the transition counts are also event

@@ -101,7 +101,10 @@ type function struct {
 	cfg     *config.Function
 	limiter *rate.Limiter // nil: no QPS limit
 	trace   atomic.Bool
-	attrs   metric.MeasurementOption
+	// traceOverride: trace was set through the API (stored for every
+	// node), not taken from the config file.
+	traceOverride atomic.Bool
+	attrs         metric.MeasurementOption
 }
 
 // riverClient is the part of *river.Client[TTx] the scheduler uses, the

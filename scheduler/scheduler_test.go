@@ -181,6 +181,7 @@ func TestStatusTraceSwitch(t *testing.T) {
 	code, body := n.do(t, http.MethodPut, "/v1/namespaces/demo/functions/succeed/status-trace", `{"enabled": false}`)
 	require.Equal(t, http.StatusOK, code, body)
 	assert.Equal(t, false, body["enabled"])
+	assert.Equal(t, "override", body["source"])
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "succeed", "off-1", "").Status)
 	n.waitState(t, "off-1", "FINISHED")
 	assert.Equal(t, 1, d.Calls("off-1"), "the event runs")
@@ -195,11 +196,13 @@ func TestStatusTraceSwitch(t *testing.T) {
 	n2 := startNode(t, cfg, &recorder{}, nil)
 	_, body = n2.do(t, http.MethodGet, "/v1/namespaces/demo/functions/succeed/status-trace", "")
 	assert.Equal(t, false, body["enabled"])
+	assert.Equal(t, "override", body["source"], "the other node knows it is an override")
 	n2.stop(t) // so that it works none of the jobs below
 
 	code, body = n.do(t, http.MethodDelete, "/v1/namespaces/demo/functions/succeed/status-trace", "")
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, true, body["enabled"], "back to the config file")
+	assert.Equal(t, "config", body["source"])
 	require.Equal(t, http.StatusAccepted, n.invoke(t, "demo", "succeed", "on-1", "").Status)
 	assert.Equal(t, lifeSuccess, waitSteps(t, rec.Of, "on-1"))
 

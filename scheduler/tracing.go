@@ -14,33 +14,36 @@ import (
 // to the config file). The switch applies to events created from now on;
 // events already accepted keep the setting they were created with, so none
 // is left half-recorded.
-func (s *Scheduler) SetTracing(ctx context.Context, namespace, function string, on *bool) (bool, error) {
+func (s *Scheduler) SetTracing(ctx context.Context, namespace, function string, on *bool) (api.TracingState, error) {
 	f := s.fns[namespace+"/"+function]
 	if f == nil {
-		return false, fmt.Errorf("%w: function %s/%s", api.ErrNotFound, namespace, function)
+		return api.TracingState{}, fmt.Errorf("%w: function %s/%s", api.ErrNotFound, namespace, function)
 	}
 	k := store.FunctionKey{Namespace: namespace, Function: function}
 	if on == nil {
 		if err := s.store.ResetTracing(ctx, k); err != nil {
-			return false, fmt.Errorf("scheduler: %w", err)
+			return api.TracingState{}, fmt.Errorf("scheduler: %w", err)
 		}
 		f.trace.Store(f.cfg.TraceOn())
-		return f.trace.Load(), nil
+		f.traceOverride.Store(false)
+		return api.TracingState{Enabled: f.trace.Load()}, nil
 	}
 	if err := s.store.SetTracing(ctx, k, *on); err != nil {
-		return false, fmt.Errorf("scheduler: %w", err)
+		return api.TracingState{}, fmt.Errorf("scheduler: %w", err)
 	}
 	f.trace.Store(*on)
-	return *on, nil
+	f.traceOverride.Store(true)
+	return api.TracingState{Enabled: *on, Override: true}, nil
 }
 
-// Tracing reports a function's status-trace switch on this node.
-func (s *Scheduler) Tracing(_ context.Context, namespace, function string) (bool, error) {
+// Tracing reports a function's status-trace switch on this node, and
+// whether it is an override (set through the API) or the config file's.
+func (s *Scheduler) Tracing(_ context.Context, namespace, function string) (api.TracingState, error) {
 	f := s.fns[namespace+"/"+function]
 	if f == nil {
-		return false, fmt.Errorf("%w: function %s/%s", api.ErrNotFound, namespace, function)
+		return api.TracingState{}, fmt.Errorf("%w: function %s/%s", api.ErrNotFound, namespace, function)
 	}
-	return f.trace.Load(), nil
+	return api.TracingState{Enabled: f.trace.Load(), Override: f.traceOverride.Load()}, nil
 }
 
 // refreshTracing applies the switches recorded by any node.
@@ -55,6 +58,7 @@ func (s *Scheduler) refreshTracing(ctx context.Context) error {
 			on = f.cfg.TraceOn()
 		}
 		f.trace.Store(on)
+		f.traceOverride.Store(ok)
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 )
 
 func (a *app) eventsCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "events", Short: "List async events or look one up"}
-	cmd.AddCommand(a.eventsListCmd(), a.eventsGetCmd())
+	cmd := groupCmd(&cobra.Command{Use: "events", Short: "List, look up, watch and terminate async events"})
+	cmd.AddCommand(a.eventsListCmd(), a.eventsGetCmd(), a.eventsWatchCmd(), a.eventsTerminateCmd())
 	return cmd
 }
 
@@ -39,13 +39,14 @@ func (a *app) eventsListCmd() *cobra.Command {
 			if since != "" && startFrom != "" {
 				return usagef("--since and --start-from both set the start of the range")
 			}
+			fromFlag := "start-from"
 			if since != "" {
-				startFrom = since
+				startFrom, fromFlag = since, "since"
 			}
 			for _, p := range []struct {
 				flag, v string
 				dst     *time.Time
-			}{{"start-from", startFrom, &f.Start.From}, {"start-to", startTo, &f.Start.To}, {"end-from", endFrom, &f.End.From}, {"end-to", endTo, &f.End.To}} {
+			}{{fromFlag, startFrom, &f.Start.From}, {"start-to", startTo, &f.Start.To}, {"end-from", endFrom, &f.End.From}, {"end-to", endTo, &f.End.To}} {
 				if *p.dst, err = a.parseWhen(p.flag, p.v); err != nil {
 					return err
 				}
@@ -109,7 +110,12 @@ func (a *app) eventsListCmd() *cobra.Command {
 
 func (a *app) printEvents(p *queries.Page, f queries.ListFilter) error {
 	now := a.now()
-	t := newTable(a.stdout, "REQUEST ID", "STATUS", "STATE", "FUNCTION", "QUALIFIER", "NAMESPACE", "STARTED", "DURATION", "TRIES", "ERROR")
+	head := []string{"REQUEST ID", "STATUS", "STATE", "FUNCTION", "QUALIFIER", "NAMESPACE", "STARTED", "DURATION", "TRIES", "ERROR"}
+	wide := a.output == "wide"
+	if wide {
+		head = append(head, "MESSAGE", "NODE", "TRACE ID")
+	}
+	t := newTable(a.stdout, head...)
 	for _, e := range p.Events {
 		dur := "-"
 		if e.EndTime != nil {
@@ -117,8 +123,12 @@ func (a *app) printEvents(p *queries.Page, f queries.ListFilter) error {
 		} else {
 			dur = short(now.Sub(e.StartTime)) + " so far"
 		}
-		t.row(cell(e.RequestID, 40), e.Status, e.State, cell(e.Function, 24), cell(e.Qualifier, 12), cell(e.Namespace, 16),
-			ago(now, e.StartTime), dur, strconv.FormatUint(uint64(e.Attempts), 10), cell(e.ErrorCode, 24))
+		row := []string{cell(e.RequestID, 40), e.Status, e.State, cell(e.Function, 24), cell(e.Qualifier, 12), cell(e.Namespace, 16),
+			ago(now, e.StartTime), dur, strconv.FormatUint(uint64(e.Attempts), 10), cell(e.ErrorCode, 24)}
+		if wide {
+			row = append(row, cell(e.ErrorMessage, 80), cell(e.Node, 20), cell(e.TraceID, 0))
+		}
+		t.row(row...)
 	}
 	if err := t.flush(); err != nil {
 		return err
@@ -140,24 +150,43 @@ func (a *app) printEvents(p *queries.Page, f queries.ListFilter) error {
 }
 
 func (a *app) eventsGetCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "get REQUEST_ID",
-		Short:   "Show an event's status and its timeline",
-		Example: "  statustrace events get 5f825fd3-a59d-4879-aa28-3ac967c12888",
-		Args:    cobra.ExactArgs(1),
+	var watch bool
+	cmd := &cobra.Command{
+		Use:   "get REQUEST_ID",
+		Short: "Show an event's status and its timeline (-w: then follow it until it ends)",
+		Example: `  statustrace events get 5f825fd3-a59d-4879-aa28-3ac967c12888
+  statustrace events get req-1 -w`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
+			run := func(ctx context.Context, src source) error {
 				d, err := src.Get(ctx, args[0])
 				if err != nil {
 					return err
 				}
 				if a.output == "json" {
-					return writeJSON(a.stdout, d)
+					err = writeJSON(a.stdout, d)
+				} else {
+					err = a.printEvent(d)
 				}
-				return a.printEvent(d)
-			})
+				if err != nil || !watch {
+					return err
+				}
+				return a.watchEvent(ctx, src, d)
+			}
+			if !watch {
+				return a.withSource(cmd.Context(), run)
+			}
+			// Watching has no overall timeout: it ends with the event or Ctrl-C.
+			src, err := a.source(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			return run(cmd.Context(), src)
 		},
 	}
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "after printing the event, print each new transition until it ends")
+	return cmd
 }
 
 func (a *app) printEvent(d *queries.EventDetail) error {

@@ -1,7 +1,12 @@
 // Command statustrace serves and queries the status trace of async events:
 //
-//	statustrace serve               the HTTP JSON API (tokens map to tenants)
-//	statustrace events list|get     list events, look one up with its timeline
+//	statustrace serve               the HTTP JSON API and web console (tokens map to tenants)
+//	statustrace events list|get     list events, look one up with its timeline (-w: follow it)
+//	statustrace events watch        print status changes live
+//	statustrace events terminate    stop a running event (through serve)
+//	statustrace functions list      per-function statistics
+//	statustrace functions trace     status trace on/off/status/reset per function (through serve)
+//	statustrace trace               an event's trace link or spans
 //	statustrace stats               counts per status, series, failure rate, durations
 //	statustrace export              an NDJSON export of a window (to keep beyond retention)
 //	statustrace migrate             create/upgrade the schema and install the views
@@ -41,7 +46,11 @@ func execute(ctx context.Context, a *app, args []string) int {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(a.stderr, "statustrace:", err)
+		msg, hint := a.explain(err)
+		fmt.Fprintln(a.stderr, "statustrace:", msg)
+		if hint != "" {
+			fmt.Fprintln(a.stderr, "hint:", hint)
+		}
 		if isUsage(err) {
 			return 2
 		}

@@ -108,7 +108,7 @@ the parameterized views of the queries package. Safe to run again.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&opts.Cluster, "cluster", "", "cluster name: ON CLUSTER DDL, Replicated and Distributed tables")
-	fl.DurationVar(&opts.Retention, "retention", 72*time.Hour, "how long data is kept and visible (whole seconds)")
+	durationVar(fl, &opts.Retention, "retention", 72*time.Hour, "how long data is kept and visible (whole seconds; e.g. 72h or 3d)")
 	fl.StringVar(&opts.ReplicationPathPrefix, "replication-path-prefix", "", "Keeper path prefix of Replicated tables (default /clickhouse/statustrace)")
 	fl.BoolVar(&views, "views", true, "also install the parameterized views")
 	fl.BoolVar(&dryRun, "dry-run", false, "print the statements instead of running them")

@@ -49,31 +49,34 @@ func (a *app) rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "statustrace",
 		Short:         "Status trace of async events: API server, queries, statistics, export",
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("statustrace {{.Version}}\n")
+	// A bad flag or value is a usage error (exit 2) that names the flag.
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usagef("%v; see %s --help", err, c.CommandPath())
+	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.server, "server", "", "statustrace API to query (env STATUSTRACE_SERVER), e.g. http://127.0.0.1:8080")
 	pf.StringVar(&a.token, "token", "", "API token for --server (env STATUSTRACE_TOKEN)")
 	pf.StringVar(&a.dsn, "dsn", "", "ClickHouse DSN to query directly instead of an API (env CLICKHOUSE_DSN), e.g. http://127.0.0.1:8123/statustrace")
 	pf.StringVar(&a.database, "database", "", "statustrace database when the DSN names none (default "+schema.DefaultDatabase+")")
 	pf.StringVar(&a.tenant, "tenant", "", "tenant to query with --dsn (env STATUSTRACE_TENANT)")
-	pf.StringVarP(&a.output, "output", "o", "table", "output format: table (for people) or json (for scripts)")
-	pf.DurationVar(&a.timeout, "timeout", time.Minute, "how long a query may take")
+	pf.StringVarP(&a.output, "output", "o", "table", "output format: table (for people), wide (a table with more columns) or json (for scripts)")
+	durationVar(pf, &a.timeout, "timeout", time.Minute, "how long a query may take (e.g. 30s, 2m)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
-		for flag, env := range map[string]string{"server": "STATUSTRACE_SERVER", "token": "STATUSTRACE_TOKEN", "dsn": "CLICKHOUSE_DSN", "tenant": "STATUSTRACE_TENANT"} {
-			if f := cmd.Flags().Lookup(flag); f != nil && !f.Changed {
-				if v := a.getenv(env); v != "" {
-					_ = f.Value.Set(v)
-				}
-			}
-		}
-		if a.output != "table" && a.output != "json" {
-			return usagef("--output %q: want table or json", a.output)
+		a.applyEnv(cmd)
+		if a.output != "table" && a.output != "wide" && a.output != "json" {
+			return usagef("--output %q: want table, wide or json", a.output)
 		}
 		return nil
 	}
-	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.eventsCmd(), a.statsCmd(), a.exportCmd())
+	root.AddCommand(a.serveCmd(), a.migrateCmd(), a.eventsCmd(), a.statsCmd(), a.exportCmd(), a.functionsCmd(), a.traceCmd())
+	a.completions(root)
+	groupCmd(root)
+	usageArgs(root)
 	return root
 }
 
@@ -84,12 +87,71 @@ type source interface {
 	Get(ctx context.Context, requestID string) (*queries.EventDetail, error)
 	Stats(ctx context.Context, q queries.StatsQuery, durations bool) (*queries.Stats, error)
 	Export(ctx context.Context, r api.ExportRequest, w io.Writer, total func(uint64), line func()) error
+	Functions(ctx context.Context, q queries.StatsQuery, durations bool) ([]queries.FunctionSummary, error)
+	Trace(ctx context.Context, requestID string) (*api.EventTrace, error)
+	// Watch calls fn with each change of the events f selects until ctx
+	// ends (nil) or fn fails.
+	Watch(ctx context.Context, f queries.ListFilter, fn func(queries.Event) error) error
 	Close() error
 }
 
 type apiSource struct{ *api.Client }
 
 func (apiSource) Close() error { return nil }
+
+func (s apiSource) Functions(ctx context.Context, q queries.StatsQuery, durations bool) ([]queries.FunctionSummary, error) {
+	f, err := s.Client.Functions(ctx, q, durations)
+	if err != nil {
+		return nil, err
+	}
+	return f.Functions, nil
+}
+
+func (d *dbSource) Functions(ctx context.Context, q queries.StatsQuery, durations bool) ([]queries.FunctionSummary, error) {
+	return d.store.Functions(ctx, d.scope, q, durations)
+}
+
+func (d *dbSource) Trace(ctx context.Context, id string) (*api.EventTrace, error) {
+	ev, err := d.store.Get(ctx, d.scope, id)
+	if err != nil {
+		return nil, err
+	}
+	spans, err := d.store.TraceSpans(ctx, ev)
+	if err != nil {
+		return nil, err
+	}
+	if spans == nil {
+		spans = []queries.Span{}
+	}
+	return &api.EventTrace{RequestID: ev.RequestID, TraceID: ev.TraceID, Spans: spans}, nil
+}
+
+// Watch polls ClickHouse as `statustrace serve` does for its live streams
+// (the same hub: a watermark, a look-back for late transitions, dedup).
+func (d *dbSource) Watch(ctx context.Context, f queries.ListFilter, fn func(queries.Event) error) error {
+	// One query first, so a ClickHouse that cannot answer is an error, not
+	// a silent wait.
+	if _, err := d.store.Changes(ctx, d.scope, f, time.Now().UnixNano(), 1); err != nil {
+		return err
+	}
+	hub := api.NewHub(d.store, 500*time.Millisecond, nil)
+	defer hub.Close()
+	ch, stop := hub.Subscribe(d.scope, f)
+	defer stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case e, ok := <-ch:
+			if !ok {
+				return errors.New("live: fell too far behind the changes")
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+	}
+}
 
 type dbSource struct {
 	conn  driver.Conn
@@ -219,15 +281,39 @@ func (a *app) parseWhen(flag, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if d, err := time.ParseDuration(v); err == nil {
-		if d < 0 {
-			d = -d
-		}
+	if strings.HasPrefix(v, "-") && !isDigits(v[1:]) {
+		return time.Time{}, usagef("--%s %q: a duration ago must not be negative (--%s %s means %s ago)", flag, v, flag, v[1:], v[1:])
+	}
+	if d, err := parseDuration(v); err == nil {
 		return a.now().Add(-d).UTC(), nil
 	}
 	t, err := api.ParseTime(flag, v)
 	if err != nil {
-		return t, usagef("--%s %q: want RFC 3339, Unix milliseconds or a duration ago (90m)", flag, v)
+		return t, usagef("--%s %q: want RFC 3339, Unix milliseconds or a duration ago (90m, 3h, 2d)", flag, v)
 	}
 	return t, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// applyEnv fills the connection flags the user did not give from the
+// environment.
+func (a *app) applyEnv(cmd *cobra.Command) {
+	for flag, env := range map[string]string{"server": "STATUSTRACE_SERVER", "token": "STATUSTRACE_TOKEN", "dsn": "CLICKHOUSE_DSN", "tenant": "STATUSTRACE_TENANT"} {
+		if f := cmd.Flags().Lookup(flag); f != nil && !f.Changed {
+			if v := a.getenv(env); v != "" {
+				_ = f.Value.Set(v)
+			}
+		}
+	}
 }

@@ -53,7 +53,7 @@ can terminate events and switch status trace per function.`,
 			toks := api.NewTokens()
 			for _, s := range tokenSpecs {
 				if err := toks.ParseTokenSpecs(s); err != nil {
-					return usagef("--token: %v", err)
+					return usagef("--token-spec: %v", err)
 				}
 			}
 			if env := a.getenv("STATUSTRACE_API_TOKENS"); env != "" {
@@ -67,7 +67,7 @@ can terminate events and switch status trace per function.`,
 				}
 			}
 			if toks.Len() == 0 {
-				return usagef("no API tokens: set --token, --token-file or STATUSTRACE_API_TOKENS")
+				return usagef("no API tokens: set --token-spec (token=tenant), --token-file or STATUSTRACE_API_TOKENS")
 			}
 			ctx := cmd.Context()
 			conn, db, err := a.openDB(ctx)
@@ -157,14 +157,14 @@ can terminate events and switch status trace per function.`,
 	fl.StringArrayVar(&tokenSpecs, "token-spec", nil, "API token: token=tenant or token=tenant:ns1,ns2 (repeatable; prefer the file or env: flags show in ps)")
 	fl.StringVar(&tokenFile, "token-file", "", "JSON file of API tokens")
 	fl.BoolVar(&installViews, "install-views", true, "create or update the parameterized views on start")
-	fl.DurationVar(&queryTimeout, "query-timeout", 30*time.Second, "limit for one list, lookup or statistics query")
-	fl.DurationVar(&shutdown, "shutdown-timeout", 10*time.Second, "how long running requests may finish on SIGTERM")
+	durationVar(fl, &queryTimeout, "query-timeout", 30*time.Second, "limit for one list, lookup or statistics query")
+	durationVar(fl, &shutdown, "shutdown-timeout", 10*time.Second, "how long running requests may finish on SIGTERM")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringVar(&schedURL, "scheduler-url", "", "the scheduler's API, for actions (terminate, status trace on/off); env STATUSTRACE_SCHEDULER_URL")
 	fl.StringVar(&schedToken, "scheduler-token", "", "bearer token for the scheduler's API (prefer env STATUSTRACE_SCHEDULER_TOKEN: flags show in ps)")
 	fl.StringVar(&schedTenant, "scheduler-tenant", "", "the tenant whose functions the scheduler runs (only its tokens may act)")
 	fl.StringVar(&traceURL, "trace-url", "", "link of a trace in the console, a template with {{.TraceID}}, e.g. 'http://grafana:3000/explore?...{{.TraceID}}...'")
-	fl.DurationVar(&liveInterval, "live-interval", 500*time.Millisecond, "how often a live stream polls ClickHouse")
+	durationVar(fl, &liveInterval, "live-interval", 500*time.Millisecond, "how often a live stream polls ClickHouse")
 	fl.BoolVar(&noConsole, "no-console", false, "serve the API only, without the web console under /ui/")
 	return cmd
 }

@@ -21,10 +21,11 @@ func (a *app) window(since, from, to string) (queries.TimeRange, error) {
 	if since != "" && from != "" {
 		return w, usagef("--since and --from both set the start of the window")
 	}
+	fromFlag := "from"
 	if since != "" {
-		from = since
+		from, fromFlag = since, "since"
 	}
-	if w.From, err = a.parseWhen("from", from); err != nil {
+	if w.From, err = a.parseWhen(fromFlag, from); err != nil {
 		return w, err
 	}
 	if w.To, err = a.parseWhen("to", to); err != nil {
@@ -146,6 +147,11 @@ func (a *app) printStats(st *queries.Stats, showSeries bool) error {
 	}
 	if d := st.Durations; d != nil {
 		fmt.Fprintln(a.stdout)
+		// The counts above are exact for the window; the percentiles come
+		// from per-minute digests, so say which minutes they cover.
+		if from, to := st.From.Truncate(time.Minute), st.To.Add(time.Minute-1).Truncate(time.Minute); !from.Equal(st.From) || !to.Equal(st.To) {
+			fmt.Fprintf(a.stdout, "Durations cover the whole minutes %s .. %s (per-minute digests)\n", from.Format(time.RFC3339), to.Format(time.RFC3339))
+		}
 		t := newTable(a.stdout, "DURATION", "COUNT", "P50", "P90", "P99")
 		t.row("queue wait", n(d.QueueWaits), short(d.QueueWait.P50), short(d.QueueWait.P90), short(d.QueueWait.P99))
 		t.row("run (per attempt)", n(d.Runs), short(d.Run.P50), short(d.Run.P90), short(d.Run.P99))

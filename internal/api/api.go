@@ -90,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	})
 	s.mux.Handle("GET /v1/events", s.authed(s.listEvents))
 	s.mux.Handle("GET /v1/events/{request_id}", s.authed(s.getEvent))
+	s.mux.Handle("GET /v1/events/{request_id}/trace", s.authed(s.eventTrace))
 	s.mux.Handle("GET /v1/stats", s.authed(s.stats))
 	s.mux.Handle("GET /v1/export", s.authed(s.export))
 	s.mux.Handle("POST /v1/action", s.action())

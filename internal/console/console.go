@@ -73,6 +73,12 @@ func ParseTraceURL(s string) (*texttemplate.Template, error) {
 	return t, nil
 }
 
+// RenderTraceURL renders a template of ParseTraceURL for a trace ID (the
+// CLI's `trace` command prints the same link as the console).
+func RenderTraceURL(t *texttemplate.Template, traceID string) (string, error) {
+	return renderTraceURL(t, traceID)
+}
+
 func renderTraceURL(t *texttemplate.Template, traceID string) (string, error) {
 	var b bytes.Buffer
 	if err := t.Execute(&b, struct{ TraceID string }{traceID}); err != nil {
@@ -337,7 +343,10 @@ type functionsData struct {
 	Functions []queries.FunctionSummary
 	Charts    map[string]template.JS
 	Tracing   map[string]string // on, off or unknown, when actions are configured
-	Ranges    []string
+	// TracingSource says where a known switch comes from: "override" (set
+	// through the API) or "config file" (the scheduler's).
+	TracingSource map[string]string
+	Ranges        []string
 }
 
 var ranges = []string{"15m", "1h", "6h", "24h", "72h"}
@@ -380,9 +389,15 @@ func (c *Console) functionsPage(w http.ResponseWriter, r *http.Request, s *sessi
 		// shows "unknown" rather than holding the page.
 		tctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		d.Tracing = map[string]string{}
+		d.Tracing, d.TracingSource = map[string]string{}, map[string]string{}
 		for _, f := range fns {
 			t, err := c.cfg.API.FunctionTracing(tctx, s.p, f.Namespace, f.Function, nil, false)
+			if err == nil {
+				d.TracingSource[f.Namespace+"/"+f.Function] = "config file"
+				if t.Source == schedapi.TracingOverride {
+					d.TracingSource[f.Namespace+"/"+f.Function] = "override"
+				}
+			}
 			switch {
 			case err != nil:
 				d.Tracing[f.Namespace+"/"+f.Function] = "unknown"

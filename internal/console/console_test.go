@@ -52,11 +52,13 @@ func (s *scheduler) Event(context.Context, string) (schedapi.EventStatus, error)
 	return schedapi.EventStatus{}, schedapi.ErrNotFound
 }
 
-func (s *scheduler) SetTracing(_ context.Context, _, _ string, on *bool) (bool, error) {
-	return on == nil || *on, nil
+func (s *scheduler) SetTracing(_ context.Context, _, _ string, on *bool) (schedapi.TracingState, error) {
+	return schedapi.TracingState{Enabled: on == nil || *on, Override: on != nil}, nil
 }
 
-func (s *scheduler) Tracing(context.Context, string, string) (bool, error) { return true, nil }
+func (s *scheduler) Tracing(context.Context, string, string) (schedapi.TracingState, error) {
+	return schedapi.TracingState{Enabled: true}, nil
+}
 
 func (s *scheduler) calls() []schedapi.TerminateRequest {
 	s.mu.Lock()
@@ -85,7 +87,7 @@ func newEnv(t *testing.T) *env {
 	if err := stoks.ParseTokenSpecs(schedTok + "=" + querytest.TenantA); err != nil {
 		t.Fatal(err)
 	}
-	ssrv := httptest.NewServer(schedapi.Authenticated(sched, schedapi.Handler(sched, 1024), stoks, querytest.TenantA))
+	ssrv := httptest.NewServer(schedapi.Authenticated(sched, schedapi.Handler(sched, 1024), stoks, nil, querytest.TenantA))
 	t.Cleanup(ssrv.Close)
 	sc, err := schedclient.New(ssrv.URL, schedTok)
 	if err != nil {
@@ -208,6 +210,10 @@ func TestConsole(t *testing.T) {
 	p := fetch(t, a, http.MethodGet, u+"/ui/?range=6h", nil, nil) // the fixture is 2h old
 	if p.status != http.StatusOK || !strings.Contains(p.body, "default/resize") || !strings.Contains(p.body, "other/thumbnail") {
 		t.Fatalf("functions: %d\n%s", p.status, p.body)
+	}
+	// Each function's status-trace switch says where it comes from.
+	if !strings.Contains(p.body, `<small class="tracing-source">(config file)</small>`) {
+		t.Errorf("functions: no switch source:\n%s", p.body)
 	}
 	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") {
 		t.Errorf("CSP %q", csp)

@@ -5,12 +5,15 @@
 --                               qualifier = '', from_ms = 1700000000000, to_ms = 1700259200000)
 --
 -- Parameters: tenant, namespaces; namespace, function, qualifier ('' = all);
---   from_ms, to_ms (Int64 Unix ms; whole minutes from from_ms rounded down).
+--   from_ms, to_ms (Int64 Unix ms: transitions at or after from, before to;
+--   exact for any window, see _stats_rows).
 --
 -- Every event enters QUEUED once (accepted events), RUNNING once per attempt,
 -- RETRYING once per retry and one terminal state once, so these are also event
 -- counts: FINISHED / FAILED / EXPIRED / ABORTED = events that ended in the
--- window. Exact under duplicate delivery. Reads only the per-minute stats.
+-- window. Exact under duplicate delivery. A window of whole minutes reads
+-- only the per-minute stats; the partial minutes at an unaligned edge are
+-- counted from the raw transitions.
 --
 -- Columns: state, status (public status of the state), transitions.
 SELECT

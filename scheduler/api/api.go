@@ -106,6 +106,29 @@ type Tracing struct {
 	Namespace string `json:"namespace"`
 	Function  string `json:"function"`
 	Enabled   bool   `json:"enabled"`
+	// Source says where the switch comes from: TracingOverride (set through
+	// this API, on every node, until reset) or TracingConfig (the config file).
+	Source string `json:"source"`
+}
+
+// Sources of a status-trace switch.
+const (
+	TracingOverride = "override"
+	TracingConfig   = "config"
+)
+
+// TracingState is a switch as a Service reports it.
+type TracingState struct {
+	Enabled  bool
+	Override bool // set through the API, not from the config file
+}
+
+func tracingOf(ns, fn string, s TracingState) Tracing {
+	src := TracingConfig
+	if s.Override {
+		src = TracingOverride
+	}
+	return Tracing{Namespace: ns, Function: fn, Enabled: s.Enabled, Source: src}
 }
 
 // Service is what the API drives.
@@ -115,8 +138,8 @@ type Service interface {
 	Event(ctx context.Context, requestID string) (EventStatus, error)
 	// SetTracing switches status trace for a function; nil resets it to the
 	// config file. It returns the switch now in force.
-	SetTracing(ctx context.Context, namespace, function string, on *bool) (bool, error)
-	Tracing(ctx context.Context, namespace, function string) (bool, error)
+	SetTracing(ctx context.Context, namespace, function string, on *bool) (TracingState, error)
+	Tracing(ctx context.Context, namespace, function string) (TracingState, error)
 }
 
 // MaxGrace bounds a terminate request's grace period.
@@ -262,7 +285,7 @@ func (h *handler) getTracing(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Tracing{Namespace: ns, Function: fn, Enabled: on})
+	writeJSON(w, http.StatusOK, tracingOf(ns, fn, on))
 }
 
 func (h *handler) putTracing(w http.ResponseWriter, r *http.Request) {
@@ -287,7 +310,7 @@ func (h *handler) setTracing(w http.ResponseWriter, r *http.Request, on *bool) {
 		writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, Tracing{Namespace: ns, Function: fn, Enabled: now})
+	writeJSON(w, http.StatusOK, tracingOf(ns, fn, now))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

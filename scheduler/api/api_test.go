@@ -62,11 +62,13 @@ func (f *fake) Terminate(_ context.Context, r TerminateRequest) (TerminateResult
 
 func (f *fake) Event(context.Context, string) (EventStatus, error) { return EventStatus{}, f.err }
 
-func (f *fake) SetTracing(_ context.Context, _, _ string, on *bool) (bool, error) {
-	return on != nil && *on, f.err
+func (f *fake) SetTracing(_ context.Context, _, _ string, on *bool) (TracingState, error) {
+	return TracingState{Enabled: on != nil && *on, Override: on != nil}, f.err
 }
 
-func (f *fake) Tracing(context.Context, string, string) (bool, error) { return true, f.err }
+func (f *fake) Tracing(context.Context, string, string) (TracingState, error) {
+	return TracingState{Enabled: true}, f.err
+}
 
 func serve(h http.Handler, method, target, body string, hdr map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, strings.NewReader(body))
