@@ -72,6 +72,9 @@ func TestQueries(t *testing.T) {
 	t.Run("Export", func(t *testing.T) { testExport(t, ctx, st, fx) })
 	t.Run("Views", func(t *testing.T) { testViews(t, ctx, db, st, fx) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, ctx, db, st) })
+	t.Run("Functions", func(t *testing.T) { testFunctions(t, ctx, st, fx) })
+	t.Run("Changes", func(t *testing.T) { testChanges(t, ctx, st, fx) })
+	t.Run("TraceSpans", func(t *testing.T) { testTraceSpans(t, ctx, st) })
 }
 
 func testGet(t *testing.T, ctx context.Context, st *queries.Store, fx *querytest.Fixture) {

@@ -58,7 +58,7 @@ func TestAccountStandingRefusesWithPlugin(t *testing.T) {
 
 	r := n.invoke(t, "demo", "succeed", "in-arrears", "")
 	require.Equal(t, http.StatusPaymentRequired, r.Status, r.Body)
-	assert.Contains(t, r.Body, `"AccountInArrears"`)
+	assert.Contains(t, r.Body, `"account_in_arrears"`)
 
 	// The namespace suspended on top of the tenant's arrears: the worse wins.
 	code, body = n.do(t, http.MethodPut, "/v1/namespaces/demo/standing", `{"standing":"suspended"}`)
@@ -66,7 +66,7 @@ func TestAccountStandingRefusesWithPlugin(t *testing.T) {
 	assert.Equal(t, "suspended", body["standing"])
 	r = n.invoke(t, "demo", "succeed", "suspended-1", "")
 	require.Equal(t, http.StatusForbidden, r.Status, r.Body)
-	assert.Contains(t, r.Body, `"AccountSuspended"`)
+	assert.Contains(t, r.Body, `"account_suspended"`)
 
 	// The event accepted before runs to its end.
 	rx.waitLife(t, "before-arrears", lifeSuccess)

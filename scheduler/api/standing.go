@@ -11,16 +11,16 @@ import (
 // Refusals for an account that may not invoke: nothing is enqueued and no
 // event exists for the request.
 var (
-	// ErrArrears: the account is in arrears — 402 AccountInArrears.
+	// ErrArrears: the account is in arrears — 402 account_in_arrears.
 	ErrArrears = errors.New("account is in arrears")
-	// ErrSuspended: the account is suspended — 403 AccountSuspended.
+	// ErrSuspended: the account is suspended — 403 account_suspended.
 	ErrSuspended = errors.New("account is suspended")
 )
 
 // Error codes of the refusals.
 const (
-	CodeAccountInArrears = "AccountInArrears"
-	CodeAccountSuspended = "AccountSuspended"
+	CodeAccountInArrears = "account_in_arrears"
+	CodeAccountSuspended = "account_suspended"
 )
 
 // Standing is an account's standing as the API shows it. Namespace is empty

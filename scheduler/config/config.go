@@ -58,6 +58,12 @@ type Config struct {
 	Tenant string `yaml:"tenant"`
 	// Listen is the address of the HTTP API.
 	Listen string `yaml:"listen"`
+	// APITokens are the API's bearer tokens, as the statustrace API's
+	// token specs: token=tenant or token=tenant:ns1,ns2 (the tenant must be
+	// Tenant). SCHEDULER_API_TOKENS (specs separated by ';') and
+	// APITokenFile (JSON, as the statustrace API's) add more.
+	APITokens    []string `yaml:"api_tokens,omitempty"`
+	APITokenFile string   `yaml:"api_token_file,omitempty"`
 	// DemoListen, when set, serves the demo functions on this address.
 	DemoListen string `yaml:"demo_listen"`
 	// Workers is how many invocations one node runs at once.

@@ -60,7 +60,7 @@ func TestAlertMetricsExist(t *testing.T) {
 	s, _ := startStack(t, e2eConfig())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	for i := range 3 {
 		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: "ok", RequestID: fmt.Sprintf("alerts-%d", i), Payload: []byte(`{}`)})
 		require.NoError(t, err)

@@ -51,7 +51,7 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 	} else {
 		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected{reason=\"qps_limit\"}: %d).\n",
 			res.Rejected, fnSuggest, rejected)
-		fmt.Fprintf(w, "Nor are the %d invocations of %s/%s refused because the namespace's account is in arrears (HTTP 402 AccountInArrears; statustrace_scheduler_invocations_rejected{reason=\"arrears\"}: %d).\n",
+		fmt.Fprintf(w, "Nor are the %d invocations of %s/%s refused because the namespace's account is in arrears (HTTP 402 account_in_arrears; statustrace_scheduler_invocations_rejected{reason=\"arrears\"}: %d).\n",
 			res.Arrears, nsTrial, fnPreview, arrears)
 	}
 	if err := c.run(ctx, "events", "list", "--status", event.PublicFailed, "--limit", "5"); err != nil {
@@ -105,13 +105,14 @@ func scrapeRejected(ctx context.Context, url, reason string) (int64, error) {
 // nextSteps says where to look next.
 func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "\n== where to look next ==\n")
+	fmt.Fprintf(w, "web console       %s/ui/   sign in with the token %s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "statustrace API   %s   token %s (tenant %s)\n", s.APIURL, s.APIToken, Tenant)
 	fmt.Fprintf(w, "                  curl -H 'Authorization: Bearer %s' '%s/v1/events?status=FAILED&limit=5'\n", s.APIToken, s.APIURL)
 	fmt.Fprintf(w, "the CLI           export STATUSTRACE_SERVER=%s STATUSTRACE_TOKEN=%s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "                  %s/statustrace events list --function checkout --since 10m\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace stats --namespace payments --function refund --since 15m --series\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace export --since 15m --out events.ndjson   (see cmd/statustrace/README.md)\n", o.BinDir)
-	fmt.Fprintf(w, "scheduler API     curl -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerURL)
+	fmt.Fprintf(w, "scheduler API     curl -H 'Authorization: Bearer %s' -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerToken, s.SchedulerURL)
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
