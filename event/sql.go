@@ -59,8 +59,8 @@ func SQLPublicStatus(col string) string {
 	return b.String()
 }
 
-// TemplateFuncs are the state functions every embedded .sql template can
-// call. Names are given in lower case so the templates never spell a state
+// TemplateFuncs are the state (and span ID) functions every embedded .sql
+// template can call. Names are given in lower case so the templates never spell a state
 // the way storage does:
 //
 //	{{state "queued"}}         'QUEUED'
@@ -71,6 +71,7 @@ func SQLPublicStatus(col string) string {
 //	{{isWaiting "col"}}        col IN ('QUEUED', 'RETRYING'): waits for a worker
 //	{{publicStatus "col"}}     multiIf(...): the public status of col
 //	{{stateRank "col"}}        the tie-break rank of col (UInt8)
+//	{{transitionSpanID "r" "s"}}  TransitionSpanID over columns r, s: FixedString(8)
 //
 // and, to range over (lower-case names, fit for column aliases and for
 // state/public above): {{states}}, {{terminalStates}},
@@ -110,7 +111,13 @@ func TemplateFuncs() template.FuncMap {
 			}
 			return SQLList(StatesOf(p)), nil
 		},
-		"isTerminal":   column(SQLIsTerminal),
+		"isTerminal": column(SQLIsTerminal),
+		"transitionSpanID": func(requestIDCol, seqCol string) (string, error) {
+			if !identOK(requestIDCol) || !identOK(seqCol) {
+				return "", fmt.Errorf("transitionSpanID: %q, %q are not column names", requestIDCol, seqCol)
+			}
+			return SQLTransitionSpanID(requestIDCol, seqCol), nil
+		},
 		"isWaiting":    column(SQLIsWaiting),
 		"publicStatus": column(SQLPublicStatus),
 		"stateRank":    column(SQLStateRank),

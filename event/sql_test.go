@@ -76,18 +76,19 @@ func TestTemplateFuncs(t *testing.T) {
 		return b.String(), err
 	}
 	for src, want := range map[string]string{
-		`{{state "expired"}}`:       SQLLiteral(StateExpired.String()),
-		`{{public "failed"}}`:       SQLLiteral(PublicFailed),
-		`{{statesOf "failed"}}`:     SQLList([]State{StateFailed, StateExpired}),
-		`{{stateList}}`:             SQLList(States()),
-		`{{isTerminal "to_state"}}`: SQLIsTerminal("to_state"),
-		`{{isWaiting "e_state"}}`:   SQLIsWaiting("e_state"),
+		`{{state "expired"}}`:                     SQLLiteral(StateExpired.String()),
+		`{{public "failed"}}`:                     SQLLiteral(PublicFailed),
+		`{{statesOf "failed"}}`:                   SQLList([]State{StateFailed, StateExpired}),
+		`{{stateList}}`:                           SQLList(States()),
+		`{{isTerminal "to_state"}}`:               SQLIsTerminal("to_state"),
+		`{{isWaiting "e_state"}}`:                 SQLIsWaiting("e_state"),
+		`{{transitionSpanID "request_id" "seq"}}`: SQLTransitionSpanID("request_id", "seq"),
 	} {
 		if got, err := render(src); err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", src, got, err, want)
 		}
 	}
-	for _, bad := range []string{`{{state "done"}}`, `{{state ""}}`, `{{public "expired"}}`, `{{statesOf "x"}}`, `{{stateRank "a; b"}}`, `{{publicStatus ""}}`, `{{isWaiting "x y"}}`} {
+	for _, bad := range []string{`{{state "done"}}`, `{{state ""}}`, `{{public "expired"}}`, `{{statesOf "x"}}`, `{{stateRank "a; b"}}`, `{{publicStatus ""}}`, `{{isWaiting "x y"}}`, `{{transitionSpanID "request_id" "seq)"}}`} {
 		if got, err := render(bad); err == nil {
 			t.Errorf("%s rendered %q, want an error", bad, got)
 		}

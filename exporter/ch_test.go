@@ -85,6 +85,33 @@ func TestSpanIDDerivedBySchema(t *testing.T) {
 			t.Errorf("%q/%d: span_id %x, want %x", p.rid, p.seq, got, want)
 		}
 	}
+
+	// The alias is the Go rule's SQL twin, all-zero rule included (no
+	// request ID with an all-zero hash prefix can be found: the rule is
+	// checked on its own below). ClickHouse stores the expression
+	// reformatted: compare both formatted.
+	var same uint8
+	alias := "if(span_id_override != unhex('0000000000000000'), span_id_override, " + event.SQLTransitionSpanID("request_id", "seq") + ")"
+	if err := db.Conn.QueryRow(ctx, "SELECT formatQuerySingleLine('SELECT ' || default_expression) = formatQuerySingleLine('SELECT ' || {want:String}) "+
+		"FROM system.columns WHERE database = currentDatabase() AND table = {t:String} AND name = {c:String} AND default_kind = 'ALIAS'",
+		clickhouse.Named("want", alias), clickhouse.Named("t", schema.Transitions), clickhouse.Named("c", schema.ColSpanID)).Scan(&same); err != nil {
+		t.Fatal(err)
+	}
+	if same != 1 {
+		t.Error("transitions.span_id is not the ALIAS event.SQLTransitionSpanID generates")
+	}
+	// The all-zero rule on the engine: as TransitionSpanID, an all-zero
+	// hash prefix (invalid in OpenTelemetry) reads as ...01, never as zero
+	// bytes, and any other ID as itself.
+	for in, want := range map[[8]byte][8]byte{{}: {7: 1}, {1, 2, 3, 4, 5, 6, 7, 8}: {1, 2, 3, 4, 5, 6, 7, 8}, {7: 1}: {7: 1}} {
+		var got string
+		if err := db.Conn.QueryRow(ctx, "SELECT "+event.SQLNonZeroSpanID("{id:FixedString(8)}"), clickhouse.Named("id", string(in[:]))).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want[:]) {
+			t.Errorf("span ID %x reads as %x, want %x", in, got, want)
+		}
+	}
 }
 
 func TestSameBatchTwiceChangesNoCount(t *testing.T) {

@@ -20,6 +20,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	2: {rendered: "fe32c42a623254ca350ecec72396e6407ef7389e396547bcdf9ede27bfe03cd2", legacy: "e28c6e80f720966f0586f7a599da5f03a5e4d594785d4899e01feaebcc2d17bb"},
 	3: {rendered: "e987d3626fe0f2c795e13cd52e1a667a6eded6e6eaa41053ab03c21204858735"},
 	4: {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
+	5: {rendered: "83fc4d097c9e2edf3ccd22cf235f5b80cf3bcd8a1eae8e5b7e9e3313b2b80603"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -33,6 +33,7 @@ var builtin = []Migration{
 	{Version: 2, Name: "events: times at millisecond precision, stored with the GCD codec"},
 	{Version: 3, Name: "transitions: same (tenant, request_id, seq) keeps the higher-ranked state on merge (version column state_rank)"},
 	{Version: 4, Name: "duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms"},
+	{Version: 5, Name: "transitions: span_id applies the all-zero rule of the plugin's span IDs (event.TransitionSpanID)"},
 }
 
 //go:embed sql/*.sql

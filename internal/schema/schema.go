@@ -91,9 +91,9 @@ const (
 	ColInvokeType   = "invoke_type"
 	ColNode         = "node"
 	ColTraceID      = "trace_id" // FixedString(16), raw bytes: lower(hex(trace_id)) joins otel_traces.TraceId
-	ColSpanID       = "span_id"  // FixedString(8), raw bytes; ALIAS: span_id_override, else derived from (request_id, seq)
+	ColSpanID       = "span_id"  // FixedString(8), raw bytes; ALIAS: span_id_override, else derived from (request_id, seq) by event.SQLTransitionSpanID (v5)
 	// ColSpanIDOverride is what writers insert: zero bytes when the span ID is
-	// the one plugin/spans.TransitionSpanID derives (always, for the plugin's
+	// the one event.TransitionSpanID derives (always, for the plugin's
 	// spans), the real ID otherwise. Readers use ColSpanID.
 	ColSpanIDOverride = "span_id_override" // FixedString(8)
 	// ColStateRank is the version column (UInt8, MATERIALIZED
