@@ -358,25 +358,23 @@ func gibs(b float64) string {
 }
 
 // WriteTable prints a Markdown table of the model at several rates (the
-// table in deploy/README.md).
+// table in deploy/README.md), with the shipped settings.
 func WriteTable(w io.Writer, f Figures, s Settings, in Input, rates []float64) error {
-	fmt.Fprintln(w, "| transitions/s | storage per replica | ClickHouse insert cores | collector cores | collectors | shards | parts/s per table per shard, shipped → recommended |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| transitions/s | storage per replica | ClickHouse cores for inserts | collector CPU | plugin CPU | collectors | shards | status inserts (= parts)/s per table per shard, rows each | otel_traces parts/s per table per shard | within ClickHouse's guidance |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, rate := range rates {
 		in.Rate = rate
 		r, err := Model(f, s, in)
 		if err != nil {
 			return err
 		}
-		worst := func(ls []TableLoad) float64 {
-			m := 0.0
-			for _, l := range ls {
-				m = math.Max(m, l.PartsPerSec)
-			}
-			return m
+		st, tr := r.Shipped[0], r.Shipped[3]
+		within := "status: no (freshness); otel_traces: " + strings.ToLower(yes(tr.WithinGuidance))
+		if st.WithinGuidance {
+			within = "status: yes; otel_traces: " + strings.ToLower(yes(tr.WithinGuidance))
 		}
-		fmt.Fprintf(w, "| %.0f | %s | %.2f | %.2f | %d | %d | %.1f → %.1f |\n", rate, gibs(r.StoragePerRepl), r.InsertCores,
-			r.CollectorCores*rate/1000, r.Collectors, r.Shards, worst(r.Shipped), worst(r.Recommended))
+		fmt.Fprintf(w, "| %.0f | %s | %.1f | %.2f cores | %.2f cores | %d | %d | %.1f, %.0f | %.1f | %s |\n", rate, gibs(r.StoragePerRepl), r.InsertCores,
+			r.CollectorCores*rate/1000, r.PluginCores*rate/1000, r.Collectors, r.Shards, st.PartsPerSec, st.RowsPerInsert, tr.PartsPerSec, within)
 	}
 	return nil
 }
