@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net/http"
@@ -17,16 +16,14 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/envprovider"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/otelcol"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/plugin/spans"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/faultproxy"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 // These tests run the distribution itself (this package's settings: the
@@ -147,30 +144,11 @@ func (r *running) waitHealth(t *testing.T, want int, within time.Duration) {
 // every one of want (e.g. `reason="expired"`).
 func (r *running) metric(t *testing.T, name string, want ...string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + r.metrics + "/metrics")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sum, _, err := stack.ScrapeMetric(ctx, "http://"+r.metrics+"/metrics", name, want...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		ok := true
-		for _, w := range want {
-			ok = ok && strings.Contains(line, w)
-		}
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
-			sum += v
-		}
 	}
 	return sum
 }
@@ -178,47 +156,17 @@ func (r *running) metric(t *testing.T, name string, want ...string) float64 {
 // export sends td as exactly one OTLP/gRPC request.
 func export(t *testing.T, addr string, td ptrace.Traces) error {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(td))
-	return err
+	return otlptest.Send(ctx, addr, td)
 }
 
-// addTransition appends one status transition span (ending at at) and, for a
-// terminal state, the event's root span.
+// addTransition appends one status transition span of function ns/fn.
 func addTransition(ss ptrace.ScopeSpans, tenant, rid string, seq int64, to event.State, at time.Time) {
-	sp := ss.Spans().AppendEmpty()
-	sp.SetName(to.String())
-	sp.SetTraceID(pcommon.TraceID([16]byte{1, byte(len(rid)), byte(seq), 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}))
-	id := event.TransitionSpanID(rid, uint64(seq))
-	sp.SetSpanID(pcommon.SpanID(id))
-	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(at))
-	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(at))
-	a := sp.Attributes()
-	a.PutStr(event.AttrSpanRole, event.RoleTransition)
-	a.PutStr(event.AttrTenant, tenant)
-	a.PutStr(event.AttrNamespace, "ns")
-	a.PutStr(event.AttrFunction, "fn")
-	a.PutStr(event.AttrQualifier, "LATEST")
-	a.PutStr(event.AttrRequestID, rid)
-	a.PutInt(event.AttrSeq, seq)
-	a.PutInt(event.AttrAttempt, 1)
-	a.PutStr(event.AttrToState, to.String())
+	otlptest.AddTransition(ss, otlptest.Transition{Tenant: tenant, Namespace: "ns", Function: "fn", RequestID: rid, TraceID: spans.TraceID(rid), Seq: uint64(seq), Attempt: 1, To: to, At: at})
 }
 
-func newPayload() (ptrace.Traces, ptrace.ScopeSpans) {
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "statustrace")
-	ss := rs.ScopeSpans().AppendEmpty()
-	ss.Scope().SetName(event.ScopeName)
-	return td, ss
-}
+func newPayload() (ptrace.Traces, ptrace.ScopeSpans) { return otlptest.StatusPayload("statustrace") }
 
 func count(t *testing.T, db *chtest.DB, query string) uint64 {
 	t.Helper()
@@ -300,9 +248,7 @@ func TestPoisonRequestThroughCollector(t *testing.T) {
 
 	td, ss := newPayload()
 	now := time.Now()
-	for d := 4; d <= 104; d++ {
-		addTransition(ss, "poisoner", fmt.Sprintf("old-%03d", d), 1, event.StateQueued, now.Add(-time.Duration(d)*24*time.Hour))
-	}
+	otlptest.AddPoison(ss, "poisoner", "old", spans.TraceID("poison"), now)
 	addTransition(ss, "innocent", "fresh", 1, event.StateQueued, now.Add(-2*time.Second))
 	addTransition(ss, "innocent", "fresh", 2, event.StateRunning, now.Add(-time.Second))
 	addTransition(ss, "innocent", "fresh", 3, event.StateFinished, now)
@@ -318,11 +264,11 @@ func TestPoisonRequestThroughCollector(t *testing.T) {
 	if n := count(t, db, "SELECT count() FROM "+db.Name+".transitions WHERE tenant = 'poisoner'"); n != 0 {
 		t.Errorf("%d poison transitions stored", n)
 	}
-	if got := col.metric(t, "statustrace_exporter_spans_dropped", `reason="expired"`); got != 101 {
-		t.Errorf("statustrace exporter dropped %v as expired, want 101", got)
+	if got := col.metric(t, "statustrace_exporter_spans_dropped", `reason="expired"`); got != otlptest.PoisonSpans {
+		t.Errorf("statustrace exporter dropped %v as expired, want %d", got, otlptest.PoisonSpans)
 	}
-	if got := col.metric(t, "statustrace_timewindow_spans_dropped", `reason="expired"`); got != 101 {
-		t.Errorf("timewindow dropped %v as expired, want 101", got)
+	if got := col.metric(t, "statustrace_timewindow_spans_dropped", `reason="expired"`); got != otlptest.PoisonSpans {
+		t.Errorf("timewindow dropped %v as expired, want %d", got, otlptest.PoisonSpans)
 	}
 	// Nothing waits for a retry: both queues are empty.
 	deadline := time.Now().Add(30 * time.Second)

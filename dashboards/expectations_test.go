@@ -1,12 +1,14 @@
 package dashboards_test
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/statustrace/statustrace/dashboards/internal/build"
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/schema"
 )
 
 var (
@@ -21,6 +23,31 @@ var (
 func expectations() map[string]expectation {
 	return map[string]expectation{
 		// overview
+		build.OverviewUID + "/" + build.BacklogPanelTitle: {
+			cols: []string{"namespace", "function", "waiting", "oldest_age_s"},
+			check: func(t *testing.T, sc string, s seeded, r result) {
+				if sc != "acme" {
+					return
+				}
+				want := map[string]int{}
+				for _, e := range s.visible(and(acme, isCurrent(event.WaitingStates()...))) {
+					want[e.namespace+"/"+e.function]++
+				}
+				got := map[string]int{}
+				for _, row := range r.rows {
+					got[row[0].(string)+"/"+row[1].(string)] = int(num(row[2]))
+					if num(row[3]) < 0 {
+						t.Errorf("negative age: %v", row)
+					}
+				}
+				if len(want) == 0 {
+					t.Fatal("the seed has no waiting event: the check proves nothing")
+				}
+				if !maps.Equal(got, want) {
+					t.Errorf("backlog %v, want %v", got, want)
+				}
+			},
+		},
 		build.OverviewUID + "/In flight now": {
 			cols: []string{"queued", "running", "retrying", "terminating"},
 			check: func(t *testing.T, sc string, s seeded, r result) {
@@ -124,8 +151,10 @@ func expectations() map[string]expectation {
 				if sc != "acme" {
 					return
 				}
-				// seeded waits are 1 s (failures, retries, aborts) and 2 s
-				checkRange(t, r, 1, 2)
+				// seeded waits are 1 s (failures, retries, aborts) and 2 s,
+				// read from digests within schema.DigestRelError
+				e := schema.DigestRelError
+				checkRange(t, r, 1*(1-e), 2*(1+e))
 			},
 		},
 		build.OverviewUID + "/Run duration": {
@@ -134,8 +163,23 @@ func expectations() map[string]expectation {
 				if sc != "acme" {
 					return
 				}
-				// seeded runs: 3 s (ok), 5 s (retried), 11 s (aborted), 15 s (failed)
-				checkRange(t, r, 3, 15)
+				// seeded attempts: 3 s (ok), 2 and 3 s (failed), 1 and 2 s
+				// (retried), 9 s (aborted: RUNNING to TERMINATING), from
+				// digests within schema.DigestRelError
+				e := schema.DigestRelError
+				checkRange(t, r, 1*(1-e), 9*(1+e))
+			},
+		},
+		build.OverviewUID + "/" + build.EndToEndPanelTitle: {
+			cols: []string{"time", "p50", "p90", "p99"},
+			check: func(t *testing.T, sc string, s seeded, r result) {
+				if sc != "acme" {
+					return
+				}
+				// seeded events end 5 s (ok), 6 s (retried), 12 s (aborted),
+				// 16 s (failed) and 60 s (expired) after acceptance
+				e := schema.DigestRelError
+				checkRange(t, r, 5*(1-e), 60*(1+e))
 			},
 		},
 		build.OverviewUID + "/Top failing functions": {

@@ -263,6 +263,10 @@ func statusTraces(trs []transition) ptrace.Traces {
 		sp.SetParentSpanID(pcommon.SpanID(spans.EventSpanID(tr.ev.id)))
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(prev))
 		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(tr.at()))
+		if tr.to.Terminal() {
+			// As the plugin sends it: the exporter's end-to-end duration.
+			sp.Attributes().PutInt(event.AttrEventStartUnixNano, tr.ev.queued.UnixNano())
+		}
 		putAttributes(sp.Attributes(), tr, event.RoleTransition)
 		if tr.code != "" {
 			sp.Status().SetCode(ptrace.StatusCodeError)

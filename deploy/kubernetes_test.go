@@ -29,7 +29,7 @@ const k8sDir = "kubernetes"
 
 // secretKeys are the keys of the statustrace-secrets Secret the manifests
 // read (README.md says how to create it).
-var secretKeys = []string{"clickhouse-password", "clickhouse-reader-password", "api-tokens", "grafana-admin-password"}
+var secretKeys = []string{"clickhouse-password", "clickhouse-reader-password", "api-tokens", "scheduler-token", "scheduler-api-tokens", "grafana-admin-password"}
 
 type kustomization struct {
 	Namespace          string   `yaml:"namespace"`

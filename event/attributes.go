@@ -24,6 +24,11 @@ const (
 	// AttrSpanRole is "transition" on the span that ends at a state change and
 	// "event" on the root span that covers the whole event.
 	AttrSpanRole = "statustrace.span_role"
+	// AttrEventStartUnixNano (int, Unix ns) is on the transition span of a
+	// terminal transition when the plugin knows when the event began (its
+	// first transition): the exporter stores the event's end-to-end
+	// duration from it.
+	AttrEventStartUnixNano = "statustrace.event.start_time_unix_nano"
 )
 
 // Values of AttrSpanRole.

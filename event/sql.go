@@ -40,6 +40,11 @@ func SQLIsTerminal(col string) string {
 	return col + " IN (" + SQLList(TerminalStates()) + ")"
 }
 
+// SQLIsWaiting is State.Waiting over a state-name column.
+func SQLIsWaiting(col string) string {
+	return col + " IN (" + SQLList(WaitingStates()) + ")"
+}
+
 // SQLPublicStatus is State.Public over a state-name column.
 func SQLPublicStatus(col string) string {
 	var b strings.Builder
@@ -63,17 +68,19 @@ func SQLPublicStatus(col string) string {
 //	{{stateList}}              'QUEUED', 'RUNNING', ... every state
 //	{{statesOf "failed"}}      'FAILED', 'EXPIRED': states with that public status
 //	{{isTerminal "col"}}       col IN ('FINISHED', ...)
+//	{{isWaiting "col"}}        col IN ('QUEUED', 'RETRYING'): waits for a worker
 //	{{publicStatus "col"}}     multiIf(...): the public status of col
 //	{{stateRank "col"}}        the tie-break rank of col (UInt8)
 //
 // and, to range over (lower-case names, fit for column aliases and for
 // state/public above): {{states}}, {{terminalStates}},
-// {{nonTerminalStates}}, {{publicStatuses}}.
+// {{nonTerminalStates}}, {{waitingStates}}, {{publicStatuses}}.
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
 		"states":            func() []string { return lowerNames(States()) },
 		"terminalStates":    func() []string { return lowerNames(TerminalStates()) },
 		"nonTerminalStates": func() []string { return lowerNames(StatesOf(PublicRunning)) },
+		"waitingStates":     func() []string { return lowerNames(WaitingStates()) },
 		"publicStatuses": func() []string {
 			ps := PublicStatuses()
 			for i, p := range ps {
@@ -104,6 +111,7 @@ func TemplateFuncs() template.FuncMap {
 			return SQLList(StatesOf(p)), nil
 		},
 		"isTerminal":   column(SQLIsTerminal),
+		"isWaiting":    column(SQLIsWaiting),
 		"publicStatus": column(SQLPublicStatus),
 		"stateRank":    column(SQLStateRank),
 	}

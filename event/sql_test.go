@@ -56,6 +56,15 @@ func TestSQLIsTerminal(t *testing.T) {
 	}
 }
 
+func TestSQLIsWaiting(t *testing.T) {
+	e := SQLIsWaiting("c")
+	for _, s := range States() {
+		if strings.Contains(e, SQLLiteral(s.String())) != s.Waiting() {
+			t.Errorf("%s: in %s = %v, Waiting = %v", s, e, !s.Waiting(), s.Waiting())
+		}
+	}
+}
+
 func TestTemplateFuncs(t *testing.T) {
 	render := func(src string) (string, error) {
 		tm, err := template.New("").Funcs(TemplateFuncs()).Parse(src)
@@ -72,12 +81,13 @@ func TestTemplateFuncs(t *testing.T) {
 		`{{statesOf "failed"}}`:     SQLList([]State{StateFailed, StateExpired}),
 		`{{stateList}}`:             SQLList(States()),
 		`{{isTerminal "to_state"}}`: SQLIsTerminal("to_state"),
+		`{{isWaiting "e_state"}}`:   SQLIsWaiting("e_state"),
 	} {
 		if got, err := render(src); err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", src, got, err, want)
 		}
 	}
-	for _, bad := range []string{`{{state "done"}}`, `{{state ""}}`, `{{public "expired"}}`, `{{statesOf "x"}}`, `{{stateRank "a; b"}}`, `{{publicStatus ""}}`} {
+	for _, bad := range []string{`{{state "done"}}`, `{{state ""}}`, `{{public "expired"}}`, `{{statesOf "x"}}`, `{{stateRank "a; b"}}`, `{{publicStatus ""}}`, `{{isWaiting "x y"}}`} {
 		if got, err := render(bad); err == nil {
 			t.Errorf("%s rendered %q, want an error", bad, got)
 		}

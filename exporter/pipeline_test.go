@@ -32,6 +32,7 @@ import (
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/faultproxy"
 )
@@ -277,7 +278,15 @@ func waitSchema(t *testing.T, db *chtest.DB) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		applied, latest, err := migrate.Status(queryCtx(t), db.Conn, migrate.Options{Database: db.Name})
-		if err == nil && len(applied) > 0 && applied[len(applied)-1].Version == latest {
+		// The retention setting is Up's last write: until it is there the
+		// collector is still migrating, and a fault injected then can race
+		// with the connections it is opening.
+		var settled uint64
+		if err == nil {
+			err = db.Conn.QueryRow(queryCtx(t), "SELECT count() FROM "+q(db, schema.Settings)+" WHERE "+schema.ColSettingName+" = ?",
+				schema.SettingRetentionSeconds).Scan(&settled)
+		}
+		if err == nil && len(applied) > 0 && applied[len(applied)-1].Version == latest && settled > 0 {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/querytest"
@@ -70,6 +72,9 @@ func TestQueries(t *testing.T) {
 	t.Run("Export", func(t *testing.T) { testExport(t, ctx, st, fx) })
 	t.Run("Views", func(t *testing.T) { testViews(t, ctx, db, st, fx) })
 	t.Run("Retention", func(t *testing.T) { testRetention(t, ctx, db, st) })
+	t.Run("Functions", func(t *testing.T) { testFunctions(t, ctx, st, fx) })
+	t.Run("Changes", func(t *testing.T) { testChanges(t, ctx, st, fx) })
+	t.Run("TraceSpans", func(t *testing.T) { testTraceSpans(t, ctx, st) })
 }
 
 func testGet(t *testing.T, ctx context.Context, st *queries.Store, fx *querytest.Fixture) {
@@ -383,16 +388,32 @@ func testDurations(t *testing.T, ctx context.Context, st *queries.Store, fx *que
 	if err != nil {
 		t.Fatal(err)
 	}
+	near := func(got, want time.Duration) bool {
+		return math.Abs(float64(got-want)) <= schema.DigestRelError*float64(want)
+	}
 	// Queue waits: 10s for the five events that ran. Runs: 20, 5, 5, 20, 10s.
-	// One retry delay of 30s. Tenant B's 1s ones are not mixed in.
-	if d.QueueWaits != 5 || d.QueueWait.P50 != 10*time.Second || d.QueueWait.P99 != 10*time.Second {
+	// One retry delay of 30s. Ends: 30s, 50s, 35s, 60s, 20s after the start.
+	// Tenant B's 1s ones are not mixed in; the finished event, delivered
+	// twice, counts once.
+	if d.QueueWaits != 5 || !near(d.QueueWait.P50, 10*time.Second) || !near(d.QueueWait.P99, 10*time.Second) {
 		t.Errorf("queue wait: %+v", d)
 	}
-	if d.Runs != 5 || d.Run.P50 != 10*time.Second || d.Run.P99 < 19*time.Second || d.Run.P99 > 20*time.Second {
+	if d.Runs != 5 || !near(d.Run.P50, 10*time.Second) || !near(d.Run.P99, 20*time.Second) {
 		t.Errorf("runs: %+v", d)
 	}
-	if d.RetryDelays != 1 || d.RetryDelayP50 != 30*time.Second {
+	if d.RetryDelays != 1 || !near(d.RetryDelayP50, 30*time.Second) {
 		t.Errorf("retry delay: %+v", d)
+	}
+	if d.EndToEnds != 5 || !near(d.EndToEnd.P50, 35*time.Second) || !near(d.EndToEnd.P99, 60*time.Second) || d.MaxRelativeError != schema.DigestRelError {
+		t.Errorf("end to end: %+v", d)
+	}
+	// The raw computation agrees.
+	raw, err := st.DurationsFromTransitions(ctx, scopeA, queries.StatsQuery{Window: window(fx)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw.QueueWaits != d.QueueWaits || raw.Runs != d.Runs || raw.RetryDelays != d.RetryDelays || raw.QueueWait.P50 != 10*time.Second {
+		t.Errorf("raw durations %+v, digests %+v", raw, d)
 	}
 }
 

@@ -4,7 +4,7 @@
 # Run from the repository root. Without the include: make -f queries/queries.mk test-queries
 # ClickHouse: CLICKHOUSE_DSN, or the local endpoint of deploy/local (testkit/chtest).
 
-.PHONY: test-queries bench-queries build-statustrace
+.PHONY: test-queries bench-queries bench-durations build-statustrace
 
 # Unit tests and the engine tests (seeded data with duplicates, out-of-order
 # arrival, rows past retention, two tenants, hostile strings); the API over
@@ -24,3 +24,10 @@ bench-queries:
 
 build-statustrace:
 	go build -o bin/statustrace ./cmd/statustrace
+
+# Prints "BENCH durations_read_rows events=... read=..." at 1x and 2x (the
+# digests: flat) beside the raw transitions' read, and the 2x/1x ratios.
+# Read counts need a server or chdb-wasm (see bench-queries).
+# STATUSTRACE_BENCH_EVENTS sets the 1x load (default 500000).
+bench-durations:
+	go test -run '^$$' -bench '^BenchmarkDurationsCost$$' -benchtime 1x -count=1 -timeout 90m ./queries/

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"text/template"
 
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
 
@@ -37,18 +38,23 @@ var Views = []string{
 }
 
 // named are the queries only the Go package runs.
-var named = []string{"event_page", "event_export", "event_count", "event_get", "status_stats", "transitions_export"}
+var named = []string{"event_page", "event_export", "event_count", "event_get", "status_stats", "transitions_export",
+	"function_stats", "event_changes", "trace_spans", "backlog", "duration_digests"}
 
 type tmplData struct {
 	sqltmpl.Tables
+	OtelTraces   string // the contrib exporter's spans table (trace_spans only)
 	Order, After string // event_page and event_export only
+	Since        bool   // event_list's pre-filter of changed events (event_changes only)
 }
 
 func parseTemplates() (*template.Template, error) {
 	return sqltmpl.Parse(sqlFS, "sql/*.sql", nil)
 }
 
-func baseData() tmplData { return tmplData{Tables: sqltmpl.DefaultTables()} }
+func baseData() tmplData {
+	return tmplData{Tables: sqltmpl.DefaultTables(), OtelTraces: schema.OtelTraces}
+}
 
 func execute(t *template.Template, name string, d tmplData) (string, error) {
 	return sqltmpl.Execute(t, name, d)
@@ -96,7 +102,11 @@ func render() (rendered, error) {
 		if name == "event_page" || name == "event_export" {
 			continue
 		}
-		s, err := execute(t, name, baseData())
+		d := baseData()
+		if name == "event_changes" {
+			d.Since = true
+		}
+		s, err := execute(t, name, d)
 		if err != nil {
 			return rendered{}, err
 		}

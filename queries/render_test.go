@@ -14,7 +14,9 @@ func TestEverySQLRenders(t *testing.T) {
 		if strings.Contains(s, "{{") || strings.Contains(s, "<no value>") {
 			t.Errorf("%s: unrendered template:\n%s", v, s)
 		}
-		if !strings.Contains(s, "{tenant:String}") {
+		// trace_spans reads otel_traces, which has no tenant column: its
+		// trace ID comes from an event Get found in the caller's scope.
+		if v != "trace_spans" && !strings.Contains(s, "{tenant:String}") {
 			t.Errorf("%s does not filter by tenant", v)
 		}
 	}

@@ -3,10 +3,13 @@ package queries
 import (
 	"context"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"time"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/schema"
 )
 
 // Stats summarizes a window from the pre-aggregated per-minute table: the
@@ -31,6 +34,10 @@ type Stats struct {
 	Series      []SeriesPoint `json:"series"`
 	Errors      []ErrorCount  `json:"errors"`              // most frequent first, at most MaxErrorCodes
 	Durations   *Durations    `json:"durations,omitempty"` // only when asked for
+	// Backlog is, per function, what waits for a worker now (not in the
+	// window: the present), where the reader asks for it (the API and the
+	// CLI do); nil when not asked.
+	Backlog []Backlog `json:"backlog"`
 }
 
 // SeriesPoint is one step of the series.
@@ -50,14 +57,22 @@ type ErrorCount struct {
 // MaxErrorCodes bounds Stats.Errors.
 const MaxErrorCodes = 20
 
-// Durations are percentiles of the time spent in a state.
+// Durations are percentiles of the time spent in a state, and of whole
+// events.
 type Durations struct {
-	QueueWaits    uint64        `json:"queue_waits"`
-	QueueWait     Percentiles   `json:"queue_wait"` // QUEUED -> RUNNING
-	Runs          uint64        `json:"runs"`
-	Run           Percentiles   `json:"run"` // each attempt: RUNNING -> next state
-	RetryDelays   uint64        `json:"retry_delays"`
-	RetryDelayP50 time.Duration `json:"retry_delay_p50_ns"` // RETRYING -> RUNNING
+	QueueWaits  uint64      `json:"queue_waits"`
+	QueueWait   Percentiles `json:"queue_wait"` // QUEUED -> RUNNING
+	Runs        uint64      `json:"runs"`
+	Run         Percentiles `json:"run"` // each attempt: RUNNING -> next state
+	RetryDelays uint64      `json:"retry_delays"`
+	RetryDelay  Percentiles `json:"retry_delay"` // RETRYING -> RUNNING
+	// RetryDelayP50 is RetryDelay.P50 (kept for readers of earlier answers).
+	RetryDelayP50 time.Duration `json:"retry_delay_p50_ns"`
+	EndToEnds     uint64        `json:"end_to_ends"`
+	EndToEnd      Percentiles   `json:"end_to_end"` // first transition -> terminal state
+	// MaxRelativeError bounds every percentile's relative error: from the
+	// digests, schema.DigestRelError; 0 from the raw transitions.
+	MaxRelativeError float64 `json:"max_relative_error"`
 }
 
 // Percentiles of a duration, in nanoseconds.
@@ -170,10 +185,81 @@ func (s *Store) Stats(ctx context.Context, sc Scope, q StatsQuery) (*Stats, erro
 	return st, nil
 }
 
-// Durations returns queue-wait, run and retry-delay percentiles of a window.
-// Unlike Stats it reads the tenant's raw transitions in the window (see
-// sql/event_durations.sql).
+// Durations returns queue-wait, run, retry-delay and end-to-end percentiles
+// of a window from the per-minute digests (sql/duration_digests.sql): the
+// rows read do not grow with the number of events, duplicates count once,
+// and each percentile is within schema.DigestRelError of the exact
+// (nearest-rank) one over the durations the exporter could measure.
 func (s *Store) Durations(ctx context.Context, sc Scope, q StatsQuery) (*Durations, error) {
+	if err := sc.validate(); err != nil {
+		return nil, err
+	}
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	rows, err := s.conn.Query(ctx, compiled.sql["duration_digests"], windowArgs(sc, q.Namespace, q.Function, q.Qualifier, q.Window)...)
+	if err != nil {
+		return nil, fmt.Errorf("durations: %w", err)
+	}
+	defer rows.Close()
+	d := &Durations{MaxRelativeError: schema.DigestRelError}
+	for rows.Next() {
+		var kind string
+		var bins map[uint16]uint64
+		if err := rows.Scan(&kind, &bins); err != nil {
+			return nil, fmt.Errorf("durations row: %w", err)
+		}
+		n, p := digestPercentiles(bins)
+		switch kind {
+		case schema.DurationQueueWait:
+			d.QueueWaits, d.QueueWait = n, p
+		case schema.DurationRun:
+			d.Runs, d.Run = n, p
+		case schema.DurationRetryDelay:
+			d.RetryDelays, d.RetryDelay = n, p
+		case schema.DurationEndToEnd:
+			d.EndToEnds, d.EndToEnd = n, p
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("durations rows: %w", err)
+	}
+	d.RetryDelayP50 = d.RetryDelay.P50
+	return d, nil
+}
+
+// digestPercentiles reads p50, p90 and p99 (nearest rank: the smallest
+// duration with at least p of all at or below it) off a merged histogram.
+func digestPercentiles(bins map[uint16]uint64) (uint64, Percentiles) {
+	keys := make([]uint16, 0, len(bins))
+	var n uint64
+	for b, c := range bins {
+		keys = append(keys, b)
+		n += c
+	}
+	if n == 0 {
+		return 0, Percentiles{}
+	}
+	slices.Sort(keys)
+	at := func(p float64) time.Duration {
+		rank := uint64(math.Ceil(p * float64(n)))
+		rank = max(rank, 1)
+		var seen uint64
+		for _, b := range keys {
+			if seen += bins[b]; seen >= rank {
+				return time.Duration(math.Round(schema.DigestValue(b)))
+			}
+		}
+		return time.Duration(math.Round(schema.DigestValue(keys[len(keys)-1])))
+	}
+	return n, Percentiles{P50: at(0.5), P90: at(0.9), P99: at(0.99)}
+}
+
+// DurationsFromTransitions computes what Durations returns (end to end
+// aside) from the raw transitions of the window (sql/event_durations.sql):
+// exact times between transitions, approximate quantiles, and a read that
+// grows with the events in the window. For checks and one-off analysis.
+func (s *Store) DurationsFromTransitions(ctx context.Context, sc Scope, q StatsQuery) (*Durations, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
@@ -195,6 +281,7 @@ func (s *Store) Durations(ctx context.Context, sc Scope, q StatsQuery) (*Duratio
 	d.QueueWait = Percentiles{nsDur(q50), nsDur(q90), nsDur(q99)}
 	d.Run = Percentiles{nsDur(r50), nsDur(r90), nsDur(r99)}
 	d.RetryDelayP50 = nsDur(retry50)
+	d.RetryDelay.P50 = d.RetryDelayP50
 	return &d, nil
 }
 

@@ -70,7 +70,12 @@ func (s *Scheduler) Invoke(ctx context.Context, req api.InvokeRequest) (api.Invo
 	if f == nil {
 		return api.InvokeResult{}, fmt.Errorf("%w: function %s/%s", api.ErrNotFound, req.Namespace, req.Function)
 	}
-	// Over the limit: refused before anything exists, so no event either.
+	// An account that may not invoke, or over the limit: refused before
+	// anything exists, so no event either. Standing first: a refused
+	// account must not use up the QPS allowance.
+	if err := s.admit(ctx, f); err != nil {
+		return api.InvokeResult{}, err
+	}
 	if f.limiter != nil && !f.limiter.Allow() {
 		s.metrics.rejected.Add(ctx, 1, f.attrs, reasonQPS)
 		return api.InvokeResult{}, fmt.Errorf("%w (%g/s)", api.ErrRateLimited, f.cfg.QPS)

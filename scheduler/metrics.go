@@ -24,8 +24,12 @@ type metrics struct {
 	rejected metric.Int64Counter
 }
 
-// reasonQPS is the rejection reason for a request over the QPS limit.
-var reasonQPS = metric.WithAttributes(attribute.String("reason", "qps_limit"))
+// Rejection reasons (the counter's "reason" label).
+var (
+	reasonQPS       = metric.WithAttributes(attribute.String("reason", "qps_limit"))
+	reasonArrears   = metric.WithAttributes(attribute.String("reason", "arrears"))
+	reasonSuspended = metric.WithAttributes(attribute.String("reason", "suspended"))
+)
 
 func newMetrics(mp metric.MeterProvider) (metrics, error) {
 	m := mp.Meter(MeterName)

@@ -38,6 +38,7 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 
+	"github.com/statustrace/statustrace/internal/authtoken"
 	"github.com/statustrace/statustrace/scheduler/api"
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/scheduler/internal/store"
@@ -55,6 +56,10 @@ type Options struct {
 	Logger        *slog.Logger
 	// HTTPClient calls the functions; nil: one sized for Config.Workers.
 	HTTPClient *http.Client
+	// Tokens, when set, are required on every API request but /healthz
+	// (api.Authenticated); nil serves the API without authentication (an
+	// embedding program's choice; cmd/scheduler requires tokens).
+	Tokens *authtoken.Tokens
 }
 
 // Scheduler is one scheduler node.
@@ -71,6 +76,9 @@ type Scheduler struct {
 	calls    registry
 	http     *http.Client
 	metrics  metrics
+	tokens   *authtoken.Tokens
+	standing atomic.Pointer[standings]
+	backlog  metric.Registration
 
 	// notices are the terminate notices in flight; Stop waits for them
 	// (until its ctx ends, then cancels them with noticeCtx).
@@ -81,6 +89,7 @@ type Scheduler struct {
 	stopOnce     sync.Once
 	stopSettings context.CancelFunc
 	settingsDone chan struct{}
+	expiryDone   chan struct{}
 }
 
 // function is a configured function with its run-time state.
@@ -127,6 +136,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		clientID: clientID(cfg.Node),
 		fns:      map[string]*function{},
 		http:     opts.HTTPClient,
+		tokens:   opts.Tokens,
 		tracker:  riverstatus.New(riverstatus.Options{Reporter: opts.Reporter, Node: cfg.Node}),
 	}
 	s.noticeCtx, s.noticeCancel = context.WithCancel(context.Background())
@@ -186,6 +196,12 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 	err = s.store.Migrate(ctx)
 	if err == nil {
 		err = s.refreshTracing(ctx)
+	}
+	if err == nil {
+		err = s.refreshStanding(ctx)
+	}
+	if err == nil {
+		s.backlog, err = s.registerBacklog(mp)
 	}
 	if err != nil {
 		s.closeDB()
@@ -255,6 +271,8 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	s.stopSettings = cancel
 	s.settingsDone = make(chan struct{})
 	go s.followTracing(sctx)
+	s.expiryDone = make(chan struct{})
+	go s.followExpiry(sctx)
 	return nil
 }
 
@@ -267,11 +285,15 @@ func (s *Scheduler) Stop(ctx context.Context) error {
 		if s.stopSettings != nil {
 			s.stopSettings()
 			<-s.settingsDone
+			<-s.expiryDone
 			if err = s.client.Stop(ctx); errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				hard, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				err = s.client.StopAndCancel(hard)
 				cancel()
 			}
+		}
+		if s.backlog != nil {
+			_ = s.backlog.Unregister()
 		}
 		s.awaitNotices(ctx)
 		s.closeDB()
@@ -300,7 +322,13 @@ func (s *Scheduler) awaitNotices(ctx context.Context) {
 }
 
 // Handler is the node's HTTP API.
-func (s *Scheduler) Handler() http.Handler { return api.Handler(s, s.cfg.MaxPayloadBytes) }
+func (s *Scheduler) Handler() http.Handler {
+	h := api.Handler(s, s.cfg.MaxPayloadBytes)
+	if s.tokens != nil {
+		return api.Authenticated(s, h, s.tokens, s.cfg.Tenant)
+	}
+	return h
+}
 
 // ClientID is the node's River client ID (its node name and a random
 // suffix), as it appears in a job's attempted_by.

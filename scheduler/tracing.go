@@ -71,6 +71,9 @@ func (s *Scheduler) followTracing(ctx context.Context) {
 			if err := s.refreshTracing(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("reading status-trace switches", "err", err)
 			}
+			if err := s.refreshStanding(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("reading account standings", "err", err)
+			}
 		}
 	}
 }

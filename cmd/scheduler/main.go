@@ -23,6 +23,7 @@ import (
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/statustrace/statustrace/internal/authtoken"
 	"github.com/statustrace/statustrace/plugin/host"
 	"github.com/statustrace/statustrace/scheduler"
 	"github.com/statustrace/statustrace/scheduler/config"
@@ -91,7 +92,11 @@ func run(configPath string, log *slog.Logger, level slog.Level, shutdown time.Du
 		log.Warn("no status_trace.plugin_path: running without status trace")
 	}
 
-	s, err := scheduler.New(ctx, scheduler.Options{Config: cfg, Reporter: rep, MeterProvider: mp, Logger: log})
+	tokens, err := apiTokens(cfg, os.Getenv("SCHEDULER_API_TOKENS"))
+	if err != nil {
+		return err
+	}
+	s, err := scheduler.New(ctx, scheduler.Options{Config: cfg, Reporter: rep, MeterProvider: mp, Logger: log, Tokens: tokens})
 	if err != nil {
 		return err
 	}
@@ -132,4 +137,25 @@ func run(configPath string, log *slog.Logger, level slog.Level, shutdown time.Du
 		runErr = err
 	}
 	return runErr
+}
+
+// apiTokens reads the API's bearer tokens from the config (api_tokens,
+// api_token_file) and SCHEDULER_API_TOKENS; at least one is required, for
+// the tenant the scheduler runs.
+func apiTokens(cfg *config.Config, env string) (*authtoken.Tokens, error) {
+	toks := authtoken.NewTokens()
+	for _, spec := range append(append([]string{}, cfg.APITokens...), env) {
+		if err := toks.ParseTokenSpecs(spec); err != nil {
+			return nil, fmt.Errorf("API tokens: %w", err)
+		}
+	}
+	if cfg.APITokenFile != "" {
+		if err := toks.LoadFile(cfg.APITokenFile); err != nil {
+			return nil, fmt.Errorf("API tokens: %w", err)
+		}
+	}
+	if toks.Len() == 0 {
+		return nil, fmt.Errorf("no API tokens: set api_tokens or api_token_file in the config, or SCHEDULER_API_TOKENS (token=%s, at least %d characters)", cfg.Tenant, authtoken.MinTokenLen)
+	}
+	return toks, nil
 }

@@ -104,6 +104,10 @@ func TestBinary(t *testing.T) {
 	resp, err := http.Post(base+"/v1/namespaces/demo/functions/hello/invocations", "application/json", strings.NewReader(`{}`))
 	require.NoError(t, err)
 	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the API needs a token")
+	resp, err = invokeHello(base)
+	require.NoError(t, err)
+	resp.Body.Close()
 	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 	rid := resp.Header.Get("X-Request-Id")
 	require.NotEmpty(t, rid)
@@ -115,6 +119,9 @@ func TestBinary(t *testing.T) {
 	var metrics strings.Builder
 	_, _ = fmt.Fprint(&metrics, readAll(resp))
 	assert.Contains(t, metrics.String(), "statustrace_scheduler_invocations_accepted_total")
+	// The names deploy/prometheus/alerts.yaml's backlog alert uses.
+	assert.Contains(t, metrics.String(), "statustrace_scheduler_backlog_oldest_age_seconds{")
+	assert.Contains(t, metrics.String(), "statustrace_scheduler_backlog_waiting{")
 
 	sc.stop(t)
 	require.Eventually(t, func() bool { return !processRunning(plugin) }, 10*time.Second, 20*time.Millisecond, "the plugin process outlived the scheduler")
@@ -152,6 +159,7 @@ func writeConfig(t *testing.T, dir, plugin, collector string) (string, string) {
 	api, demo := freeAddr(t), freeAddr(t)
 	cfg := fmt.Sprintf(`
 node: bin-node
+api_tokens: [%q]
 listen: %s
 demo_listen: %s
 database: {driver: sqlite, dsn: %s}
@@ -161,7 +169,7 @@ status_trace:
   flush_interval: 20ms
 functions:
   - {name: hello, namespace: demo, endpoint: "http://%s/succeed"}
-`, api, demo, filepath.Join(dir, "s.db"), plugin, collector, demo)
+`, testToken+"=default", api, demo, filepath.Join(dir, "s.db"), plugin, collector, demo)
 	cfgPath := filepath.Join(dir, "scheduler.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	return cfgPath, "http://" + api
@@ -244,7 +252,7 @@ func TestGracefulStopWhileCollectorDownLosesNothing(t *testing.T) {
 	sc := startScheduler(t, bin, cfgPath, base)
 	const events = 20
 	for range events {
-		resp, err := http.Post(base+"/v1/namespaces/demo/functions/hello/invocations", "application/json", strings.NewReader(`{}`))
+		resp, err := invokeHello(base)
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusAccepted, resp.StatusCode)
@@ -288,4 +296,18 @@ func TestBadConfigFailsClearly(t *testing.T) {
 	err := run(cfgPath, nil, 0, time.Second)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "functions[0].endpoint")
+}
+
+// testToken is the API token the test configs grant to tenant "default".
+const testToken = "bin-test-token-0123456789"
+
+// invokeHello invokes demo/hello with the test token.
+func invokeHello(base string) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodPost, base+"/v1/namespaces/demo/functions/hello/invocations", strings.NewReader(`{}`))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	return http.DefaultClient.Do(req)
 }

@@ -33,6 +33,7 @@ func main() {
 	exit := flag.Bool("exit", false, "stop after printing instead of waiting for Ctrl-C (the default when stdin is not a terminal)")
 	database := flag.String("database", "statustrace_demo", "ClickHouse database (dropped and recreated)")
 	work := flag.String("work", "", "work directory for logs and configs (default .cache/demo under the module root)")
+	shots := flag.String("screenshots", "", "write a PNG of each console page into this directory (needs chromium)")
 	flag.Parse()
 
 	root, err := stack.ModuleRoot()
@@ -53,7 +54,7 @@ func main() {
 
 	err = demo.Run(ctx, demo.Options{
 		Root: root, BinDir: *binDir, WorkDir: *work, Database: *database,
-		Invocations: *n, Wait: !*exit && isTerminal(os.Stdin), Out: os.Stdout,
+		Invocations: *n, Wait: !*exit && isTerminal(os.Stdin), Out: os.Stdout, Screenshots: *shots,
 	})
 	if ctx.Err() != nil {
 		fmt.Println("interrupted.")

@@ -172,7 +172,7 @@ func TestCLI(t *testing.T) {
 	t.Run("Stats", func(t *testing.T) {
 		for _, env := range []map[string]string{direct, viaAPI} {
 			r := must(t, cli(t, ctx, now, env, "stats", "--since", "3h", "--durations", "--series"))
-			for _, want := range []string{"Accepted:", "Failure rate:  60.0%", "Retries:", "HandlerError", "queue wait", "FAILURE RATE"} {
+			for _, want := range []string{"Accepted:", "Failure rate:  60.0%", "Retries:", "HandlerError", "queue wait", "FAILURE RATE", "Waiting now: none", "end to end", "within 1.0%"} {
 				if !strings.Contains(r.stdout, want) {
 					t.Errorf("stats output lacks %q:\n%s", want, r.stdout)
 				}

@@ -107,8 +107,14 @@ func (d *dbSource) Get(ctx context.Context, id string) (*queries.EventDetail, er
 
 func (d *dbSource) Stats(ctx context.Context, q queries.StatsQuery, durations bool) (*queries.Stats, error) {
 	st, err := d.store.Stats(ctx, d.scope, q)
-	if err != nil || !durations {
-		return st, err
+	if err != nil {
+		return nil, err
+	}
+	if st.Backlog, err = d.store.Backlog(ctx, d.scope, queries.BacklogQuery{Namespace: q.Namespace, Function: q.Function, Qualifier: q.Qualifier}); err != nil {
+		return nil, err
+	}
+	if !durations {
+		return st, nil
 	}
 	if st.Durations, err = d.store.Durations(ctx, d.scope, q); err != nil {
 		return nil, err

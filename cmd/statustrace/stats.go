@@ -83,7 +83,7 @@ func (a *app) statsCmd() *cobra.Command {
 	fl.StringVar(&from, "from", "", "window start (RFC 3339, Unix ms or a duration ago)")
 	fl.StringVar(&to, "to", "", "window end (default now)")
 	fl.StringVar(&step, "step", "", "series step: 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
-	fl.BoolVar(&durations, "durations", false, "also queue-wait and run-duration percentiles (reads raw transitions: slower)")
+	fl.BoolVar(&durations, "durations", false, "also queue-wait, run, retry-delay and end-to-end percentiles (from per-minute digests, within 1%)")
 	fl.BoolVar(&showSeries, "series", false, "print the series too")
 	// --from replaces the --since default.
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
@@ -129,14 +129,33 @@ func (a *app) printStats(st *queries.Stats, showSeries bool) error {
 	if err := kv.flush(); err != nil {
 		return err
 	}
+	if st.Backlog != nil {
+		fmt.Fprintln(a.stdout)
+		if len(st.Backlog) == 0 {
+			fmt.Fprintln(a.stdout, "Waiting now: none")
+		} else {
+			t := newTable(a.stdout, "WAITING NOW", "EVENTS", "OLDEST AGE", "OLDEST ACCEPTED")
+			for _, b := range st.Backlog {
+				t.row(cell(b.Namespace+"/"+b.Function+":"+b.Qualifier, 60), n(b.Waiting),
+					short(time.Duration(b.OldestAgeSeconds*float64(time.Second))), b.OldestAcceptedAt.Format(time.RFC3339))
+			}
+			if err := t.flush(); err != nil {
+				return err
+			}
+		}
+	}
 	if d := st.Durations; d != nil {
 		fmt.Fprintln(a.stdout)
 		t := newTable(a.stdout, "DURATION", "COUNT", "P50", "P90", "P99")
 		t.row("queue wait", n(d.QueueWaits), short(d.QueueWait.P50), short(d.QueueWait.P90), short(d.QueueWait.P99))
 		t.row("run (per attempt)", n(d.Runs), short(d.Run.P50), short(d.Run.P90), short(d.Run.P99))
-		t.row("retry delay", n(d.RetryDelays), short(d.RetryDelayP50), "-", "-")
+		t.row("retry delay", n(d.RetryDelays), short(d.RetryDelay.P50), short(d.RetryDelay.P90), short(d.RetryDelay.P99))
+		t.row("end to end", n(d.EndToEnds), short(d.EndToEnd.P50), short(d.EndToEnd.P90), short(d.EndToEnd.P99))
 		if err := t.flush(); err != nil {
 			return err
+		}
+		if d.MaxRelativeError > 0 {
+			fmt.Fprintf(a.stdout, "(percentiles from per-minute digests, within %.1f%%)\n", d.MaxRelativeError*100)
 		}
 	}
 	if len(st.Errors) > 0 {

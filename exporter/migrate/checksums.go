@@ -19,6 +19,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	1: {rendered: "28b90953c0d3e2d373d3bd6aac8950c12b5b144e2236d148c51181cfc0822079", legacy: "a9c5d05469b1e97484b7f9dbef71fc7bc06408db7687350d68d77f8b22b1441c"},
 	2: {rendered: "fe32c42a623254ca350ecec72396e6407ef7389e396547bcdf9ede27bfe03cd2", legacy: "e28c6e80f720966f0586f7a599da5f03a5e4d594785d4899e01feaebcc2d17bb"},
 	3: {rendered: "e987d3626fe0f2c795e13cd52e1a667a6eded6e6eaa41053ab03c21204858735"},
+	4: {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -69,6 +69,9 @@ func up(ctx context.Context, conn Conn, opts Options, ms []Migration) (Result, e
 	if !o.AutoStatistics {
 		o.AutoStatistics = hasMergeTreeSetting(ctx, conn, "auto_statistics_types")
 	}
+	if n := len(ms); n > 0 {
+		o.upTo = ms[n-1].Version
+	}
 	rendered, err := o.renderAll(ms)
 	if err != nil {
 		return res, err

@@ -123,8 +123,8 @@ func TestUpAutoStatistics(t *testing.T) {
 				t.Errorf("server knows the setting: %v, DDL sets it: %v:\n%s", known, got, q)
 			}
 		}
-		if tables != 3 {
-			t.Errorf("%d data tables created, want 3", tables)
+		if tables != 4 {
+			t.Errorf("%d data tables created, want 4", tables)
 		}
 	}
 }

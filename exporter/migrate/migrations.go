@@ -20,9 +20,10 @@ import (
 //     Distributed table in cluster mode, nothing otherwise), {{ttl "expr"}}
 //     (the retention TTL clause), {{settings "a = 1, ..."}} (a data table's
 //     SETTINGS clause, with auto_statistics_types where the server has it),
-//     and every function of internal/sqltmpl (state rules from package
-//     event: {{state "queued"}}, {{isTerminal "to_state"}},
-//     {{stateRank "to_state"}}). Table and column names come from
+//     {{if clustered}} (cluster mode only), and every function of
+//     internal/sqltmpl (state rules from package event: {{state "queued"}},
+//     {{isTerminal "to_state"}}, {{stateRank "to_state"}}; the duration
+//     digests' {{durationKind "run"}} and {{digestBin "expr"}}). Table and column names come from
 //     internal/schema so the query side reads what is written here.
 
 // builtin is the ordered list of migrations. Version numbers start at 1 and
@@ -31,6 +32,7 @@ var builtin = []Migration{
 	{Version: 1, Name: "transitions, events and per-minute stats with their materialized views"},
 	{Version: 2, Name: "events: times at millisecond precision, stored with the GCD codec"},
 	{Version: 3, Name: "transitions: same (tenant, request_id, seq) keeps the higher-ranked state on merge (version column state_rank)"},
+	{Version: 4, Name: "duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms"},
 }
 
 //go:embed sql/*.sql
@@ -88,4 +90,9 @@ var ttlTables = []struct{ name, expr string }{
 	{"transitions", "toDateTime(time)"},
 	{"events", "toDateTime(last_time)"},
 	{"stats_minute", "bucket"},
+	{"durations_minute", "bucket"},
 }
+
+// ttlSince is the migration that creates a ttlTables entry, for those that
+// migration 1 did not.
+var ttlSince = map[string]uint32{"durations_minute": 4}

@@ -48,6 +48,9 @@ type Options struct {
 	// stateRank overrides schema.StateRankExpr (tests: a Go constant a
 	// template pulls in must change the checksum).
 	stateRank string
+	// upTo, when set, is the newest migration this run knows: tables a
+	// later migration creates get no retention ALTER (they do not exist).
+	upTo uint32
 }
 
 // Migration is one schema version.
@@ -175,11 +178,12 @@ func (o Options) retentionSeconds() int64 { return int64(o.Retention / time.Seco
 // sharded tables are split across shards in cluster mode (a Distributed
 // table named as in internal/schema, over name+LocalSuffix). Other names
 // (settings, migrations, views) exist once per node.
-var sharded = map[string]bool{schema.Transitions: true, schema.Events: true, schema.Stats: true}
+var sharded = map[string]bool{schema.Transitions: true, schema.Events: true, schema.Stats: true, schema.Durations: true}
 
 var known = map[string]bool{
 	schema.Transitions: true, schema.Events: true, schema.Stats: true,
 	schema.Settings: true, schema.Migrations: true, schema.MVEvents: true, schema.MVStats: true,
+	schema.Durations: true, schema.MVDurations: true,
 }
 
 func quote(id string) string { return "`" + strings.ReplaceAll(id, "`", "``") + "`" }
@@ -278,6 +282,9 @@ func (o Options) funcs() template.FuncMap {
 		},
 		"transitionsColumns": func() string { return transitionsColumns },
 		"settings":           o.settings,
+		// clustered is true in cluster mode (a statement for the
+		// Distributed table only).
+		"clustered": func() bool { return o.Cluster != "" },
 		// tableAs is the physical table of name with a suffix: a table
 		// that replaces name (or is being replaced) during a rebuild.
 		"tableAs": func(name, suffix string) (string, error) {
@@ -459,6 +466,9 @@ ORDER BY version`,
 func (o Options) retentionSQL() []string {
 	out := make([]string, 0, len(ttlTables))
 	for _, t := range ttlTables {
+		if v := ttlSince[t.name]; o.upTo != 0 && v > o.upTo {
+			continue
+		}
 		out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY %s",
 			o.qualified(o.physical(t.name)), o.onCluster(), o.ttl(t.expr)))
 	}

@@ -137,6 +137,7 @@ type ActionRequest struct {
 	Limit             *int64        `json:"Limit"`
 	InvokeRequestId   string        `json:"InvokeRequestId"` //nolint:revive // the reference field name
 	Cursor            string        `json:"Cursor"`          // extension: keyset paging
+	GraceShutdown     *bool         `json:"GraceShutdown"`   // TerminateAsyncEvent
 }
 
 // AsyncEvent is one item of EventList.
@@ -258,15 +259,21 @@ func (s *Server) action() http.Handler {
 			resp, err = s.listAsyncEvents(ctx, p, &req)
 		case ActionGetAsyncEventStatus:
 			resp, err = s.getAsyncEventStatus(ctx, p, &req)
+		case ActionTerminateAsyncEvent:
+			resp, err = s.terminateAsyncEvent(ctx, p, &req)
 		case "":
 			actionError(w, rid, http.StatusBadRequest, actCodeMissing, "no Action (X-Action header, ?Action= or \"Action\" in the body)")
 			return
 		default:
-			actionError(w, rid, http.StatusBadRequest, actCodeInvalidAct, fmt.Sprintf("unknown Action %.60q (want %s or %s)", act, ActionListAsyncEvents, ActionGetAsyncEventStatus))
+			actionError(w, rid, http.StatusBadRequest, actCodeInvalidAct, fmt.Sprintf("unknown Action %.60q (want %s, %s or %s)", act, ActionListAsyncEvents, ActionGetAsyncEventStatus, ActionTerminateAsyncEvent))
 			return
 		}
 		if err != nil {
-			status, _, msg := s.classify(r, err)
+			status, code, msg := s.ActionError(r, err)
+			if code == codeEnded || code == codeNotConfigured || code == codeSchedulerError {
+				actionError(w, rid, status, actionCode(code), msg)
+				return
+			}
 			var me missingError
 			switch {
 			case errors.As(err, &me):

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/statustrace/statustrace/internal/schedclient"
 	"github.com/statustrace/statustrace/queries"
 )
 
@@ -38,12 +39,22 @@ type Config struct {
 	// QueryTimeout bounds one query of a list, lookup or statistics request
 	// (not exports, which end when the client goes away). Default 30s.
 	QueryTimeout time.Duration
+	// LiveInterval is how often a live stream polls ClickHouse (default
+	// 500ms). Live streams and GET /v1/functions need a Backend that is
+	// also a ChangeSource / FunctionSource (*queries.Store is both).
+	LiveInterval time.Duration
+	// Scheduler, when set, receives the actions (terminate, status trace)
+	// of callers whose tenant is SchedulerTenant.
+	Scheduler       *schedclient.Client
+	SchedulerTenant string
 }
 
 // Server serves the API. Create it with New and mount Handler.
 type Server struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg   Config
+	mux   *http.ServeMux
+	hub   *Hub
+	fnSrc FunctionSource
 }
 
 // New validates cfg and builds the routes.
@@ -61,6 +72,19 @@ func New(cfg Config) (*Server, error) {
 		cfg.QueryTimeout = 30 * time.Second
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	if src, ok := cfg.Backend.(ChangeSource); ok {
+		s.hub = NewHub(src, cfg.LiveInterval, cfg.Log)
+		s.mux.Handle("GET /v1/live", s.authed(s.liveEvents))
+		s.mux.Handle("GET /v1/events/{request_id}/live", s.authed(s.liveEvents))
+	}
+	if src, ok := cfg.Backend.(FunctionSource); ok {
+		s.fnSrc = src
+		s.mux.Handle("GET /v1/functions", s.authed(s.functions))
+	}
+	s.mux.Handle("POST /v1/events/{request_id}/terminate", s.authed(s.terminate))
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		s.mux.Handle(m+" /v1/functions/{namespace}/{function}/status-trace", s.authed(s.statusTrace))
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -73,6 +97,22 @@ func New(cfg Config) (*Server, error) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
 	return s, nil
+}
+
+// Tokens are the server's API tokens (the console signs in with them).
+func (s *Server) Tokens() *Tokens { return s.cfg.Tokens }
+
+// Backend is the server's query backend.
+func (s *Server) Backend() Backend { return s.cfg.Backend }
+
+// Authenticate resolves a token to its principal.
+func (s *Server) Authenticate(token string) (Principal, bool) { return lookup(s.cfg.Tokens, token) }
+
+// Close ends the live streams (call before a graceful HTTP shutdown).
+func (s *Server) Close() {
+	if s.hub != nil {
+		s.hub.Close()
+	}
 }
 
 // Handler is the API with request IDs and panic recovery around it.
@@ -136,7 +176,7 @@ func (s *Server) authenticate(r *http.Request) (Principal, bool) {
 	if !ok {
 		return Principal{}, false
 	}
-	return s.cfg.Tokens.Lookup(tok)
+	return lookup(s.cfg.Tokens, tok)
 }
 
 // Error codes of the JSON errors.
@@ -266,6 +306,14 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		st.Durations = d
+	}
+	if b, ok := s.cfg.Backend.(BacklogBackend); ok {
+		bl, err := b.Backlog(ctx, sc, queries.BacklogQuery{Namespace: q.Namespace, Function: q.Function, Qualifier: q.Qualifier})
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		st.Backlog = bl
 	}
 	writeJSON(w, http.StatusOK, st)
 }

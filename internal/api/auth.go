@@ -1,17 +1,9 @@
 package api
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
-	"os"
-	"strings"
-	"unicode/utf8"
 
-	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/authtoken"
 	"github.com/statustrace/statustrace/queries"
 )
 
@@ -27,146 +19,24 @@ func (p Principal) Scope() queries.Scope {
 	return queries.Scope{Tenant: p.Tenant, Namespaces: p.Namespaces}
 }
 
-// Tokens maps API tokens to principals. Tokens are kept only as SHA-256
-// hashes, so a token file may hold hashes instead of the tokens themselves.
-type Tokens struct {
-	byHash map[[32]byte]Principal
-}
+// Allows reports whether p covers namespace.
+func (p Principal) Allows(namespace string) bool { return authtoken.Grant(p).Allows(namespace) }
+
+// Tokens maps API tokens to what they grant (the format lives in
+// internal/authtoken, shared with the scheduler's API).
+type Tokens = authtoken.Tokens
 
 // NewTokens returns an empty token set.
-func NewTokens() *Tokens { return &Tokens{byHash: map[[32]byte]Principal{}} }
+func NewTokens() *Tokens { return authtoken.NewTokens() }
 
-// Len is the number of tokens.
-func (t *Tokens) Len() int { return len(t.byHash) }
+// MinTokenLen is the shortest token accepted.
+const MinTokenLen = authtoken.MinTokenLen
 
-// MinTokenLen is the shortest token accepted: guessing must be hopeless.
-const MinTokenLen = 16
-
-func validKey(what, s string) error {
-	if s == "" {
-		return fmt.Errorf("%s is empty", what)
-	}
-	if len(s) > event.MaxKeyBytes || !utf8.ValidString(s) {
-		return fmt.Errorf("%s %.40q: want valid UTF-8 of at most %d bytes", what, s, event.MaxKeyBytes)
-	}
-	return nil
-}
-
-// Add grants token to p.
-func (t *Tokens) Add(token string, p Principal) error {
-	if len(token) < MinTokenLen {
-		return fmt.Errorf("token for tenant %q: shorter than %d characters", p.Tenant, MinTokenLen)
-	}
-	return t.addHash(sha256.Sum256([]byte(token)), p)
-}
-
-func (t *Tokens) addHash(h [32]byte, p Principal) error {
-	if err := validKey("tenant", p.Tenant); err != nil {
-		return err
-	}
-	for _, ns := range p.Namespaces {
-		if err := validKey("namespace", ns); err != nil {
-			return err
-		}
-	}
-	if _, dup := t.byHash[h]; dup {
-		return fmt.Errorf("token for tenant %q is configured twice", p.Tenant)
-	}
-	t.byHash[h] = p
-	return nil
-}
-
-// Lookup returns the principal of token.
-func (t *Tokens) Lookup(token string) (Principal, bool) {
-	// Looking up the hash, not the token, leaks nothing useful through timing.
-	p, ok := t.byHash[sha256.Sum256([]byte(token))]
-	return p, ok
-}
-
-// ParseTokenSpecs reads tokens written as `token=tenant` or
-// `token=tenant:ns1,ns2`, separated by ';' or newlines (the --token flag and
-// STATUSTRACE_API_TOKENS).
-func (t *Tokens) ParseTokenSpecs(specs string) error {
-	for _, spec := range strings.FieldsFunc(specs, func(r rune) bool { return r == ';' || r == '\n' }) {
-		spec = strings.TrimSpace(spec)
-		if spec == "" {
-			continue
-		}
-		token, rest, ok := strings.Cut(spec, "=")
-		if !ok {
-			return errors.New("token spec: want token=tenant[:namespace,...]")
-		}
-		tenant, nss, _ := strings.Cut(rest, ":")
-		p := Principal{Tenant: tenant}
-		if nss != "" {
-			p.Namespaces = strings.Split(nss, ",")
-		}
-		if err := t.Add(token, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// tokenFile is the JSON token file:
-//
-//	{"tokens": [
-//	  {"token": "...", "tenant": "acme"},
-//	  {"token_sha256": "<64 hex digits>", "tenant": "acme", "namespaces": ["billing"]}
-//	]}
-type tokenFile struct {
-	Tokens []struct {
-		Token       string   `json:"token"`
-		TokenSHA256 string   `json:"token_sha256"`
-		Tenant      string   `json:"tenant"`
-		Namespaces  []string `json:"namespaces"`
-	} `json:"tokens"`
-}
-
-// LoadFile adds the tokens of a JSON token file.
-func (t *Tokens) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("token file: %w", err)
-	}
-	var f tokenFile
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("token file %s: %w", path, err)
-	}
-	for i, e := range f.Tokens {
-		p := Principal{Tenant: e.Tenant, Namespaces: e.Namespaces}
-		switch {
-		case e.Token != "" && e.TokenSHA256 != "":
-			err = errors.New("set token or token_sha256, not both")
-		case e.Token != "":
-			err = t.Add(e.Token, p)
-		case e.TokenSHA256 != "":
-			var h [32]byte
-			raw, herr := hex.DecodeString(e.TokenSHA256)
-			if herr != nil || len(raw) != 32 {
-				err = errors.New("token_sha256: want 64 hex digits")
-				break
-			}
-			copy(h[:], raw)
-			err = t.addHash(h, p)
-		default:
-			err = errors.New("no token")
-		}
-		if err != nil {
-			return fmt.Errorf("token file %s entry %d: %w", path, i+1, err)
-		}
-	}
-	return nil
+// lookup resolves a bearer token to its principal.
+func lookup(t *Tokens, token string) (Principal, bool) {
+	g, ok := t.Lookup(token)
+	return Principal(g), ok
 }
 
 // bearer extracts the token of an Authorization: Bearer header.
-func bearer(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(tok), true
-}
+func bearer(r *http.Request) (string, bool) { return authtoken.Bearer(r) }

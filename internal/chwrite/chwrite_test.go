@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
@@ -26,6 +27,12 @@ func TestClassify(t *testing.T) {
 		{"value out of range", &clickhouse.Exception{Code: 321, Message: "out of range"}, Permanent},
 		{"unknown table", &clickhouse.Exception{Code: 60, Message: "Table x.transitions does not exist"}, Transient},
 		{"read-only replica", &clickhouse.Exception{Code: 242, Message: "Table is in readonly mode"}, Transient},
+		// Codes as the server numbers them (ch-go's constants are generated
+		// from ClickHouse's list): a quota per interval and a full disk pass
+		// later; a query over its byte limit never does.
+		{"quota exceeded", &clickhouse.Exception{Code: int32(proto.ErrQuotaExceeded), Message: "Quota for user 'otel' for 3600s has been exceeded"}, Transient},
+		{"disk full", &clickhouse.Exception{Code: int32(proto.ErrNotEnoughSpace), Message: "Cannot reserve 1.00 MiB, not enough space"}, Transient},
+		{"too many bytes in one query", &clickhouse.Exception{Code: int32(proto.ErrTooManyBytes), Message: "Limit for rows or bytes to read exceeded"}, Permanent},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, Transient},
 		{"timeout", context.DeadlineExceeded, Transient},
 		{"EOF", io.ErrUnexpectedEOF, Transient},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
@@ -44,53 +45,55 @@ func (c Class) String() string {
 // many partitions in one block) and permanent. A missing table, column or
 // grant is transient on purpose: dropping every batch because the schema
 // or the user is broken would lose everything an operator could still
-// save by fixing it.
-var transientCodes = map[int32]string{
-	3:    "UNEXPECTED_END_OF_FILE",
-	16:   "NO_SUCH_COLUMN_IN_TABLE",
-	32:   "ATTEMPT_TO_READ_AFTER_EOF",
-	33:   "CANNOT_READ_ALL_DATA",
-	47:   "UNKNOWN_IDENTIFIER",
-	60:   "UNKNOWN_TABLE",
-	81:   "UNKNOWN_DATABASE",
-	159:  "TIMEOUT_EXCEEDED",
-	164:  "READONLY",
-	192:  "UNKNOWN_USER",
-	193:  "WRONG_PASSWORD",
-	194:  "REQUIRED_PASSWORD",
-	195:  "IP_ADDRESS_NOT_ALLOWED",
-	198:  "DNS_ERROR",
-	202:  "TOO_MANY_SIMULTANEOUS_QUERIES",
-	203:  "NO_FREE_CONNECTION",
-	209:  "SOCKET_TIMEOUT",
-	210:  "NETWORK_ERROR",
-	214:  "TOO_MANY_BYTES", // the quota kind, per interval
-	225:  "NO_ZOOKEEPER",
-	236:  "ABORTED",
-	241:  "MEMORY_LIMIT_EXCEEDED",
-	242:  "TABLE_IS_READ_ONLY",
-	252:  "TOO_MANY_PARTS", // but see tooManyPartitions
-	279:  "ALL_CONNECTION_TRIES_FAILED",
-	285:  "TOO_FEW_LIVE_REPLICAS",
-	286:  "UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE",
-	290:  "LIMIT_EXCEEDED",
-	319:  "UNKNOWN_STATUS_OF_INSERT",
-	341:  "UNFINISHED",
-	373:  "SESSION_IS_LOCKED",
-	394:  "QUERY_WAS_CANCELLED",
-	425:  "SYSTEM_ERROR",
-	439:  "CANNOT_SCHEDULE_TASK",
-	497:  "ACCESS_DENIED",
-	516:  "AUTHENTICATION_FAILED",
-	999:  "KEEPER_EXCEPTION",
-	1002: "UNKNOWN_EXCEPTION",
+// save by fixing it. The codes are ch-go's constants, generated from
+// ClickHouse's own error list, so none is spelled or numbered by hand.
+var transientCodes = map[proto.Error]struct{}{
+	proto.ErrUnexpectedEndOfFile:               {},
+	proto.ErrNoSuchColumnInTable:               {},
+	proto.ErrAttemptToReadAfterEOF:             {},
+	proto.ErrCannotReadAllData:                 {},
+	proto.ErrUnknownIdentifier:                 {},
+	proto.ErrUnknownTable:                      {},
+	proto.ErrUnknownDatabase:                   {},
+	proto.ErrTimeoutExceeded:                   {},
+	proto.ErrReadonly:                          {},
+	proto.ErrUnknownUser:                       {},
+	proto.ErrWrongPassword:                     {},
+	proto.ErrRequiredPassword:                  {},
+	proto.ErrIPAddressNotAllowed:               {},
+	proto.ErrDNSError:                          {},
+	proto.ErrQuotaExceeded:                     {}, // per interval: the next one admits the batch
+	proto.ErrTooManySimultaneousQueries:        {},
+	proto.ErrNoFreeConnection:                  {},
+	proto.ErrSocketTimeout:                     {},
+	proto.ErrNetworkError:                      {},
+	proto.ErrNoZookeeper:                       {},
+	proto.ErrAborted:                           {},
+	proto.ErrMemoryLimitExceeded:               {},
+	proto.ErrTableIsReadOnly:                   {},
+	proto.ErrNotEnoughSpace:                    {}, // a full disk an operator can free
+	proto.ErrTooManyParts:                      {}, // but see tooManyPartitions
+	proto.ErrAllConnectionTriesFailed:          {},
+	proto.ErrTooFewLiveReplicas:                {},
+	proto.ErrUnsatisfiedQuorumForPreviousWrite: {},
+	proto.ErrLimitExceeded:                     {},
+	proto.ErrUnknownStatusOfInsert:             {},
+	proto.ErrUnfinished:                        {},
+	proto.ErrSessionIsLocked:                   {},
+	proto.ErrQueryWasCancelled:                 {},
+	proto.ErrSystemError:                       {},
+	proto.ErrCannotScheduleTask:                {},
+	proto.ErrAccessDenied:                      {},
+	proto.ErrAuthenticationFailed:              {},
+	proto.ErrKeeperException:                   {},
+	proto.ErrUnknownException:                  {},
 }
 
 // tooManyPartitions tells code 252's permanent form (one INSERT block
 // spanning more partitions than max_partitions_per_insert_block: this batch
 // will never pass as it is) from its transient one (merges behind).
 func tooManyPartitions(e *clickhouse.Exception) bool {
-	return e.Code == 252 && strings.Contains(strings.ToLower(e.Message), "partitions for single insert block")
+	return proto.Error(e.Code) == proto.ErrTooManyParts && strings.Contains(strings.ToLower(e.Message), "partitions for single insert block")
 }
 
 // errData marks an error about the data itself found before it reached the
@@ -122,7 +125,7 @@ func Classify(err error) Class {
 	if tooManyPartitions(e) {
 		return Permanent
 	}
-	if _, ok := transientCodes[e.Code]; ok {
+	if _, ok := transientCodes[proto.Error(e.Code)]; ok {
 		return Transient
 	}
 	return Permanent

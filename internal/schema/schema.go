@@ -65,6 +65,10 @@ const (
 	Settings    = "settings"
 	Migrations  = "schema_migrations"
 
+	// OtelTraces is the contrib ClickHouse exporter's traces table (the
+	// collector's full-trace pipeline writes it in the same database).
+	OtelTraces = "otel_traces"
+
 	MVEvents = "events_mv"
 	MVStats  = "stats_minute_mv"
 )

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -25,10 +26,23 @@ import (
 // Funcs are the functions every statustrace .sql template can call: the
 // state fragments of event.TemplateFuncs and
 //
-//	{{cutoff}}   the oldest visible time (schema.RetentionCutoffExpr)
+//	{{cutoff}}                 the oldest visible time (schema.RetentionCutoffExpr)
+//	{{durationKind "run"}}     'run': a kind of the duration digests (schema.DurationKinds)
+//	{{digestBin "expr"}}       the digest bin of a duration in ns (schema.DigestBinExpr)
+//	{{digestValue "expr"}}     the duration in ns a bin stands for (schema.DigestValueExpr)
 func Funcs() template.FuncMap {
 	f := event.TemplateFuncs()
 	f["cutoff"] = func() string { return schema.RetentionCutoffExpr }
+	f["durationKind"] = func(kind string) (string, error) {
+		if !slices.Contains(schema.DurationKinds, kind) {
+			return "", fmt.Errorf("durationKind: unknown kind %q (schema.DurationKinds)", kind)
+		}
+		return "'" + kind + "'", nil
+	}
+	// The digest expressions take SQL expressions of our own templates
+	// ("k.2", an array element), never user input.
+	f["digestBin"] = schema.DigestBinExpr
+	f["digestValue"] = schema.DigestValueExpr
 	return f
 }
 
@@ -36,11 +50,12 @@ func Funcs() template.FuncMap {
 // ({{.Transitions}}, ...), from internal/schema.
 type Tables struct {
 	Transitions, Events, Stats, Settings string
+	Durations                            string // the per-minute duration digests
 }
 
 // DefaultTables names the tables as internal/schema does.
 func DefaultTables() Tables {
-	return Tables{Transitions: schema.Transitions, Events: schema.Events, Stats: schema.Stats, Settings: schema.Settings}
+	return Tables{Transitions: schema.Transitions, Events: schema.Events, Stats: schema.Stats, Settings: schema.Settings, Durations: schema.Durations}
 }
 
 // shared are the fragments every template set includes (sql/_*.sql here):

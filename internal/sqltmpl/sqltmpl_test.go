@@ -57,3 +57,28 @@ func TestParseErrors(t *testing.T) {
 		t.Error("a missing field and an unknown state rendered")
 	}
 }
+
+// The duration digests' functions come from internal/schema; a kind that
+// schema does not know fails the render instead of matching nothing.
+func TestDigestFuncs(t *testing.T) {
+	fsys := fstest.MapFS{
+		"sql/d.sql":   {Data: []byte(`SELECT {{digestValue "b"}} FROM {{.Durations}} WHERE kind = {{durationKind "run"}} AND b = {{digestBin "x"}}`)},
+		"sql/bad.sql": {Data: []byte(`{{durationKind "runtime"}}`)},
+	}
+	tm, err := Parse(fsys, "sql/*.sql", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Execute(tm, "d", DefaultTables())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "SELECT " + schema.DigestValueExpr("b") + " FROM " + schema.Durations +
+		" WHERE kind = '" + schema.DurationRun + "' AND b = " + schema.DigestBinExpr("x")
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if _, err := Execute(tm, "bad", DefaultTables()); err == nil {
+		t.Error("an unknown duration kind rendered")
+	}
+}

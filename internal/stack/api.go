@@ -9,9 +9,10 @@ import (
 )
 
 // startAPI runs `statustrace serve` on addr against the stack's database,
-// with one token for the scheduler's tenant. The collector has created the
-// schema by then; serve installs the query views on start.
-func startAPI(o Options, addr, token, tenant string) (*Process, error) {
+// with one token for the scheduler's tenant, and the scheduler's API for
+// actions. The collector has created the schema by then; serve installs the
+// query views on start.
+func startAPI(o Options, addr, token, tenant, schedulerURL, schedulerToken string) (*Process, error) {
 	dsn, err := WithDatabase(o.DSN, o.Database)
 	if err != nil {
 		return nil, err
@@ -19,9 +20,11 @@ func startAPI(o Options, addr, token, tenant string) (*Process, error) {
 	env := []string{
 		"CLICKHOUSE_DSN=" + dsn,
 		"STATUSTRACE_API_TOKENS=" + token + "=" + tenant,
+		"STATUSTRACE_SCHEDULER_TOKEN=" + schedulerToken,
 	}
-	return startProcess("api", o.Bin.Statustrace, []string{"serve", "--listen", addr, "--log-level", "info"},
-		env, o.WorkDir, filepath.Join(o.WorkDir, "api.log"))
+	args := append([]string{"serve", "--listen", addr, "--log-level", "info",
+		"--scheduler-url", schedulerURL, "--scheduler-tenant", tenant}, o.APIArgs...)
+	return startProcess("api", o.Bin.Statustrace, args, env, o.WorkDir, filepath.Join(o.WorkDir, "api.log"))
 }
 
 // WithDatabase returns the DSN with its database (the URL path) set.

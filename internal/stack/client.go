@@ -15,16 +15,22 @@ import (
 
 // SchedulerClient calls the scheduler's HTTP API (scheduler/api).
 type SchedulerClient struct {
-	Base string
-	HTTP *http.Client
+	Base  string
+	Token string // the API's bearer token
+	HTTP  *http.Client
 }
 
 // NewSchedulerClient returns a client for base with connection reuse sized
 // for concurrent callers.
-func NewSchedulerClient(base string) *SchedulerClient {
+func NewSchedulerClient(base, token string) *SchedulerClient {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
-	return &SchedulerClient{Base: base, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &SchedulerClient{Base: base, Token: token, HTTP: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (c *SchedulerClient) do(req *http.Request) (*http.Response, error) {
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	return c.HTTP.Do(req)
 }
 
 // Invocation is one invoke request.
@@ -50,7 +56,7 @@ func (c *SchedulerClient) Invoke(ctx context.Context, inv Invocation) (int, stri
 	if inv.TraceParent != "" {
 		req.Header.Set("traceparent", inv.TraceParent)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("invoke %s/%s: %w", inv.Namespace, inv.Function, err)
 	}
@@ -67,7 +73,7 @@ func (c *SchedulerClient) Terminate(ctx context.Context, requestID string, mode 
 	if err != nil {
 		return 0, "", err
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return 0, "", fmt.Errorf("terminate %s: %w", requestID, err)
 	}
@@ -88,7 +94,7 @@ func (c *SchedulerClient) Event(ctx context.Context, requestID string) (api.Even
 	if err != nil {
 		return ev, err
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return ev, fmt.Errorf("event %s: %w", requestID, err)
 	}
@@ -117,4 +123,29 @@ func (c *SchedulerClient) WaitState(ctx context.Context, requestID, state string
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// SetStanding puts a namespace's account standing ("good", "arrears",
+// "suspended") through the scheduler's API (every node follows it).
+func (c *SchedulerClient) SetStanding(ctx context.Context, namespace, standing string) error {
+	body, err := json.Marshal(map[string]string{"standing": standing})
+	if err != nil {
+		return err
+	}
+	u := fmt.Sprintf("%s/v1/namespaces/%s/standing", c.Base, url.PathEscape(namespace))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("standing of %s: %w", namespace, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("standing of %s: %s: %s", namespace, resp.Status, bytes.TrimSpace(b))
+	}
+	return nil
 }

@@ -6,7 +6,7 @@
 GO ?= go
 BIN ?= bin
 
-.PHONY: demo-run test-e2e test-chaos bench-freshness
+.PHONY: demo-run test-e2e test-chaos bench-freshness screenshots
 
 # Builds everything, then runs the whole pipeline with a few thousand
 # invocations and prints the status statistics and lookups. Uses
@@ -17,6 +17,14 @@ demo-run:
 	$(GO) build -o $(BIN)/ ./cmd/...
 	$(GO) build -o $(BIN)/statustrace-collector ./collector
 	$(BIN)/statustrace-demo -bin $(BIN) $(DEMO_FLAGS)
+
+# PNGs of each console page on the demo's data (headless Chromium: Debian's
+# chromium package), for the README: docs/screenshots/*.png.
+SCREENSHOTS ?= docs/screenshots
+screenshots:
+	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/statustrace-collector ./collector
+	$(BIN)/statustrace-demo -bin $(BIN) -exit -n 1000 -screenshots $(SCREENSHOTS)
 
 # The end-to-end test alone (it is also part of `go test ./...`).
 test-e2e:

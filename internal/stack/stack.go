@@ -63,6 +63,11 @@ type Options struct {
 	// APIToken is the API's bearer token for the scheduler's tenant
 	// (generated when empty; at least 16 characters).
 	APIToken string
+	// SchedulerToken is the scheduler API's bearer token (generated when
+	// empty); the statustrace API calls the scheduler with it.
+	SchedulerToken string
+	// APIArgs are extra arguments of `statustrace serve` (e.g. --trace-url).
+	APIArgs []string
 
 	// Logf receives progress lines; nil: silent.
 	Logf func(format string, args ...any)
@@ -83,6 +88,7 @@ type Stack struct {
 	CollectorMetrics string // the collector's own Prometheus metrics
 	APIURL           string // statustrace API; empty without one
 	APIToken         string
+	SchedulerToken   string // the scheduler API's bearer token
 	SchedulerConfig  string // path of the generated scheduler config
 	// SpoolDir is the plugin's spool folder (status_trace.spool_dir; in
 	// WorkDir unless the scheduler config names one): what the plugin
@@ -133,8 +139,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		CollectorMetrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]),
 		SchedulerURL:     "http://" + addr(4),
 		DemoURL:          "http://" + addr(5),
+		SchedulerToken:   o.SchedulerToken,
 
 		CollectorQueueDir: filepath.Join(o.WorkDir, "collector-queue"),
+	}
+	if s.SchedulerToken == "" {
+		s.SchedulerToken = randomToken()
 	}
 
 	// Collector.
@@ -165,7 +175,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			s.APIToken = randomToken()
 		}
 		o.Logf("starting the statustrace API (%s)", s.APIURL)
-		s.API, err = startAPI(o, addr(6), s.APIToken, schedulerTenant(o.Scheduler))
+		s.API, err = startAPI(o, addr(6), s.APIToken, schedulerTenant(o.Scheduler), s.SchedulerURL, s.SchedulerToken)
 		if err != nil {
 			return nil, s.failStart(err)
 		}
@@ -199,6 +209,7 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 		c.Node = "node-1"
 	}
 	c.Tenant = schedulerTenant(c)
+	c.APITokens = append(append([]string{}, c.APITokens...), s.SchedulerToken+"="+c.Tenant)
 	c.Listen = listen
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}

@@ -189,8 +189,15 @@ func TestFullBufferDropsAndCounts(t *testing.T) {
 		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-%05d", i), base)[0])
 	}
 	// On a loaded machine the loop may take its in-flight batches out of
-	// the buffer only after the burst above: top it up until it is full
-	// again (the stopped plugin takes no more).
+	// the buffer only after the burst above. Wait until it holds all it may
+	// (MaxInflightBatches unacknowledged: it takes nothing more from the
+	// stopped plugin's buffer), then top the buffer up until it is full.
+	for deadline := time.Now().Add(time.Minute); rep.Stats().Unacked < 2; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the loop never took its 2 in-flight batches: %+v", rep.Stats())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	for i := 0; i < 200 && metricValue(t, reader, "statustrace.reporter.queue.depth", "") < 64; i++ {
 		rep.Report(lifecycle("ns", "fn", fmt.Sprintf("full-top-%03d", i), base)[0])
 		total++

@@ -107,6 +107,10 @@ func (b *builder) emit(out ptrace.SpanSlice, st *staged) {
 	if !t.To.Terminal() {
 		return
 	}
+	if eventStart > 0 && eventStart < t.TimeUnixNano {
+		// The exporter's end-to-end duration (the root span is not a row).
+		sp.Attributes().PutInt(event.AttrEventStartUnixNano, eventStart)
+	}
 
 	// Root span of the event: from its first transition to this one. Its
 	// parent is the caller's span, or none.

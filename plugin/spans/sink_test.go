@@ -153,6 +153,14 @@ func TestLifecycleSpans(t *testing.T) {
 	if _, ok := got[traceID+"/"+sid(2)].Attrs[event.AttrErrorCode]; ok {
 		t.Errorf("error.type on a transition without error")
 	}
+	// The terminal transition carries the event's start (the exporter's
+	// end-to-end duration); the others do not.
+	if v := got[traceID+"/"+sid(5)].Attrs[event.AttrEventStartUnixNano]; v != t0 {
+		t.Errorf("terminal span's %s = %v, want %d", event.AttrEventStartUnixNano, v, t0)
+	}
+	if _, ok := got[traceID+"/"+sid(3)].Attrs[event.AttrEventStartUnixNano]; ok {
+		t.Errorf("%s on a non-terminal transition", event.AttrEventStartUnixNano)
+	}
 }
 
 func checkSpan(t *testing.T, g otlptest.Span, w wantSpan) {

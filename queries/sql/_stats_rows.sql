@@ -4,10 +4,12 @@ _stats_rows: the per-minute statistics rows of a window, each finalized
 can then be summed). Reads only the pre-aggregated stats table: rows are
 proportional to functions x minutes x states x error codes, not to events.
 Parameters: _scope, _keys, from_ms and to_ms (Int64 Unix ms: buckets that
-start in [from rounded down to the minute, to)). Columns: bucket, to_state,
-error_code, n.
+start in [from rounded down to the minute, to)). Columns: namespace,
+function, bucket, to_state, error_code, n.
 */ -}}
 SELECT
+        namespace,
+        function,
         bucket,
         to_state,
         error_code,

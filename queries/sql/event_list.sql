@@ -57,6 +57,9 @@ FROM
       AND {{template "_keys.sql" .}}
       AND ({request_id:String} = '' OR request_id = {request_id:String})
       AND last_time >= {{cutoff}}
+{{- if .Since}}
+      AND request_id IN (SELECT request_id FROM {{.Events}} WHERE {{template "_scope.sql" .}} AND last_time > fromUnixTimestamp64Nano({since_ns:Int64}, 'UTC'))
+{{- end}}
     GROUP BY tenant, namespace, function, qualifier, request_id
 )
 WHERE (empty({invoke_types:Array(String)}) OR has({invoke_types:Array(String)}, e_invoke_type))

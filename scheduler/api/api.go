@@ -5,7 +5,8 @@
 //	       headers (optional): X-Request-Id (else one is made), traceparent.
 //	       202 {"request_id", "state"}: the new event, state QUEUED.
 //	       404 unknown function, 409 request ID already used, 413 payload too
-//	       large, 429 over the function's QPS limit (nothing is enqueued).
+//	       large, 429 over the function's QPS limit, 402 account in arrears,
+//	       403 account suspended (nothing is enqueued in each case).
 //	POST   /v1/events/{request_id}/terminate?mode=graceful|immediate[&grace=10s]
 //	       202 {"request_id", "mode", "state"}: ABORTED if the event was
 //	       waiting, TERMINATING (graceful) or RUNNING (immediate, ABORTED
@@ -18,7 +19,12 @@
 //	       200 {"namespace", "function", "enabled"}
 //	GET    /healthz
 //
-// Errors are {"error": {"code": "...", "message": "..."}}.
+// Errors are {"code": "...", "message": "..."}, as in the statustrace API
+// (codes: invalid_parameter, unauthenticated, not_found, duplicate_request_id,
+// event_ended, request_too_large, rate_limited, unavailable, internal).
+//
+// Authenticated wraps the handler with bearer-token authentication (tokens
+// as in the statustrace API).
 package api
 
 import (
@@ -127,6 +133,7 @@ func Handler(svc Service, maxPayload int64) http.Handler {
 	mux.HandleFunc("GET /v1/namespaces/{namespace}/functions/{function}/status-trace", h.getTracing)
 	mux.HandleFunc("PUT /v1/namespaces/{namespace}/functions/{function}/status-trace", h.putTracing)
 	mux.HandleFunc("DELETE /v1/namespaces/{namespace}/functions/{function}/status-trace", h.deleteTracing)
+	h.standingRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -195,10 +202,10 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			writeErrorStatus(w, http.StatusRequestEntityTooLarge, "PayloadTooLarge", fmt.Sprintf("payload is larger than %d bytes", h.maxPayload))
+			writeErrorStatus(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("payload is larger than %d bytes", h.maxPayload))
 			return
 		}
-		writeErrorStatus(w, http.StatusBadRequest, "BadRequest", "reading the payload: "+err.Error())
+		writeErrorStatus(w, http.StatusBadRequest, CodeInvalid, "reading the payload: "+err.Error())
 		return
 	}
 	req.Payload = body
@@ -289,29 +296,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// Error codes, as the statustrace API spells its own.
+const (
+	CodeInvalid         = "invalid_parameter"
+	CodeUnauthenticated = "unauthenticated"
+	CodeNotFound        = "not_found"
+	CodeDuplicate       = "duplicate_request_id"
+	CodeEnded           = "event_ended"
+	CodeTooLarge        = "request_too_large"
+	CodeRateLimited     = "rate_limited"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
+)
+
+// Error is the body of every error answer: {"code", "message"}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
 func writeError(w http.ResponseWriter, err error) {
-	status, code := http.StatusInternalServerError, "Internal"
+	status, code := http.StatusInternalServerError, CodeInternal
+	if st, c, ok := standingError(err); ok {
+		writeErrorStatus(w, st, c, err.Error())
+		return
+	}
 	switch {
 	case errors.Is(err, ErrInvalid):
-		status, code = http.StatusBadRequest, "BadRequest"
+		status, code = http.StatusBadRequest, CodeInvalid
 	case errors.Is(err, ErrNotFound):
-		status, code = http.StatusNotFound, "NotFound"
+		status, code = http.StatusNotFound, CodeNotFound
 	case errors.Is(err, ErrDuplicate):
-		status, code = http.StatusConflict, "DuplicateRequestId"
+		status, code = http.StatusConflict, CodeDuplicate
 	case errors.Is(err, ErrEnded):
-		status, code = http.StatusConflict, "EventEnded"
+		status, code = http.StatusConflict, CodeEnded
 	case errors.Is(err, ErrRateLimited):
-		status, code = http.StatusTooManyRequests, "TooManyRequests"
+		status, code = http.StatusTooManyRequests, CodeRateLimited
 	case errors.Is(err, ErrNotAvailable):
-		status, code = http.StatusServiceUnavailable, "Unavailable"
+		status, code = http.StatusServiceUnavailable, CodeUnavailable
 	}
 	writeErrorStatus(w, status, code, err.Error())
 }
 
 func writeErrorStatus(w http.ResponseWriter, status int, code, msg string) {
-	type body struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}
-	writeJSON(w, status, map[string]body{"error": {Code: code, Message: msg}})
+	writeJSON(w, status, Error{Code: code, Message: msg})
 }

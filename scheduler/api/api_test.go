@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -106,7 +107,10 @@ func TestErrorsMapToStatusCodes(t *testing.T) {
 	} {
 		w := serve(Handler(&fake{err: err}, 1024), http.MethodPost, "/v1/namespaces/ns/functions/fn/invocations", "", nil)
 		assert.Equal(t, code, w.Code, err.Error())
-		assert.Contains(t, w.Body.String(), `"error"`)
+		var body Error
+		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), w.Body.String())
+		assert.NotEmpty(t, body.Code, err.Error())
+		assert.Equal(t, err.Error(), body.Message)
 	}
 	w := serve(Handler(&fake{err: ErrRateLimited}, 1024), http.MethodPost, "/v1/namespaces/ns/functions/fn/invocations", "", nil)
 	assert.Equal(t, "1", w.Header().Get("Retry-After"))

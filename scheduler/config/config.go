@@ -44,6 +44,7 @@ const (
 	DefaultMaxPayload     = 6 << 20
 	DefaultSettingsPoll   = 2 * time.Second
 	DefaultFetchPoll      = time.Second
+	DefaultExpiryPoll     = time.Second
 	DefaultFetchCooldown  = 10 * time.Millisecond
 	MaxRetries            = 100
 )
@@ -57,6 +58,12 @@ type Config struct {
 	Tenant string `yaml:"tenant"`
 	// Listen is the address of the HTTP API.
 	Listen string `yaml:"listen"`
+	// APITokens are the API's bearer tokens, as the statustrace API's
+	// token specs: token=tenant or token=tenant:ns1,ns2 (the tenant must be
+	// Tenant). SCHEDULER_API_TOKENS (specs separated by ';') and
+	// APITokenFile (JSON, as the statustrace API's) add more.
+	APITokens    []string `yaml:"api_tokens,omitempty"`
+	APITokenFile string   `yaml:"api_token_file,omitempty"`
 	// DemoListen, when set, serves the demo functions on this address.
 	DemoListen string `yaml:"demo_listen"`
 	// Workers is how many invocations one node runs at once.
@@ -69,9 +76,15 @@ type Config struct {
 	// SettingsPoll is how often a node re-reads the shared per-function
 	// status-trace switches (set through the API on any node).
 	SettingsPoll Duration `yaml:"settings_poll"`
+	// ExpiryPoll is how often a node looks for waiting events past their
+	// max age and ends them EXPIRED (every node looks; one ends each).
+	ExpiryPoll Duration `yaml:"expiry_poll"`
 	// FetchPoll and FetchCooldown tune how River looks for new jobs.
 	FetchPoll     Duration `yaml:"fetch_poll"`
 	FetchCooldown Duration `yaml:"fetch_cooldown"`
+
+	// Account is the tenant's standing (arrears, suspended) from the file.
+	Account Account `yaml:"account"`
 
 	Database    Database    `yaml:"database"`
 	StatusTrace StatusTrace `yaml:"status_trace"`
@@ -208,11 +221,17 @@ func (c *Config) ApplyDefaults() {
 	if c.SettingsPoll == 0 {
 		c.SettingsPoll = Duration(DefaultSettingsPoll)
 	}
+	if c.ExpiryPoll == 0 {
+		c.ExpiryPoll = Duration(DefaultExpiryPoll)
+	}
 	if c.FetchPoll == 0 {
 		c.FetchPoll = Duration(DefaultFetchPoll)
 	}
 	if c.FetchCooldown == 0 {
 		c.FetchCooldown = Duration(DefaultFetchCooldown)
+	}
+	if c.Account.Standing == "" {
+		c.Account.Standing = StandingGood
 	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = DriverSQLite
@@ -287,9 +306,10 @@ func (c *Config) Validate() error {
 	if c.MaxPayloadBytes < 0 {
 		bad("max_payload_bytes: must not be negative")
 	}
-	if c.SettingsPoll.D() <= 0 || c.FetchPoll.D() <= 0 || c.FetchCooldown.D() <= 0 {
-		bad("settings_poll, fetch_poll, fetch_cooldown: must be positive")
+	if c.SettingsPoll.D() <= 0 || c.FetchPoll.D() <= 0 || c.FetchCooldown.D() <= 0 || c.ExpiryPoll.D() <= 0 {
+		bad("settings_poll, expiry_poll, fetch_poll, fetch_cooldown: must be positive")
 	}
+	c.Account.validate(bad)
 	switch c.Database.Driver {
 	case DriverSQLite:
 	case DriverPostgres:

@@ -141,6 +141,26 @@ func TestLoadMissingFile(t *testing.T) {
 	require.ErrorIs(t, err, fs.ErrNotExist)
 }
 
+func TestAccountStanding(t *testing.T) {
+	cfg, err := Load(filepath.Join("testdata", "example.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, StandingGood, cfg.Account.Standing)
+	assert.Equal(t, StandingArrears, cfg.Account.Namespaces["trial"])
+
+	cfg, err = Parse([]byte("node: n\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+	require.NoError(t, err)
+	assert.Equal(t, StandingGood, cfg.Account.Standing, "good unless configured")
+
+	_, err = Parse([]byte("node: n\naccount: {standing: broke, namespaces: {x: late}}\nfunctions: [{name: f, endpoint: 'http://h/x'}]"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "account.standing")
+	assert.Contains(t, err.Error(), "account.namespaces[x]")
+
+	assert.Equal(t, StandingSuspended, Worse(StandingArrears, StandingSuspended))
+	assert.Equal(t, StandingArrears, Worse(StandingArrears, StandingGood))
+	assert.Equal(t, StandingGood, Worse("", ""))
+}
+
 // The plugin's configuration is checked when the scheduler's is loaded,
 // with the contract's parser: a key the plugin does not know fails Load,
 // not the plugin's start later.

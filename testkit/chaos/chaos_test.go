@@ -25,6 +25,7 @@ import (
 	"github.com/statustrace/statustrace/scheduler/demofuncs"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/faultproxy"
+	"github.com/statustrace/statustrace/testkit/otlptest"
 )
 
 const (
@@ -58,7 +59,7 @@ func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos test runs and breaks the whole pipeline; skipped with -short")
 	}
-	root, bins := build(t)
+	root, bins := built.Get(t)
 	began := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -104,7 +105,7 @@ func TestChaos(t *testing.T) {
 	require.NoError(t, err)
 	api := func() *stapi.Client { return &stapi.Client{BaseURL: s.APIURL, Token: s.APIToken} }
 
-	wl := &workload{sc: stack.NewSchedulerClient(s.SchedulerURL), rate: rate, accepted: map[string]kind{}}
+	wl := &workload{sc: stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken), rate: rate, accepted: map[string]kind{}}
 	stopWork, workStart := make(chan struct{}), time.Now()
 	var workDone sync.WaitGroup
 	workDone.Add(1)
@@ -192,15 +193,15 @@ func TestChaos(t *testing.T) {
 		exp0 := metric(t, ctx, s.CollectorMetrics, "statustrace_exporter_spans_dropped", `reason="expired"`)
 		win0 := metric(t, ctx, s.CollectorMetrics, "statustrace_timewindow_spans_dropped", `reason="expired"`)
 		now := time.Now()
-		require.NoError(t, sendOTLP(ctx, s.OTLPGRPC, poisonRequest(now)), "the collector takes the poison request")
+		require.NoError(t, otlptest.Send(ctx, s.OTLPGRPC, poisonRequest(now)), "the collector takes the poison request")
 		sent := time.Now()
-		require.NoError(t, sendOTLP(ctx, s.OTLPGRPC, bystanderRequest("bystander-1", time.Now())))
+		require.NoError(t, otlptest.Send(ctx, s.OTLPGRPC, bystanderRequest("bystander-1", time.Now())))
 		waitFor(t, ctx, 30*time.Second, func() bool {
 			d, err := store.Get(ctx, queries.Scope{Tenant: bystander}, "bystander-1")
 			return err == nil && d.Status == "FINISHED" && len(d.Timeline) == 3
 		}, func() string { return "the other tenant's event never became queryable after the poison" })
 		bystanderLatency = time.Since(sent)
-		want := float64(poisonSpans())
+		want := float64(otlptest.PoisonSpans)
 		waitFor(t, ctx, 30*time.Second, func() bool {
 			poisonDropped = metric(t, ctx, s.CollectorMetrics, "statustrace_exporter_spans_dropped", `reason="expired"`) - exp0
 			poisonWindowDropped = metric(t, ctx, s.CollectorMetrics, "statustrace_timewindow_spans_dropped", `reason="expired"`) - win0

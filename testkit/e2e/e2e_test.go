@@ -73,11 +73,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	began := time.Now()
 	s, db := startStack(t, e2eConfig())
-	_, bins := binaries(t)
+	_, bins := built.Get(t)
 	require.NotEmpty(t, s.APIURL, "the statustrace API (cmd/statustrace) is part of the pipeline")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 
 	type inv struct {
 		fn, rid, traceparent string

@@ -88,7 +88,7 @@ func BenchmarkFreshness(b *testing.B) {
 			{Namespace: benchNS, Name: "probe", Endpoint: stack.DemoBase + "/slow?delay=" + probeDelay.String(), Retries: ptr(0)},
 		},
 	})
-	_, bins := binaries(b)
+	_, bins := built.Get(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -114,7 +114,7 @@ func BenchmarkFreshness(b *testing.B) {
 		}()
 	}
 
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	sc.HTTP.Transport.(*http.Transport).MaxIdleConnsPerHost = 128
 	loadStop := make(chan struct{})
 	var loadWG sync.WaitGroup

@@ -4,50 +4,21 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/testkit/chtest"
+	"github.com/statustrace/statustrace/testkit/stackbin"
 )
 
-var (
-	buildOnce sync.Once
-	buildBins stack.Binaries
-	buildErr  error
-	buildDir  string
-)
-
-// binaries builds every binary once per test binary run (the Go build cache
-// makes this quick after the first time).
-func binaries(tb testing.TB) (string, stack.Binaries) {
-	tb.Helper()
-	root, err := stack.ModuleRoot()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "statustrace-e2e-bin-")
-		if buildErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		buildBins, buildErr = stack.Build(ctx, root, buildDir)
-	})
-	if buildErr != nil {
-		tb.Fatalf("build: %v", buildErr)
-	}
-	return root, buildBins
-}
+// built are the binaries the end-to-end tests run, built once.
+var built stackbin.Set
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		_ = os.RemoveAll(buildDir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
 
@@ -55,7 +26,13 @@ func TestMain(m *testing.M) {
 // when the test ends (before chtest drops the database).
 func startStack(tb testing.TB, sched config.Config) (*stack.Stack, *chtest.DB) {
 	tb.Helper()
-	root, bins := binaries(tb)
+	return startStackWith(tb, sched, nil)
+}
+
+// startStackWith is startStack with extra `statustrace serve` arguments.
+func startStackWith(tb testing.TB, sched config.Config, apiArgs []string) (*stack.Stack, *chtest.DB) {
+	tb.Helper()
+	root, bins := built.Get(tb)
 	db := chtest.New(tb)
 	work := tb.TempDir()
 	s, err := stack.Start(context.Background(), stack.Options{
@@ -65,6 +42,7 @@ func startStack(tb testing.TB, sched config.Config) (*stack.Stack, *chtest.DB) {
 		DSN:       chtest.BaseDSN(tb),
 		Database:  db.Name,
 		Scheduler: sched,
+		APIArgs:   apiArgs,
 		Logf:      tb.Logf,
 		// Another collector config, for experiments (default: the shipped
 		// collector/config.yaml).

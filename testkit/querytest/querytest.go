@@ -34,6 +34,10 @@ type Row struct {
 	Node         string
 	TraceID      [16]byte
 	SpanID       [8]byte
+	// FromStateNS and EventNS are what the exporter derives from the span
+	// (time in From, and on a terminal row the event's age); 0 = unknown.
+	FromStateNS uint64
+	EventNS     uint64
 }
 
 // Setup creates the schema in database db (the connection's default
@@ -78,6 +82,7 @@ var insertColumns = []string{
 	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
 	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
 	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID,
+	schema.ColFromStateNS, schema.ColEventNS,
 }
 
 // Insert writes rows as one insert (one block, as one exporter batch). The
@@ -94,7 +99,7 @@ func Insert(ctx context.Context, conn driver.Conn, rows []Row) error {
 	for _, r := range rows {
 		err := b.Append(r.Tenant, r.Namespace, r.Function, r.Qualifier, r.RequestID,
 			r.Seq, r.Attempt, r.From.String(), r.To.String(), r.Time.UTC(),
-			r.ErrorCode, r.ErrorMessage, r.InvokeType, r.Node, string(r.TraceID[:]))
+			r.ErrorCode, r.ErrorMessage, r.InvokeType, r.Node, string(r.TraceID[:]), r.FromStateNS, r.EventNS)
 		if err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("append row: %w", err)
@@ -151,11 +156,20 @@ func History(keys event.Keys, invokeType string, start time.Time, steps ...Step)
 		}
 		var span [8]byte
 		binary.BigEndian.PutUint64(span[:], seed^(seq*0x100000001b3)|1)
-		rows = append(rows, Row{
+		r := Row{
 			Keys: keys, Seq: seq, Attempt: attempt, From: rowFrom, To: s.To, Time: at,
 			ErrorCode: s.Code, ErrorMessage: s.Message, InvokeType: invokeType, Node: node,
 			TraceID: trace, SpanID: span,
-		})
+		}
+		// As the plugin's spans carry them: the time since the previous
+		// transition, and the event's age on its terminal transition.
+		if i > 0 && s.After > 0 {
+			r.FromStateNS = uint64(s.After)
+		}
+		if s.To.Terminal() && at.After(start) {
+			r.EventNS = uint64(at.Sub(start))
+		}
+		rows = append(rows, r)
 		from = s.To
 	}
 	return rows

@@ -71,14 +71,14 @@ func overview() *dashboard.DashboardBuilder {
 			ColorScheme(dashboard.NewFieldColorBuilder().Mode(dashboard.FieldColorModeIdFixed).FixedColor("red"))).
 		WithPanel(timeseries.NewPanelBuilder().Id(6).
 			Title("Queue wait").
-			Description("Time from QUEUED to the first RUNNING, by the interval the event was queued in (p50, p90, p99).").
+			Description("Time from QUEUED to RUNNING, by the interval the event started in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
 			WithTarget(seriesQuery(sql("overview_queue_wait"))).
 			Span(12).Height(9).
 			Unit("s").Min(0)).
 		WithPanel(timeseries.NewPanelBuilder().Id(7).
 			Title("Run duration").
-			Description("Time from the first RUNNING to the terminal state (retries included), by the interval the event ended in (p50, p90, p99).").
+			Description("Time of each attempt, RUNNING to its outcome, by the interval the attempt ended in (p50, p90, p99; from the per-minute digests, within 1%).").
 			Datasource(Datasource()).
 			WithTarget(seriesQuery(sql("overview_run_duration"))).
 			Span(12).Height(9).
@@ -99,7 +99,9 @@ func overview() *dashboard.DashboardBuilder {
 			Description("Transitions that carried an error code in the range: into FAILED/EXPIRED, into RETRYING, other.").
 			Datasource(Datasource()).
 			WithTarget(tableQuery(sql("overview_errors_by_code"))).
-			Span(12).Height(9))
+			Span(12).Height(9)).
+		WithPanel(backlogPanel()).
+		WithPanel(endToEndPanel())
 }
 
 // stateSeries colours one series per state.

@@ -3,6 +3,7 @@ package build
 import (
 	"embed"
 	"fmt"
+	"text/template"
 
 	"github.com/statustrace/statustrace/internal/sqltmpl"
 )
@@ -23,6 +24,9 @@ import (
 //   - stats_minute is first merged per full key (one exact count per key),
 //     then summed: summing exact per-key counts is exact and cheap.
 //   - transitions are deduplicated with LIMIT 1 BY its key.
+//   - durations_minute's digests are merged with uniqExactMapMerge (each
+//     bin a set of transitions, so duplicates count once) before a
+//     percentile is read from the bins (_duration_digest.sql).
 //   - Every read applies the retention cutoff ({{cutoff}}).
 //   - Variable values reach SQL only through
 //     decodeURLComponent('${var:percentencode}'), which no value can break
@@ -36,7 +40,7 @@ var sqlFS embed.FS
 var panelSQL = mustRenderSQL()
 
 func mustRenderSQL() map[string]string {
-	t, err := sqltmpl.Parse(sqlFS, "sql/*.sql", nil)
+	t, err := sqltmpl.Parse(sqlFS, "sql/*.sql", template.FuncMap{"digest": digest})
 	if err != nil {
 		panic(fmt.Sprintf("dashboards: embedded SQL does not parse: %v", err))
 	}

@@ -120,6 +120,7 @@ type Columns struct {
 	Time                                              []time.Time
 	ErrorCode, ErrorMessage, InvokeType, Node         []string
 	TraceID, SpanID                                   []string // raw bytes (16 and 8)
+	FromStateNS, EventNS                              []uint64
 
 	// ids backs TraceID and SpanID: one allocation per batch, not per row.
 	ids []byte
@@ -148,6 +149,8 @@ var columns = [...]colDesc{
 	col(schema.ColNode, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Node }, func(r *Row, _ *rowIDs) string { return r.Node }),
 	col(schema.ColTraceID, "FixedString(16)", func(c *Columns) *[]string { return &c.TraceID }, func(_ *Row, id *rowIDs) string { return id.trace }),
 	col(schema.ColSpanIDOverride, "FixedString(8)", func(c *Columns) *[]string { return &c.SpanID }, func(_ *Row, id *rowIDs) string { return id.span }),
+	col(schema.ColFromStateNS, "UInt64", func(c *Columns) *[]uint64 { return &c.FromStateNS }, func(r *Row, _ *rowIDs) uint64 { return r.FromStateNS }),
+	col(schema.ColEventNS, "UInt64", func(c *Columns) *[]uint64 { return &c.EventNS }, func(r *Row, _ *rowIDs) uint64 { return r.EventNS }),
 }
 
 // colDesc is one column's operations, typed once by col.
@@ -235,6 +238,11 @@ type Row struct {
 	Node         string
 	TraceID      [16]byte
 	SpanID       [8]byte
+	// FromStateNS is how long the event was in From (the span's start to
+	// its end), EventNS on a terminal transition how long since the event's
+	// first transition (the plugin's event start attribute); 0: unknown.
+	FromStateNS uint64
+	EventNS     uint64
 }
 
 // IsStatusScope reports whether spans of this scope may be status spans.
@@ -441,6 +449,17 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 	r.Node = repair(r.Node, event.MaxKeyBytes, FieldNode, st)
 	r.TraceID = [16]byte(span.TraceID())
 	r.SpanID = [8]byte(span.SpanID())
+	// Durations are extras: one that makes no sense is unknown, never a
+	// reason to drop the transition.
+	r.FromStateNS, r.EventNS = 0, 0
+	if start := span.StartTimestamp(); r.From != event.StateNone && start > 0 && start < end {
+		r.FromStateNS = uint64(end - start)
+	}
+	if v, ok := span.Attributes().Get(event.AttrEventStartUnixNano); ok && r.To.Terminal() {
+		if es, ok := uintValue(v, uint64(end)); ok && es > 0 && es < uint64(end) {
+			r.EventNS = uint64(end) - es
+		}
+	}
 	return DropNone, true, DropDetail{}
 }
 

@@ -345,6 +345,32 @@ func TestSplitAt(t *testing.T) {
 	}
 }
 
+// The span's start gives the time in from_state; the terminal span's event
+// start attribute the end-to-end time. Nonsense values are unknown (0),
+// never a reason to drop the row.
+func TestMapDurations(t *testing.T) {
+	td, ss := newTraces()
+	goodSpan(ss, "d", 2, event.StateQueued.String(), event.StateRunning.String()) // 2s after its start
+	goodSpan(ss, "d", 1, "", event.StateQueued.String())                          // the first transition: no time in a state
+	end := goodSpan(ss, "d", 3, event.StateRunning.String(), event.StateFinished.String())
+	end.Attributes().PutInt(event.AttrEventStartUnixNano, t0.Add(-time.Second).UnixNano())
+	bad := goodSpan(ss, "e", 4, event.StateRunning.String(), event.StateFailed.String())
+	bad.SetStartTimestamp(bad.EndTimestamp() + 1)
+	bad.Attributes().PutStr(event.AttrEventStartUnixNano, "soon")
+	notEnd := goodSpan(ss, "f", 2, event.StateQueued.String(), event.StateRunning.String())
+	notEnd.Attributes().PutInt(event.AttrEventStartUnixNano, t0.UnixNano())
+	var c Columns
+	if st := Map(td, &c, window); st.Rows != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	want := []struct{ from, ev uint64 }{{2e9, 0}, {0, 0}, {3e9, 4e9}, {0, 0}, {2e9, 0}}
+	for i, w := range want {
+		if c.FromStateNS[i] != w.from || c.EventNS[i] != w.ev {
+			t.Errorf("row %d: from_state_ns %d event_ns %d, want %d %d", i, c.FromStateNS[i], c.EventNS[i], w.from, w.ev)
+		}
+	}
+}
+
 // Every Columns field is one column of the table, named once; a row's
 // values land in the columns of their names (swapping two fields, or two
 // names, in the table fails here); Slice and Reset cover every field.
@@ -375,6 +401,7 @@ func TestColumnsTable(t *testing.T) {
 		Seq:  7, Attempt: 3, From: event.StateQueued, To: event.StateRunning, TimeUnixNano: 1_700_000_000_123_456_789,
 		ErrorCode: "code", ErrorMessage: "message", InvokeType: "invoke", Node: "node",
 		TraceID: [16]byte{1, 2, 3}, SpanID: [8]byte{9, 9, 9},
+		FromStateNS: 11, EventNS: 12,
 	}
 	want := map[string]any{
 		schema.ColTenant: "tenant", schema.ColNamespace: "namespace", schema.ColFunction: "function",
@@ -383,6 +410,7 @@ func TestColumnsTable(t *testing.T) {
 		schema.ColTime: time.Unix(0, r.TimeUnixNano).UTC(), schema.ColErrorCode: "code", schema.ColErrorMessage: "message",
 		schema.ColInvokeType: "invoke", schema.ColNode: "node",
 		schema.ColTraceID: string(r.TraceID[:]), schema.ColSpanIDOverride: string(r.SpanID[:]),
+		schema.ColFromStateNS: uint64(11), schema.ColEventNS: uint64(12),
 	}
 	c.Append(&r)
 	c.Append(&r)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +31,9 @@ type Options struct {
 	// (Ctrl-C); otherwise Run stops and returns.
 	Wait bool
 	Out  io.Writer
+	// Screenshots, when set, is a directory that receives a PNG of each
+	// console page (headless Chromium), taken after the summary.
+	Screenshots string
 }
 
 // Run runs the demo. Whatever happens, and whenever ctx is cancelled, the
@@ -82,17 +86,18 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}()
 	say("pipeline up in %s; logs in %s", time.Since(began).Round(100*time.Millisecond), o.WorkDir)
+	say("console: %s/ui/  (sign in with the token %s)", s.APIURL, s.APIToken)
 
 	ac := &api.Client{BaseURL: s.APIURL, Token: s.APIToken}
 
 	say("\nfiring %d invocations (checkout, send-receipt, thumbnail, refund, export, reindex) and bursts at search/suggest:", o.Invocations)
-	sc := stack.NewSchedulerClient(s.SchedulerURL)
+	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	res, err := Fire(ctx, sc, o.Invocations, func(f string, a ...any) { say(f, a...) })
 	if err != nil {
 		return err
 	}
 
-	say("\nwaiting for every event to settle (retries back off %s, reports/export expires after %s)...", retryWait, exportAge)
+	say("\nwaiting for every event to settle (retries back off %s, reports/export and reports/digest expire after %s)...", retryWait, exportAge)
 	if err := waitSettled(ctx, say, s, ac, uint64(res.Accepted)); err != nil {
 		return err
 	}
@@ -100,12 +105,22 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := present(ctx, o.Out, s, bins.Statustrace, res); err != nil {
 		return err
 	}
+	if o.Screenshots != "" {
+		say("\nscreenshots of the console (headless Chromium):")
+		if err := screenshots(ctx, say, s, o.Screenshots); err != nil {
+			return err
+		}
+	}
 	say("\ndemo ran in %s.", time.Since(began).Round(time.Second))
 	nextSteps(o.Out, s, dsn, o)
 
 	if !o.Wait {
 		say("\n(No terminal on stdin, or -exit: everything stops now. Run `make demo` in a terminal to keep it up and try the above.)")
 		return nil
+	}
+	// One event keeps running, for a terminate from the console.
+	if code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: nsBatch, Function: fnReindex, RequestID: "reindex-try-me", Payload: []byte(`{}`)}); err == nil && code == http.StatusAccepted {
+		say("\nbatch/reindex event reindex-try-me runs until terminated: open %s/ui/events/reindex-try-me and press Terminate; the page follows it live.", s.APIURL)
 	}
 	say("\nEverything keeps running. Press Ctrl-C to stop.")
 	select {

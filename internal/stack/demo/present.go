@@ -3,6 +3,7 @@ package demo
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -43,12 +44,15 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 	if err := c.run(ctx, "stats", "--since", "15m", "--durations"); err != nil {
 		return err
 	}
-	rejected, err := scrapeRejected(ctx, s.SchedulerURL+"/metrics")
-	if err != nil {
+	rejected, err := scrapeRejected(ctx, s.SchedulerURL+"/metrics", "qps_limit")
+	arrears, err2 := scrapeRejected(ctx, s.SchedulerURL+"/metrics", "arrears")
+	if err = errors.Join(err, err2); err != nil {
 		fmt.Fprintf(w, "(scheduler metrics: %v)\n", err)
 	} else {
-		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected: %d).\n",
+		fmt.Fprintf(w, "\nNot in the statistics: %d invocations of search/%s were rejected by its QPS limit before acceptance (HTTP 429), so no event exists for them (scheduler metric statustrace_scheduler_invocations_rejected{reason=\"qps_limit\"}: %d).\n",
 			res.Rejected, fnSuggest, rejected)
+		fmt.Fprintf(w, "Nor are the %d invocations of %s/%s refused because the namespace's account is in arrears (HTTP 402 account_in_arrears; statustrace_scheduler_invocations_rejected{reason=\"arrears\"}: %d).\n",
+			res.Arrears, nsTrial, fnPreview, arrears)
 	}
 	if err := c.run(ctx, "events", "list", "--status", event.PublicFailed, "--limit", "5"); err != nil {
 		return err
@@ -57,6 +61,7 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 		{"a success on the second attempt", nsShop + "/" + fnReceipt},
 		{"a failure after two retries", nsPayments + "/" + fnRefund},
 		{"an event aborted by a graceful terminate", "graceful"},
+		{"an event EXPIRED on time (" + digestAge.String() + " max age) while waiting for a retry scheduled an hour later", nsReports + "/" + fnDigest},
 	} {
 		rid, ok := res.Sample[l.key]
 		if !ok {
@@ -70,8 +75,8 @@ func present(ctx context.Context, w io.Writer, s *stack.Stack, bin string, res *
 	return nil
 }
 
-// scrapeRejected sums the scheduler's rejection counter.
-func scrapeRejected(ctx context.Context, url string) (int64, error) {
+// scrapeRejected sums the scheduler's rejection counter for one reason.
+func scrapeRejected(ctx context.Context, url, reason string) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return 0, err
@@ -86,7 +91,7 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "statustrace_scheduler_invocations_rejected") {
+		if !strings.HasPrefix(line, "statustrace_scheduler_invocations_rejected") || !strings.Contains(line, `reason="`+reason+`"`) {
 			continue
 		}
 		f := strings.Fields(line)
@@ -100,13 +105,14 @@ func scrapeRejected(ctx context.Context, url string) (int64, error) {
 // nextSteps says where to look next.
 func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "\n== where to look next ==\n")
+	fmt.Fprintf(w, "web console       %s/ui/   sign in with the token %s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "statustrace API   %s   token %s (tenant %s)\n", s.APIURL, s.APIToken, Tenant)
 	fmt.Fprintf(w, "                  curl -H 'Authorization: Bearer %s' '%s/v1/events?status=FAILED&limit=5'\n", s.APIToken, s.APIURL)
 	fmt.Fprintf(w, "the CLI           export STATUSTRACE_SERVER=%s STATUSTRACE_TOKEN=%s\n", s.APIURL, s.APIToken)
 	fmt.Fprintf(w, "                  %s/statustrace events list --function checkout --since 10m\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace stats --namespace payments --function refund --since 15m --series\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace export --since 15m --out events.ndjson   (see cmd/statustrace/README.md)\n", o.BinDir)
-	fmt.Fprintf(w, "scheduler API     curl -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerURL)
+	fmt.Fprintf(w, "scheduler API     curl -H 'Authorization: Bearer %s' -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerToken, s.SchedulerURL)
 	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")

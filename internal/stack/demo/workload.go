@@ -29,6 +29,8 @@ const (
 	fnExport    = "export"       // reports: slower than its max event age, EXPIRED
 	fnReindex   = "reindex"      // batch: runs until terminated (graceful or immediate), ABORTED
 	fnSuggest   = "suggest"      // search: rate-limited, a burst gets 429s (no event)
+	fnDigest    = "digest"       // reports: fails, its retry would come after its max age: EXPIRED on time while waiting
+	fnPreview   = "preview"      // trial: the namespace is put in arrears at run time, invocations get 402 (no event)
 	suggestQPS  = 40             // its limit
 	workers     = 200            // scheduler workers (reindex holds some until terminated)
 	nsShop      = "shop"
@@ -37,9 +39,13 @@ const (
 	nsReports   = "reports"
 	nsBatch     = "batch"
 	nsSearch    = "search"
+	nsTrial     = "trial"
 	traceShare  = 0.3 // share of invocations that carry a caller's traceparent
 	retryWait   = 300 * time.Millisecond
 	exportAge   = 3 * time.Second // reports/export's max event age
+	digestAge   = 3 * time.Second // reports/digest's max event age
+	nDigest     = 3               // reports/digest invocations
+	nArrears    = 3               // trial/preview invocations while in arrears
 )
 
 // SchedulerConfig is the demo scheduler's config (endpoints on the demo
@@ -53,6 +59,8 @@ func SchedulerConfig() config.Config {
 		Tenant:    Tenant,
 		Workers:   workers,
 		FetchPoll: d(100 * time.Millisecond),
+		// Waiting events past their max age end within this of the deadline.
+		ExpiryPoll: d(200 * time.Millisecond),
 		Functions: []config.Function{
 			{Namespace: nsShop, Name: fnCheckout, Endpoint: stack.DemoBase + "/succeed", Retries: retries(2), Backoff: backoff},
 			{Namespace: nsShop, Name: fnReceipt, Endpoint: stack.DemoBase + "/flaky?failures=1", Retries: retries(2), Backoff: backoff},
@@ -63,6 +71,9 @@ func SchedulerConfig() config.Config {
 				TerminateEndpoint: stack.DemoBase + "/until-terminated/terminate", TerminateGrace: d(2 * time.Second),
 				Retries: retries(0), Timeout: d(5 * time.Minute)},
 			{Namespace: nsSearch, Name: fnSuggest, Endpoint: stack.DemoBase + "/succeed", QPS: suggestQPS, Retries: retries(0)},
+			{Namespace: nsReports, Name: fnDigest, Endpoint: stack.DemoBase + "/fail", Retries: retries(3), MaxEventAge: d(digestAge),
+				Backoff: config.Backoff{Initial: d(time.Hour), Max: d(time.Hour), Multiplier: 1}},
+			{Namespace: nsTrial, Name: fnPreview, Endpoint: stack.DemoBase + "/succeed", Retries: retries(0)},
 		},
 	}
 }
@@ -84,6 +95,7 @@ var mix = []struct {
 type Result struct {
 	Accepted  int            // events created
 	Rejected  int            // 429 over the QPS limit: no event
+	Arrears   int            // 402: the namespace's account is in arrears, no event
 	ByFn      map[string]int // accepted per namespace/function
 	Sample    map[string]string
 	Graceful  int // reindex terminated gracefully
@@ -123,6 +135,9 @@ func Fire(ctx context.Context, sc *stack.SchedulerClient, n int, logf func(strin
 	for range nReindex {
 		jobs = append(jobs, job{ns: nsBatch, fn: fnReindex})
 	}
+	for range nDigest {
+		jobs = append(jobs, job{ns: nsReports, fn: fnDigest})
+	}
 	rng.Shuffle(len(jobs), func(i, k int) { jobs[i], jobs[k] = jobs[k], jobs[i] })
 
 	var (
@@ -151,12 +166,26 @@ func Fire(ctx context.Context, sc *stack.SchedulerClient, n int, logf func(strin
 			}
 		case code == http.StatusTooManyRequests:
 			res.Rejected++
+		case code == http.StatusPaymentRequired && j.ns == nsTrial:
+			res.Arrears++
 		default:
 			if firstErr == nil {
 				firstErr = fmt.Errorf("invoke %s/%s: HTTP %d", j.ns, j.fn, code)
 			}
 		}
 	}
+
+	// The trial namespace falls into arrears: its invocations are refused
+	// at once (402), nothing is enqueued and no event exists.
+	if err := sc.SetStanding(ctx, nsTrial, "arrears"); err != nil {
+		return res, err
+	}
+	for range nArrears {
+		j := job{ns: nsTrial, fn: fnPreview}
+		code, rid, err := sc.Invoke(ctx, stack.Invocation{Namespace: j.ns, Function: j.fn, Payload: []byte(`{}`)})
+		record(j, code, rid, err)
+	}
+	logf("  trial put in arrears through the scheduler API: %d of %d trial/%s invocations refused with 402", res.Arrears, nArrears, fnPreview)
 
 	// The rate-limited function gets bursts: 4 per second of 3× its limit.
 	burstDone := make(chan struct{})

@@ -68,6 +68,7 @@ var migrations = []struct {
 		updated_at timestamp NOT NULL,
 		PRIMARY KEY (namespace, function)
 	)`},
+	{2, mustSQL("standing_create.sql")},
 }
 
 // requestIDExpr is how each dialect reads the request ID from River's job
@@ -137,6 +138,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	// table, so the index is checked on every start.
 	if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS statustrace_river_job_request_id ON river_job (`+requestIDExpr[s.dialect]+`)`); err != nil {
 		return fmt.Errorf("store: request-id index on river_job: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, s.dialectSQL("expiry_index")); err != nil {
+		return fmt.Errorf("store: expiry index on river_job: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit migrations: %w", err)

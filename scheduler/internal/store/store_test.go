@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -71,7 +72,7 @@ func TestStore(t *testing.T) {
 			require.NoError(t, s.Migrate(ctx))
 			var n int
 			require.NoError(t, db.QueryRowContext(ctx, `SELECT count(*) FROM statustrace_scheduler_migration`).Scan(&n))
-			assert.Equal(t, 1, n)
+			assert.Equal(t, 2, n, "one row per migration")
 
 			// Request-ID lookup over River's job table.
 			meta := `{"statustrace":{"request_id":"rid-1"}}`
@@ -103,6 +104,49 @@ func TestStore(t *testing.T) {
 			got, err = s.Tracing(ctx)
 			require.NoError(t, err)
 			assert.Empty(t, got)
+
+			// Backlog: waiting events per function, age of the oldest.
+			ago := map[string]string{store.SQLite: `datetime('now', '-90 seconds')`, store.Postgres: `now() - interval '90 seconds'`}[tc.dialect]
+			for i, st := range []string{"available", "retryable", "completed"} {
+				md := fmt.Sprintf(`{"statustrace":{"request_id":"b-%d","namespace":"ns","function":"slow"}}`, i)
+				created := "CURRENT_TIMESTAMP"
+				if i == 0 {
+					created = ago
+				}
+				fin := "NULL"
+				if st == "completed" {
+					fin = "CURRENT_TIMESTAMP"
+				}
+				q := `INSERT INTO river_job (kind, max_attempts, metadata, args, state, created_at, finalized_at) VALUES ('k', 1, ` + castJSON(tc.dialect, 1) + `, ` + castJSON(tc.dialect, 2) + `, '` + st + `', ` + created + `, ` + fin + `)`
+				_, err = db.ExecContext(ctx, q, md, "{}")
+				require.NoError(t, err)
+			}
+			bl, err := s.Backlog(ctx)
+			require.NoError(t, err)
+			var slow *store.Backlog
+			for i := range bl {
+				if bl[i].Function == "slow" {
+					slow = &bl[i]
+				}
+			}
+			require.NotNil(t, slow, "%+v", bl)
+			assert.Equal(t, "ns", slow.Namespace)
+			assert.Equal(t, int64(2), slow.Waiting, "available and retryable wait; completed does not")
+			assert.GreaterOrEqual(t, slow.OldestAgeSeconds, 89.0)
+			assert.Less(t, slow.OldestAgeSeconds, 3600.0)
+
+			// Account standings, per tenant.
+			require.NoError(t, s.SetStanding(ctx, "acme", "", "arrears"))
+			require.NoError(t, s.SetStanding(ctx, "acme", "trial", "suspended"))
+			require.NoError(t, s.SetStanding(ctx, "other", "", "suspended"))
+			require.NoError(t, s.SetStanding(ctx, "acme", "", "good"))
+			st, err := s.Standings(ctx, "acme")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"": "good", "trial": "suspended"}, st)
+			require.NoError(t, s.ResetStanding(ctx, "acme", "trial"))
+			st, err = s.Standings(ctx, "acme")
+			require.NoError(t, err)
+			assert.Equal(t, map[string]string{"": "good"}, st)
 		})
 	}
 }

@@ -1,0 +1,3 @@
+-- Waiting events by expiry, so the expiry sweep reads only what is due.
+CREATE INDEX IF NOT EXISTS statustrace_river_job_expires ON river_job (json_extract(metadata, '$.statustrace.expires_at'))
+WHERE state IN ('available', 'scheduled', 'retryable', 'pending')

@@ -1,0 +1,1 @@
+SELECT namespace, standing FROM statustrace_scheduler_standing WHERE tenant = ?

@@ -1,0 +1,1 @@
+DELETE FROM statustrace_scheduler_standing WHERE tenant = ? AND namespace = ?
