@@ -220,7 +220,51 @@ SELECT throwIf(
     OR (SELECT count() FROM system.tables WHERE database = 'st' AND name IN ('transitions_local_v3_new', 'transitions_local_v2_old')) != 0,
     'the rebuild of transitions is not complete yet (rows still moving, or another migrator is at work): Up will retry');
 
+-- migration duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms
+ALTER TABLE `st`.`transitions_local`
+    ADD COLUMN IF NOT EXISTS from_state_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS event_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1));
+
+ALTER TABLE `st`.`transitions`
+    ADD COLUMN IF NOT EXISTS from_state_ns UInt64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS event_ns UInt64 DEFAULT 0;
+
+CREATE TABLE IF NOT EXISTS `st`.`durations_minute_local`
+(
+    tenant    LowCardinality(String),
+    namespace LowCardinality(String),
+    function  LowCardinality(String),
+    qualifier LowCardinality(String),
+    bucket    DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    kind      LowCardinality(String),
+    digest    AggregateFunction(uniqExactMap, Map(UInt16, UInt64))
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, kind)
+TTL bucket + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`durations_minute` AS `st`.`durations_minute_local` ENGINE = Distributed('local2', 'st', 'durations_minute_local');
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`durations_minute_mv` TO `st`.`durations_minute_local` AS
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    k.1 AS kind,
+    uniqExactMapState(map(toUInt16(least(floor(log(toFloat64(k.2)) / log(1.02)), 65535)), cityHash64(request_id, seq))) AS digest
+FROM `st`.`transitions_local`
+ARRAY JOIN [
+    (multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 'queue_wait',
+             from_state = 'RUNNING', 'run',
+             from_state = 'RETRYING' AND to_state = 'RUNNING', 'retry_delay', ''), from_state_ns),
+    (if(to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'), 'end_to_end', ''), event_ns)
+] AS k
+WHERE k.1 != '' AND k.2 > 0
+GROUP BY tenant, namespace, function, qualifier, bucket, kind;
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`stats_minute_local` MODIFY TTL bucket + toIntervalSecond(259200);
+ALTER TABLE `st`.`durations_minute_local` MODIFY TTL bucket + toIntervalSecond(259200);
