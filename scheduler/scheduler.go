@@ -60,6 +60,9 @@ type Options struct {
 	// (api.Authenticated); nil serves the API without authentication (an
 	// embedding program's choice; cmd/scheduler requires tokens).
 	Tokens *authtoken.Tokens
+	// AdminTokens may also change an account's standing (tenant tokens
+	// only read it); nil: standing comes from the config file alone.
+	AdminTokens *authtoken.Tokens
 }
 
 // Scheduler is one scheduler node.
@@ -77,6 +80,7 @@ type Scheduler struct {
 	http     *http.Client
 	metrics  metrics
 	tokens   *authtoken.Tokens
+	admin    *authtoken.Tokens
 	standing atomic.Pointer[standings]
 	backlog  metric.Registration
 
@@ -137,6 +141,7 @@ func New(ctx context.Context, opts Options) (*Scheduler, error) {
 		fns:      map[string]*function{},
 		http:     opts.HTTPClient,
 		tokens:   opts.Tokens,
+		admin:    opts.AdminTokens,
 		tracker:  riverstatus.New(riverstatus.Options{Reporter: opts.Reporter, Node: cfg.Node}),
 	}
 	s.noticeCtx, s.noticeCancel = context.WithCancel(context.Background())
@@ -325,7 +330,7 @@ func (s *Scheduler) awaitNotices(ctx context.Context) {
 func (s *Scheduler) Handler() http.Handler {
 	h := api.Handler(s, s.cfg.MaxPayloadBytes)
 	if s.tokens != nil {
-		return api.Authenticated(s, h, s.tokens, s.cfg.Tenant)
+		return api.Authenticated(s, h, s.tokens, s.admin, s.cfg.Tenant)
 	}
 	return h
 }

@@ -96,7 +96,11 @@ func run(configPath string, log *slog.Logger, level slog.Level, shutdown time.Du
 	if err != nil {
 		return err
 	}
-	s, err := scheduler.New(ctx, scheduler.Options{Config: cfg, Reporter: rep, MeterProvider: mp, Logger: log, Tokens: tokens})
+	admin, err := adminTokens(cfg, os.Getenv("SCHEDULER_ADMIN_TOKENS"))
+	if err != nil {
+		return err
+	}
+	s, err := scheduler.New(ctx, scheduler.Options{Config: cfg, Reporter: rep, MeterProvider: mp, Logger: log, Tokens: tokens, AdminTokens: admin})
 	if err != nil {
 		return err
 	}
@@ -137,6 +141,21 @@ func run(configPath string, log *slog.Logger, level slog.Level, shutdown time.Du
 		runErr = err
 	}
 	return runErr
+}
+
+// adminTokens reads the tokens that may also change an account's standing
+// (admin_tokens, SCHEDULER_ADMIN_TOKENS); none is fine.
+func adminTokens(cfg *config.Config, env string) (*authtoken.Tokens, error) {
+	toks := authtoken.NewTokens()
+	for _, spec := range append(append([]string{}, cfg.AdminTokens...), env) {
+		if err := toks.ParseTokenSpecs(spec); err != nil {
+			return nil, fmt.Errorf("admin tokens: %w", err)
+		}
+	}
+	if toks.Len() == 0 {
+		return nil, nil
+	}
+	return toks, nil
 }
 
 // apiTokens reads the API's bearer tokens from the config (api_tokens,

@@ -126,7 +126,9 @@ func (c *SchedulerClient) WaitState(ctx context.Context, requestID, state string
 }
 
 // SetStanding puts a namespace's account standing ("good", "arrears",
-// "suspended") through the scheduler's API (every node follows it).
+// "suspended") through the scheduler's API (every node follows it). It needs
+// a client with the admin token (Stack.SchedulerAdminToken): tenant tokens
+// only read a standing.
 func (c *SchedulerClient) SetStanding(ctx context.Context, namespace, standing string) error {
 	body, err := json.Marshal(map[string]string{"standing": standing})
 	if err != nil {
@@ -138,7 +140,7 @@ func (c *SchedulerClient) SetStanding(ctx context.Context, namespace, standing s
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.do(req)
 	if err != nil {
 		return fmt.Errorf("standing of %s: %w", namespace, err)
 	}

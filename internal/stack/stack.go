@@ -66,6 +66,9 @@ type Options struct {
 	// SchedulerToken is the scheduler API's bearer token (generated when
 	// empty); the statustrace API calls the scheduler with it.
 	SchedulerToken string
+	// SchedulerAdminToken is the scheduler API's admin token (generated
+	// when empty): it may also change an account's standing.
+	SchedulerAdminToken string
 	// APIArgs are extra arguments of `statustrace serve` (e.g. --trace-url).
 	APIArgs []string
 
@@ -89,7 +92,9 @@ type Stack struct {
 	APIURL           string // statustrace API; empty without one
 	APIToken         string
 	SchedulerToken   string // the scheduler API's bearer token
-	SchedulerConfig  string // path of the generated scheduler config
+	// SchedulerAdminToken may also change an account's standing.
+	SchedulerAdminToken string
+	SchedulerConfig     string // path of the generated scheduler config
 	// SpoolDir is the plugin's spool folder (status_trace.spool_dir; in
 	// WorkDir unless the scheduler config names one): what the plugin
 	// acknowledged and has not exported yet waits there across restarts.
@@ -132,19 +137,23 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	addr := func(i int) string { return fmt.Sprintf("127.0.0.1:%d", ports[i]) }
 	s := &Stack{
-		opts:             o,
-		OTLPGRPC:         addr(0),
-		OTLPHTTP:         addr(1),
-		CollectorHealth:  "http://" + addr(2) + "/",
-		CollectorMetrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]),
-		SchedulerURL:     "http://" + addr(4),
-		DemoURL:          "http://" + addr(5),
-		SchedulerToken:   o.SchedulerToken,
+		opts:                o,
+		OTLPGRPC:            addr(0),
+		OTLPHTTP:            addr(1),
+		CollectorHealth:     "http://" + addr(2) + "/",
+		CollectorMetrics:    fmt.Sprintf("http://127.0.0.1:%d/metrics", ports[3]),
+		SchedulerURL:        "http://" + addr(4),
+		DemoURL:             "http://" + addr(5),
+		SchedulerToken:      o.SchedulerToken,
+		SchedulerAdminToken: o.SchedulerAdminToken,
 
 		CollectorQueueDir: filepath.Join(o.WorkDir, "collector-queue"),
 	}
 	if s.SchedulerToken == "" {
 		s.SchedulerToken = randomToken()
+	}
+	if s.SchedulerAdminToken == "" {
+		s.SchedulerAdminToken = randomToken()
 	}
 
 	// Collector.
@@ -210,6 +219,7 @@ func (s *Stack) writeSchedulerConfig(listen, demoListen string) (string, error) 
 	}
 	c.Tenant = schedulerTenant(c)
 	c.APITokens = append(append([]string{}, c.APITokens...), s.SchedulerToken+"="+c.Tenant)
+	c.AdminTokens = append(append([]string{}, c.AdminTokens...), s.SchedulerAdminToken+"="+c.Tenant)
 	c.Listen = listen
 	c.DemoListen = demoListen
 	c.Database = config.Database{Driver: config.DriverSQLite, DSN: filepath.Join(s.opts.WorkDir, "scheduler.db")}

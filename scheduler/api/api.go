@@ -20,7 +20,7 @@
 //	GET    /healthz
 //
 // Errors are {"code": "...", "message": "..."}, as in the statustrace API
-// (codes: invalid_parameter, unauthenticated, not_found, duplicate_request_id,
+// (codes: invalid_parameter, unauthenticated, forbidden, not_found, duplicate_request_id,
 // event_ended, request_too_large, rate_limited, unavailable, internal).
 //
 // Authenticated wraps the handler with bearer-token authentication (tokens
@@ -300,6 +300,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const (
 	CodeInvalid         = "invalid_parameter"
 	CodeUnauthenticated = "unauthenticated"
+	CodeForbidden       = "forbidden"
 	CodeNotFound        = "not_found"
 	CodeDuplicate       = "duplicate_request_id"
 	CodeEnded           = "event_ended"

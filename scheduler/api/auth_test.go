@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,7 @@ func TestAuthenticated(t *testing.T) {
 	toks := authtoken.NewTokens()
 	require.NoError(t, toks.ParseTokenSpecs("full-token-0123456789=acme;billing-token-0123456789=acme:billing;other-tenant-0123456789=globex"))
 	f := &nsFake{}
-	h := Authenticated(f, Handler(f, 1024), toks, "acme")
+	h := Authenticated(f, Handler(f, 1024), toks, nil, "acme")
 	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
 
 	w := serve(h, http.MethodGet, "/healthz", "", nil)
@@ -63,4 +64,69 @@ func TestAuthenticated(t *testing.T) {
 	assert.Equal(t, "ev-billing", f.terminate.RequestID)
 	w = serve(h, http.MethodPost, "/v1/events/ev-other/terminate", "", bearer("billing-token-0123456789"))
 	assert.Equal(t, http.StatusNotFound, w.Code)
+}
+
+// standingFake keeps one standing, so the standing routes exist.
+type standingFake struct {
+	nsFake
+	standing string
+}
+
+func (f *standingFake) SetStanding(_ context.Context, ns string, st *string) (Standing, error) {
+	f.standing = "good"
+	if st != nil {
+		f.standing = *st
+	}
+	return Standing{Tenant: "acme", Namespace: ns, Standing: f.standing}, nil
+}
+
+func (f *standingFake) Standing(_ context.Context, ns string) (Standing, error) {
+	return Standing{Tenant: "acme", Namespace: ns, Standing: f.standing}, nil
+}
+
+// Tenant tokens read an account's standing but cannot change it (a tenant
+// would lift its own arrears); admin tokens can, for their tenant only.
+func TestStandingNeedsAdminToken(t *testing.T) {
+	toks := authtoken.NewTokens()
+	require.NoError(t, toks.ParseTokenSpecs("tenant-token-0123456789=acme;billing-token-0123456789=acme:billing"))
+	admin := authtoken.NewTokens()
+	require.NoError(t, admin.ParseTokenSpecs("admin-token-0123456789=acme;other-admin-0123456789=globex"))
+	f := &standingFake{standing: "arrears"}
+	h := Authenticated(f, Handler(f, 1024), toks, admin, "acme")
+	bearer := func(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+	for _, tok := range []string{"tenant-token-0123456789", "billing-token-0123456789"} {
+		for _, c := range []struct{ method, path, body string }{
+			{http.MethodPut, "/v1/account/standing", `{"standing":"good"}`},
+			{http.MethodDelete, "/v1/account/standing", ""},
+			{http.MethodPut, "/v1/namespaces/billing/standing", `{"standing":"good"}`},
+			{http.MethodDelete, "/v1/namespaces/billing/standing", ""},
+		} {
+			w := serve(h, c.method, c.path, c.body, bearer(tok))
+			assert.Equal(t, "arrears", f.standing, "%s %s with %s changed the standing", c.method, c.path, tok)
+			if tok == "billing-token-0123456789" && strings.HasPrefix(c.path, "/v1/account/") {
+				// A namespace-limited token does not see the account at all.
+				assert.Equal(t, http.StatusNotFound, w.Code, "%s %s with %s", c.method, c.path, tok)
+				continue
+			}
+			require.Equal(t, http.StatusForbidden, w.Code, "%s %s with %s", c.method, c.path, tok)
+			var e Error
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e))
+			assert.Equal(t, CodeForbidden, e.Code)
+			assert.Contains(t, e.Message, "admin token")
+		}
+	}
+	w := serve(h, http.MethodGet, "/v1/namespaces/billing/standing", "", bearer("billing-token-0123456789"))
+	assert.Equal(t, http.StatusOK, w.Code, "a tenant token reads its standing")
+
+	w = serve(h, http.MethodPut, "/v1/account/standing", `{"standing":"good"}`, bearer("other-admin-0123456789"))
+	assert.Equal(t, http.StatusUnauthorized, w.Code, "another tenant's admin token")
+	assert.Equal(t, "arrears", f.standing)
+
+	w = serve(h, http.MethodPut, "/v1/namespaces/billing/standing", `{"standing":"suspended"}`, bearer("admin-token-0123456789"))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, "suspended", f.standing)
+	w = serve(h, http.MethodDelete, "/v1/account/standing", "", bearer("admin-token-0123456789"))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	assert.Equal(t, "good", f.standing)
 }

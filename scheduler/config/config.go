@@ -64,6 +64,10 @@ type Config struct {
 	// APITokenFile (JSON, as the statustrace API's) add more.
 	APITokens    []string `yaml:"api_tokens,omitempty"`
 	APITokenFile string   `yaml:"api_token_file,omitempty"`
+	// AdminTokens (same specs; SCHEDULER_ADMIN_TOKENS adds more) may also
+	// change an account's standing through the API. Optional: without
+	// them the standing comes from the config file alone.
+	AdminTokens []string `yaml:"admin_tokens,omitempty"`
 	// DemoListen, when set, serves the demo functions on this address.
 	DemoListen string `yaml:"demo_listen"`
 	// Workers is how many invocations one node runs at once.

@@ -92,7 +92,7 @@ func Run(ctx context.Context, o Options) (err error) {
 
 	say("\nfiring %d invocations (checkout, send-receipt, thumbnail, refund, export, reindex) and bursts at search/suggest:", o.Invocations)
 	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
-	res, err := Fire(ctx, sc, o.Invocations, func(f string, a ...any) { say(f, a...) })
+	res, err := Fire(ctx, sc, stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerAdminToken), o.Invocations, func(f string, a ...any) { say(f, a...) })
 	if err != nil {
 		return err
 	}
