@@ -5,7 +5,7 @@ SHELL := bash
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test test-short test-http bench bench-queries-local demo clickhouse clickhouse-stop clickhouse-wipe clean
+.PHONY: all build vet test test-short test-http bench bench-queries-local capacity demo clickhouse clickhouse-stop clickhouse-wipe clean
 
 all: build
 
@@ -96,6 +96,15 @@ bench-queries-local:
 	  STATUSTRACE_LOCAL_ADDR=$(BENCH_WASM_ADDR) STATUSTRACE_LOCAL_TCP_ADDR=$(BENCH_WASM_TCP_ADDR); \
 	dsn=$$(STATUSTRACE_LOCAL_PROTOCOL=http deploy/local/start.sh) || exit; \
 	CLICKHOUSE_DSN=$$dsn $(MAKE) -s bench-queries; rc=$$?; deploy/local/stop.sh >/dev/null; exit $$rc
+
+# Sizes a deployment from the figures `make bench` saved in .cache/bench
+# (deploy/capacity): storage, CPU, collectors, shards, and insert queries and
+# new parts per second per table against ClickHouse's guidance.
+#   make capacity RATE=5000 DAYS=3 [CAPACITY_FLAGS='-replicas 2 -freshness 1s']
+RATE ?= 5000
+DAYS ?= 3
+capacity:
+	@$(GO) run ./cmd/capacity -rate $(RATE) -days $(DAYS) $(CAPACITY_FLAGS)
 
 # The whole pipeline on this machine: see internal/stack/demo.mk.
 demo: demo-run

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 	"testing"
@@ -128,6 +129,20 @@ func BenchmarkExporterVsContrib(b *testing.B) {
 		oursTP/contribTP, oursCPU/contribCPU, oursBPS/contribBPS)
 	fmt.Printf("BENCH exporter_vs_contrib_span_table bytes_ratio=%.3f\n", oursRawBPS/contribRawBPS)
 	ceilTP := float64(ceil.stored) / ceil.wall.Seconds()
+	// Absolute figures for the capacity model (deploy/capacity, make
+	// capacity), which reads this line from the saved benchmark output.
+	var events uint64
+	if err := oursDB.Conn.QueryRow(ctx, "SELECT uniqExact(tenant, request_id) FROM transitions").Scan(&events); err != nil {
+		b.Fatal(err)
+	}
+	scanStart := time.Now()
+	var scanned uint64
+	if err := oursDB.Conn.QueryRow(ctx, "SELECT count() FROM (SELECT to_state, function, count() FROM transitions GROUP BY to_state, function)").Scan(&scanned); err != nil {
+		b.Fatal(err)
+	}
+	scanRate := stored / time.Since(scanStart).Seconds()
+	fmt.Printf("BENCH exporter_figures spans=%.0f events=%d batch=%d cores=%d status_bytes_per_transition=%.1f transitions_bytes_per_transition=%.1f otel_traces_bytes_per_span=%.1f exporter_cpu_us_per_span=%.2f contrib_cpu_us_per_span=%.2f exporter_spans_per_s=%.0f contrib_spans_per_s=%.0f insert_rows_per_s=%.0f scan_rows_per_s=%.0f\n",
+		stored, events, batchSize, runtime.NumCPU(), oursBPS, oursRawBPS, contribBPS, oursCPU, contribCPU, oursTP, contribTP, ceilTP, scanRate)
 	fmt.Printf("ceiling (plain clickhouse-go columnar insert of the same rows, same tables and views): %.0f rows/s\n", ceilTP)
 	fmt.Printf("BENCH exporter_vs_ceiling ratio=%.3f\n", oursTP/ceilTP)
 	for _, t := range []struct {

@@ -12,8 +12,11 @@ test-exporter:
 
 # Prints a table and "BENCH exporter_vs_contrib throughput_ratio=... cpu_ratio=... bytes_ratio=...".
 # STATUSTRACE_BENCH_SPANS sets the number of spans (default 1000000).
+# The output is kept in $(BENCH_OUT)/exporter.txt for `make capacity`.
+BENCH_OUT ?= .cache/bench
 bench-exporter:
-	go test -run '^$$' -bench '^BenchmarkExporterVsContrib$$' -benchtime 1x -count=1 -timeout 60m ./exporter/
+	@mkdir -p $(BENCH_OUT); set -o pipefail; \
+	go test -run '^$$' -bench '^BenchmarkExporterVsContrib$$' -benchtime 1x -count=1 -timeout 60m ./exporter/ 2>&1 | tee $(BENCH_OUT)/exporter.txt
 
 build-collector:
 	go build -o bin/statustrace-collector ./collector

@@ -27,7 +27,10 @@ test-plugin:
 	go test -count=1 -timeout 10m ./plugin/... ./cmd/statustrace-plugin/
 
 # Prints "BENCH report_vs_unary_rpc ..." and "BENCH host_to_otlp transitions_per_s=...".
+# The output is kept in $(BENCH_OUT)/plugin.txt for `make capacity`.
+BENCH_OUT ?= .cache/bench
 bench-plugin:
-	go test -run '^$$' -bench '^BenchmarkReport$$' -count=1 -timeout 10m ./plugin/host/
-	go test -run '^$$' -bench '^BenchmarkHostToOTLP$$' -benchtime 300000x -count=1 -timeout 10m ./plugin/host/
-	go test -run '^$$' -bench . -benchtime 102400x -count=1 -timeout 10m ./plugin/spans/
+	@mkdir -p $(BENCH_OUT); set -o pipefail; { \
+	go test -run '^$$' -bench '^BenchmarkReport$$' -count=1 -timeout 10m ./plugin/host/ && \
+	go test -run '^$$' -bench '^BenchmarkHostToOTLP$$' -benchtime 300000x -count=1 -timeout 10m ./plugin/host/ && \
+	go test -run '^$$' -bench . -benchtime 102400x -count=1 -timeout 10m ./plugin/spans/; } 2>&1 | tee $(BENCH_OUT)/plugin.txt

@@ -16,8 +16,11 @@ test-queries:
 # "BENCH stats_read_rows events=... read=..." (at 1x and 2x), ClickHouse's own
 # read_rows. STATUSTRACE_BENCH_EVENTS sets the events of the 1x load
 # (default 2000000; the 2x load doubles it). Several minutes on the local engine.
+# The output is kept in $(BENCH_OUT)/queries.txt for `make capacity`.
+BENCH_OUT ?= .cache/bench
 bench-queries:
-	go test -run '^$$' -bench '^BenchmarkQueryCost$$' -benchtime 1x -count=1 -timeout 90m ./queries/
+	@mkdir -p $(BENCH_OUT); set -o pipefail; \
+	go test -run '^$$' -bench '^BenchmarkQueryCost$$' -benchtime 1x -count=1 -timeout 90m ./queries/ 2>&1 | tee $(BENCH_OUT)/queries.txt
 
 build-statustrace:
 	go build -o bin/statustrace ./cmd/statustrace

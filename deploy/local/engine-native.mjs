@@ -36,7 +36,13 @@ let uploadSeq = 0;
 // server: a dropped table's files go at once rather than after 8 minutes
 // (tests and benchmarks drop a database each; with the data kept across
 // restarts they would fill the disk).
-const open = () => new Session(dataDir, { connectionArgs: ['--database_atomic_delay_before_drop_table_sec=0'] });
+//
+// STATUSTRACE_LOCAL_CONFIG, when set, is a ClickHouse server configuration
+// file the engine loads (e.g. remote_servers: a cluster of other local
+// endpoints for Distributed tables and cluster(); deploy/shard).
+const serverArgs = ['--database_atomic_delay_before_drop_table_sec=0'];
+if (process.env.STATUSTRACE_LOCAL_CONFIG) serverArgs.push(`--config-file=${process.env.STATUSTRACE_LOCAL_CONFIG}`);
+const open = () => new Session(dataDir, { connectionArgs: serverArgs });
 
 // POOL connections serve requests without a session (STATUSTRACE_LOCAL_POOL,
 // default 1). With more, a query runs beside an insert; but then, as on a

@@ -15,6 +15,9 @@
 #                               forces one. An endpoint running the other
 #                               engine is restarted.
 #   STATUSTRACE_LOCAL_POOL      native engine: parallel connections (default 1)
+#   STATUSTRACE_LOCAL_CONFIG    native engine: a ClickHouse configuration file
+#                               it loads (remote_servers for a cluster of
+#                               local endpoints); implies the native engine
 #   STATUSTRACE_LOCAL_PROTOCOL  which DSN to print: native (default,
 #                               clickhouse://TCP_ADDR) or http (http://ADDR)
 # An endpoint is reused only when this state folder started it (it answers
@@ -29,6 +32,12 @@ tcp_addr=${STATUSTRACE_LOCAL_TCP_ADDR:-127.0.0.1:9000}
 state=$(statustrace_local_state "$root")
 data=${STATUSTRACE_LOCAL_DATA:-$state/data}
 want=${STATUSTRACE_LOCAL_ENGINE:-}
+if [ -n "${STATUSTRACE_LOCAL_CONFIG:-}" ]; then
+  # chdb-wasm takes no configuration file: a cluster needs the native engine.
+  if [ "$want" = wasm ]; then echo "STATUSTRACE_LOCAL_CONFIG needs the native engine, not STATUSTRACE_LOCAL_ENGINE=wasm" >&2; exit 2; fi
+  if [ ! -r "$STATUSTRACE_LOCAL_CONFIG" ]; then echo "STATUSTRACE_LOCAL_CONFIG=$STATUSTRACE_LOCAL_CONFIG: not a readable file" >&2; exit 2; fi
+  want=native
+fi
 protocol=${STATUSTRACE_LOCAL_PROTOCOL:-native}
 case "$want" in '' | wasm | native) ;; *) echo "STATUSTRACE_LOCAL_ENGINE=$want: want native or wasm (or unset)" >&2; exit 2 ;; esac
 case "$protocol" in native | http) ;; *) echo "STATUSTRACE_LOCAL_PROTOCOL=$protocol: want native or http" >&2; exit 2 ;; esac

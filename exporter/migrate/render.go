@@ -22,6 +22,13 @@ type Options struct {
 	// Replicated one and puts Distributed tables (named as in internal/schema)
 	// in front of the per-shard tables (named with schema.LocalSuffix).
 	Cluster string
+	// PerNode, with Cluster, is a cluster without replication or Keeper:
+	// shards of one server each, every node migrated on its own (no ON
+	// CLUSTER, which needs Keeper) with plain MergeTree tables, and the
+	// Distributed tables over Cluster as in cluster mode. Run Up on every
+	// node, those that only route (in no shard of Cluster) included.
+	// deploy/shard runs two shards and a router on local endpoints this way.
+	PerNode bool
 	// Retention is how long data is kept (TTL) and visible. Default 72h;
 	// whole seconds.
 	Retention time.Duration
@@ -147,6 +154,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Cluster != "" && !clusterRE.MatchString(o.Cluster) {
 		errs = append(errs, fmt.Errorf("cluster %q: want letters, digits, _ . and -", o.Cluster))
 	}
+	if o.PerNode && o.Cluster == "" {
+		errs = append(errs, errors.New("per-node mode needs a cluster (for its Distributed tables)"))
+	}
 	if o.Retention < time.Second || o.Retention%time.Second != 0 {
 		errs = append(errs, fmt.Errorf("retention %s: want a positive whole number of seconds", o.Retention))
 	}
@@ -197,7 +207,7 @@ func (o Options) qualifiedFor(name string) string {
 }
 
 func (o Options) onCluster() string {
-	if o.Cluster == "" {
+	if o.Cluster == "" || o.PerNode {
 		return ""
 	}
 	return " ON CLUSTER " + quote(o.Cluster)
@@ -206,7 +216,7 @@ func (o Options) onCluster() string {
 // engine renders a MergeTree-family engine; in cluster mode its Replicated
 // variant with a per-shard path.
 func (o Options) engine(family, args, table string, perShard bool) string {
-	if o.Cluster == "" {
+	if o.Cluster == "" || o.PerNode {
 		return family + "(" + args + ")"
 	}
 	path := o.ReplicationPathPrefix + "/" + o.Database + "/"

@@ -54,6 +54,7 @@ func TestRenderGolden(t *testing.T) {
 	cases := map[string]Options{
 		"single.sql":  {},
 		"cluster.sql": {Database: "st", Cluster: "prod-1", Retention: 48 * time.Hour, AutoStatistics: true},
+		"pernode.sql": {Database: "st", Cluster: "local2", PerNode: true, AutoStatistics: true},
 	}
 	for file, opts := range cases {
 		t.Run(file, func(t *testing.T) {
@@ -132,6 +133,32 @@ func TestRenderCluster(t *testing.T) {
 		if !strings.Contains(sql, want) {
 			t.Errorf("cluster DDL lacks %q", want)
 		}
+	}
+}
+
+// TestRenderPerNode: a cluster without Keeper (deploy/shard): the same
+// tables as cluster mode, but plain MergeTree and no ON CLUSTER.
+func TestRenderPerNode(t *testing.T) {
+	sql := renderFile(t, Options{Database: "db1", Cluster: "c1", PerNode: true})
+	for _, bad := range []string{"ON CLUSTER", "Replicated", "{shard}", "{replica}"} {
+		if strings.Contains(sql, bad) {
+			t.Errorf("per-node DDL contains %q", bad)
+		}
+	}
+	for _, want := range []string{
+		"CREATE TABLE IF NOT EXISTS `db1`.`transitions_local`\n",
+		"ENGINE = ReplacingMergeTree()\nPARTITION BY toDate(time)",
+		"CREATE TABLE IF NOT EXISTS `db1`.`transitions` AS `db1`.`transitions_local` ENGINE = Distributed('c1', 'db1', 'transitions_local', cityHash64(tenant, request_id))",
+		"CREATE TABLE IF NOT EXISTS `db1`.`events` AS `db1`.`events_local` ENGINE = Distributed('c1', 'db1', 'events_local')",
+		"TO `db1`.`events_local` AS",
+		"FROM `db1`.`transitions_local`",
+	} {
+		if !strings.Contains(sql, want) {
+			t.Errorf("per-node DDL lacks %q", want)
+		}
+	}
+	if err := (Options{PerNode: true}).Validate(); err == nil {
+		t.Error("per-node mode without a cluster: no error")
 	}
 }
 

@@ -37,5 +37,7 @@ test-chaos:
 
 # Freshness at 5,000 transitions/s through the whole pipeline; prints
 # `BENCH freshness rate=... p50_ms=... p99_ms=...`.
+BENCH_OUT ?= .cache/bench
 bench-freshness:
-	$(GO) test -run '^$$' -bench Freshness -benchtime 1x -timeout 20m ./testkit/e2e/
+	@mkdir -p $(BENCH_OUT); set -o pipefail; \
+	$(GO) test -run '^$$' -bench Freshness -benchtime 1x -timeout 20m ./testkit/e2e/ 2>&1 | tee $(BENCH_OUT)/freshness.txt

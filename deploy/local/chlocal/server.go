@@ -470,13 +470,56 @@ func checkParams(sql string, params paramSet) *chError {
 	if createRe.MatchString(sql) {
 		return nil
 	}
-	for _, m := range paramRefRe.FindAllStringSubmatch(sql, -1) {
+	for _, m := range paramRefRe.FindAllStringSubmatch(outsideLiterals(sql), -1) {
 		if _, ok := params.Values["param_"+m[1]]; !ok {
 			return &chError{code: 456, status: http.StatusBadRequest,
 				msg: fmt.Sprintf("Code: 456. DB::Exception: Substitution `%s` is not set. (UNKNOWN_QUERY_PARAMETER)", m[1])}
 		}
 	}
 	return nil
+}
+
+// outsideLiterals blanks string literals, quoted identifiers and comments,
+// where {name:Type} is text, not a parameter (a ClickHouse server querying
+// this endpoint as a shard sends parameter values as literals, and a value
+// may hold such text).
+func outsideLiterals(sql string) string {
+	b := []byte(sql)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\'' || c == '"' || c == '`':
+			j := i + 1
+			for ; j < len(b); j++ {
+				if b[j] == '\\' {
+					b[j] = ' '
+					j++
+					if j < len(b) {
+						b[j] = ' '
+					}
+					continue
+				}
+				if b[j] == c {
+					if j+1 < len(b) && b[j+1] == c { // doubled quote
+						b[j], b[j+1] = ' ', ' '
+						j++
+						continue
+					}
+					break
+				}
+				b[j] = ' '
+			}
+			i = j
+		case c == '-' && i+1 < len(b) && b[i+1] == '-', c == '#' && i+1 < len(b) && (b[i+1] == ' ' || b[i+1] == '!'):
+			for ; i < len(b) && b[i] != '\n'; i++ {
+				b[i] = ' '
+			}
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			for ; i < len(b) && !(b[i] == '*' && i+1 < len(b) && b[i+1] == '/'); i++ {
+				b[i] = ' '
+			}
+		}
+	}
+	return string(b)
 }
 
 var dropSyncRe = regexp.MustCompile(`(?is)^(\s*(?:DROP|DETACH)\s.*?)\s+SYNC\s*;?\s*$`)

@@ -132,10 +132,51 @@ func (c *tcpConn) serve() error {
 			}
 		case chproto.ClientCodeCancel:
 			// A cancel that arrives after the query ended: nothing to do.
+		case chproto.ClientTablesStatusRequest:
+			if err := c.tablesStatus(); err != nil {
+				return err
+			}
 		default:
 			return c.fatal(badRequest(101, "unexpected packet %s outside a query", code))
 		}
 	}
+}
+
+// tablesStatus answers a TablesStatusRequest. A ClickHouse server sends one
+// before it queries a remote shard (remote(), cluster(), Distributed tables)
+// to learn each table's replication delay; this endpoint has no replication,
+// so every table is reported as not replicated (which the server reads as
+// "up to date").
+func (c *tcpConn) tablesStatus() error {
+	n, err := c.r.UVarInt()
+	if err != nil {
+		return fmt.Errorf("read tables status request: %w", err)
+	}
+	const maxTables = 1 << 16
+	if n > maxTables {
+		return c.fatal(badRequest(101, "tables status request for %d tables (at most %d)", n, maxTables))
+	}
+	type table struct{ db, name string }
+	tables := make([]table, 0, n)
+	for range n {
+		db, err := c.r.Str()
+		if err != nil {
+			return fmt.Errorf("read tables status request: %w", err)
+		}
+		name, err := c.r.Str()
+		if err != nil {
+			return fmt.Errorf("read tables status request: %w", err)
+		}
+		tables = append(tables, table{db, name})
+	}
+	chproto.ServerCodeTablesStatus.Encode(c.buf)
+	c.buf.PutUVarInt(uint64(len(tables)))
+	for _, t := range tables {
+		c.buf.PutString(t.db)
+		c.buf.PutString(t.name)
+		c.buf.PutBool(false) // is_replicated; nothing else follows for a non-replicated table
+	}
+	return c.flush()
 }
 
 func (c *tcpConn) packet() (chproto.ClientCode, error) {
@@ -149,7 +190,7 @@ func (c *tcpConn) packet() (chproto.ClientCode, error) {
 		return 0, err
 	}
 	code := chproto.ClientCode(n)
-	if !code.IsAClientCode() {
+	if !code.IsAClientCode() && code != clientCodeScalar {
 		return 0, c.fatal(badRequest(101, "unknown packet %d from client", n))
 	}
 	return code, nil
@@ -234,8 +275,8 @@ func (c *tcpConn) fatal(e *chError) error {
 // query handles one Query packet: the client's data blocks that follow it
 // (external tables, then INSERT data), the engine call, and the answer.
 func (c *tcpConn) query() error {
-	var q chproto.Query
-	if err := q.DecodeAware(c.r, c.ver); err != nil {
+	q, err := decodeQuery(c.r, c.ver)
+	if err != nil {
 		return fmt.Errorf("decode query: %w", err)
 	}
 	compressed := q.Compression == chproto.CompressionEnabled
@@ -343,6 +384,17 @@ func (c *tcpConn) readData(compressed bool) (*goproto.Block, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	for code == clientCodeScalar {
+		// A ClickHouse server querying this endpoint as a shard sends the
+		// scalar subqueries it already computed; the engine computes its own
+		// from the query text, so they are read and dropped.
+		if _, err := c.decodeBlock(compressed); err != nil {
+			return nil, "", err
+		}
+		if code, err = c.packet(); err != nil {
+			return nil, "", err
+		}
+	}
 	switch code {
 	case chproto.ClientCodeData:
 	case chproto.ClientCodeCancel:
@@ -350,6 +402,21 @@ func (c *tcpConn) readData(compressed bool) (*goproto.Block, string, error) {
 	default:
 		return nil, "", badRequest(101, "expected a data packet, got %s", code)
 	}
+	return c.decodeBlockNamed(compressed)
+}
+
+// clientCodeScalar is the client's Scalar packet (Protocol::Client::Scalar),
+// which ch-go does not list: a table name and a block, like Data.
+const clientCodeScalar chproto.ClientCode = 7
+
+func (c *tcpConn) decodeBlock(compressed bool) (*goproto.Block, error) {
+	blk, _, err := c.decodeBlockNamed(compressed)
+	return blk, err
+}
+
+// decodeBlockNamed reads the rest of a Data (or Scalar) packet: its table
+// name and block.
+func (c *tcpConn) decodeBlockNamed(compressed bool) (*goproto.Block, string, error) {
 	var cd chproto.ClientData
 	if err := cd.DecodeAware(c.r, c.ver); err != nil {
 		return nil, "", fmt.Errorf("decode data packet: %w", err)
@@ -547,8 +614,14 @@ func (c *tcpConn) insert(params paramSet, w *dataWriter, stmt, table string, com
 	if cerr != nil {
 		return c.exception(cerr)
 	}
-	return c.finish(chproto.Profile{}, chproto.Progress{WroteRows: uint64(rows), WroteBytes: uint64(len(body.Buf)),
-		ElapsedNs: uint64(time.Since(start))})
+	// No profile info after an INSERT, as from a server: a ClickHouse
+	// server inserting into this endpoint as a shard (a Distributed table)
+	// accepts only progress, profile events and end of stream here.
+	chproto.ServerCodeProgress.Encode(c.buf)
+	progress := chproto.Progress{WroteRows: uint64(rows), WroteBytes: uint64(len(body.Buf)), ElapsedNs: uint64(time.Since(start))}
+	progress.EncodeAware(c.buf, c.ver)
+	chproto.ServerCodeEndOfStream.Encode(c.buf)
+	return c.flush()
 }
 
 // unquoteField reads a parameter value as clickhouse-go and ch-go send it:

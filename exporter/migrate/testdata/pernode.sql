@@ -1,0 +1,270 @@
+-- bootstrap
+CREATE DATABASE IF NOT EXISTS `st`;
+
+CREATE TABLE IF NOT EXISTS `st`.`schema_migrations`
+(
+    version    UInt32,
+    name       String,
+    checksum   String,
+    applied_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(applied_at)
+ORDER BY version;
+
+-- migration transitions, events and per-minute stats with their materialized views
+CREATE TABLE IF NOT EXISTS `st`.`transitions_local`
+(
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    -- The plugin derives a transition's span ID from (request_id, seq)
+    -- (plugin/spans.TransitionSpanID), so it is not stored: span_id computes
+    -- it, and span_id_override holds only IDs that differ (spans from another
+    -- producer). Zero bytes cost nothing, and 8 random bytes a row were a
+    -- fifth of the table.
+    span_id_override FixedString(8) CODEC(ZSTD(1)),
+    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8))
+)
+ENGINE = ReplacingMergeTree()
+PARTITION BY toDate(time)
+ORDER BY (tenant, request_id, seq)
+TTL toDateTime(time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`transitions` AS `st`.`transitions_local` ENGINE = Distributed('local2', 'st', 'transitions_local', cityHash64(tenant, request_id));
+
+CREATE TABLE IF NOT EXISTS `st`.`events_local`
+(
+    tenant             LowCardinality(String),
+    namespace          LowCardinality(String),
+    function           LowCardinality(String),
+    qualifier          LowCardinality(String),
+    request_id         String CODEC(ZSTD(1)),
+    state              AggregateFunction(argMax, String, Tuple(UInt64, UInt8)) CODEC(ZSTD(3)),
+    last_seq           SimpleAggregateFunction(max, UInt64) CODEC(T64, ZSTD(1)),
+    attempts           SimpleAggregateFunction(max, UInt32) CODEC(T64, ZSTD(1)),
+    first_time         SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    last_time          SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(T64, ZSTD(1)),
+    start_time         SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    end_time           SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(T64, ZSTD(1)),
+    last_error_code    AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_error_message AggregateFunction(argMax, String, Tuple(UInt8, UInt64)) CODEC(ZSTD(3)),
+    last_node          AggregateFunction(argMax, String, UInt64) CODEC(ZSTD(3)),
+    invoke_type        SimpleAggregateFunction(any, LowCardinality(String)),
+    trace_id           SimpleAggregateFunction(max, FixedString(16)) CODEC(ZSTD(1)),
+    INDEX idx_request_id request_id TYPE bloom_filter(0.001) GRANULARITY 1
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(last_time)
+ORDER BY (tenant, namespace, function, qualifier, request_id)
+TTL toDateTime(last_time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`events` AS `st`.`events_local` ENGINE = Distributed('local2', 'st', 'events_local');
+
+CREATE TABLE IF NOT EXISTS `st`.`stats_minute_local`
+(
+    tenant      LowCardinality(String),
+    namespace   LowCardinality(String),
+    function    LowCardinality(String),
+    qualifier   LowCardinality(String),
+    bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    to_state    LowCardinality(String),
+    error_code  LowCardinality(String),
+    transitions AggregateFunction(uniqExact, UInt64)
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
+TTL bucket + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`stats_minute` AS `st`.`stats_minute_local` ENGINE = Distributed('local2', 'st', 'stats_minute_local');
+
+CREATE TABLE IF NOT EXISTS `st`.`settings`
+(
+    name       LowCardinality(String),
+    value      String,
+    updated_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree(updated_at)
+ORDER BY name;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`events_mv` TO `st`.`events_local` AS
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)))) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    min(time) AS first_time,
+    max(time) AS last_time,
+    minOrNullIf(time, to_state = 'QUEUED') AS start_time,
+    maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED')) AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    max(trace_id) AS trace_id
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, request_id;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`stats_minute_mv` TO `st`.`stats_minute_local` AS
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    uniqExactState(cityHash64(request_id, seq)) AS transitions
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
+-- migration events: times at millisecond precision, stored with the GCD codec
+ALTER TABLE `st`.`events_local`
+    MODIFY COLUMN first_time SimpleAggregateFunction(min, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN last_time  SimpleAggregateFunction(max, DateTime64(9, 'UTC')) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN start_time SimpleAggregateFunction(min, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1)),
+    MODIFY COLUMN end_time   SimpleAggregateFunction(max, Nullable(DateTime64(9, 'UTC'))) CODEC(GCD, T64, ZSTD(1));
+
+ALTER TABLE `st`.`events_mv` MODIFY QUERY
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    argMaxState(CAST(to_state, 'String'), (seq, toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)))) AS state,
+    max(seq) AS last_seq,
+    max(attempt) AS attempts,
+    toDateTime64(toStartOfMillisecond(min(time)), 9, 'UTC') AS first_time,
+    toDateTime64(toStartOfMillisecond(max(time)), 9, 'UTC') AS last_time,
+    toDateTime64(toStartOfMillisecond(minOrNullIf(time, to_state = 'QUEUED')), 9, 'UTC') AS start_time,
+    toDateTime64(toStartOfMillisecond(maxOrNullIf(time, to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'))), 9, 'UTC') AS end_time,
+    argMaxState(CAST(error_code, 'String'), (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_code,
+    argMaxState(error_message, (toUInt8(error_code != '' OR error_message != ''), seq)) AS last_error_message,
+    argMaxState(CAST(node, 'String'), seq) AS last_node,
+    any(invoke_type) AS invoke_type,
+    max(trace_id) AS trace_id
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, request_id;
+
+-- migration transitions: same (tenant, request_id, seq) keeps the higher-ranked state on merge (version column state_rank)
+ALTER TABLE `st`.`transitions_local`
+    ADD COLUMN IF NOT EXISTS state_rank UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(1));
+
+-- skipped when not 0: SELECT count() AS n FROM system.tables WHERE database = 'st' AND name = 'transitions_local' AND engine_full LIKE '%MergeTree(%state_rank)%'
+CREATE TABLE IF NOT EXISTS `st`.`transitions_local_v3_new`
+(
+    tenant        LowCardinality(String) CODEC(ZSTD(1)),
+    namespace     LowCardinality(String) CODEC(ZSTD(1)),
+    function      LowCardinality(String) CODEC(ZSTD(1)),
+    qualifier     LowCardinality(String) CODEC(ZSTD(1)),
+    request_id    String CODEC(ZSTD(6)),
+    seq           UInt64 CODEC(T64, ZSTD(1)),
+    attempt       UInt32 CODEC(T64, ZSTD(1)),
+    from_state    LowCardinality(String) CODEC(ZSTD(1)),
+    to_state      LowCardinality(String) CODEC(ZSTD(1)),
+    time          DateTime64(9, 'UTC') CODEC(T64, ZSTD(1)),
+    error_code    LowCardinality(String) CODEC(ZSTD(1)),
+    error_message String CODEC(ZSTD(3)),
+    invoke_type   LowCardinality(String) CODEC(ZSTD(1)),
+    node          LowCardinality(String) CODEC(ZSTD(1)),
+    trace_id      FixedString(16) CODEC(ZSTD(1)),
+    -- The plugin derives a transition's span ID from (request_id, seq)
+    -- (plugin/spans.TransitionSpanID), so it is not stored: span_id computes
+    -- it, and span_id_override holds only IDs that differ (spans from another
+    -- producer). Zero bytes cost nothing, and 8 random bytes a row were a
+    -- fifth of the table.
+    span_id_override FixedString(8) CODEC(ZSTD(1)),
+    span_id       FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)),
+    -- The version: the state rank the events view breaks same-seq ties
+    -- with (terminal over non-terminal, then later over earlier).
+    state_rank    UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(1))
+)
+ENGINE = ReplacingMergeTree(state_rank)
+PARTITION BY toDate(time)
+ORDER BY (tenant, request_id, seq)
+TTL toDateTime(time) + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+-- skipped when not 0: SELECT count() AS n FROM system.tables WHERE database = 'st' AND name = 'transitions_local' AND engine_full LIKE '%MergeTree(%state_rank)%'
+EXCHANGE TABLES `st`.`transitions_local` AND `st`.`transitions_local_v3_new`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'st' AND name = 'transitions_local_v2_old'
+-- once per row of: SELECT DISTINCT partition_id FROM system.parts WHERE database = 'st' AND table = 'transitions_local_v2_old' AND active ORDER BY partition_id
+ALTER TABLE `st`.`transitions_local_v2_old` MOVE PARTITION ID {partition_id} TO TABLE `st`.`transitions_local`;
+
+-- skipped when not 0: SELECT count() AS n FROM system.parts WHERE database = 'st' AND table = 'transitions_local_v2_old' AND active AND rows > 0
+DROP TABLE IF EXISTS `st`.`transitions_local_v2_old`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'st' AND name = 'transitions_local_v3_new'
+RENAME TABLE `st`.`transitions_local_v3_new` TO `st`.`transitions_local_v2_old`;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.tables WHERE database = 'st' AND name = 'transitions_local_v2_old'
+-- once per row of: SELECT DISTINCT partition_id FROM system.parts WHERE database = 'st' AND table = 'transitions_local_v2_old' AND active ORDER BY partition_id
+ALTER TABLE `st`.`transitions_local_v2_old` MOVE PARTITION ID {partition_id} TO TABLE `st`.`transitions_local`;
+
+-- skipped when not 0: SELECT count() AS n FROM system.parts WHERE database = 'st' AND table = 'transitions_local_v2_old' AND active AND rows > 0
+DROP TABLE IF EXISTS `st`.`transitions_local_v2_old`;
+
+SELECT throwIf(
+    (SELECT count() FROM system.tables WHERE database = 'st' AND name = 'transitions_local' AND engine_full LIKE '%MergeTree(%state_rank)%') != 1
+    OR (SELECT count() FROM system.tables WHERE database = 'st' AND name IN ('transitions_local_v3_new', 'transitions_local_v2_old')) != 0,
+    'the rebuild of transitions is not complete yet (rows still moving, or another migrator is at work): Up will retry');
+
+-- migration duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms
+ALTER TABLE `st`.`transitions_local`
+    ADD COLUMN IF NOT EXISTS from_state_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS event_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1));
+
+ALTER TABLE `st`.`transitions`
+    ADD COLUMN IF NOT EXISTS from_state_ns UInt64 DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS event_ns UInt64 DEFAULT 0;
+
+CREATE TABLE IF NOT EXISTS `st`.`durations_minute_local`
+(
+    tenant    LowCardinality(String),
+    namespace LowCardinality(String),
+    function  LowCardinality(String),
+    qualifier LowCardinality(String),
+    bucket    DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    kind      LowCardinality(String),
+    digest    AggregateFunction(uniqExactMap, Map(UInt16, UInt64))
+)
+ENGINE = AggregatingMergeTree()
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, kind)
+TTL bucket + toIntervalSecond(259200)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`durations_minute` AS `st`.`durations_minute_local` ENGINE = Distributed('local2', 'st', 'durations_minute_local');
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`durations_minute_mv` TO `st`.`durations_minute_local` AS
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    k.1 AS kind,
+    uniqExactMapState(map(toUInt16(least(floor(log(toFloat64(k.2)) / log(1.02)), 65535)), cityHash64(request_id, seq))) AS digest
+FROM `st`.`transitions_local`
+ARRAY JOIN [
+    (multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 'queue_wait',
+             from_state = 'RUNNING', 'run',
+             from_state = 'RETRYING' AND to_state = 'RUNNING', 'retry_delay', ''), from_state_ns),
+    (if(to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'), 'end_to_end', ''), event_ns)
+] AS k
+WHERE k.1 != '' AND k.2 > 0
+GROUP BY tenant, namespace, function, qualifier, bucket, kind;
+
+-- retention
+ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
+ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
+ALTER TABLE `st`.`stats_minute_local` MODIFY TTL bucket + toIntervalSecond(259200);
+ALTER TABLE `st`.`durations_minute_local` MODIFY TTL bucket + toIntervalSecond(259200);
