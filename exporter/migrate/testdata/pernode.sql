@@ -263,6 +263,15 @@ ARRAY JOIN [
 WHERE k.1 != '' AND k.2 > 0
 GROUP BY tenant, namespace, function, qualifier, bucket, kind;
 
+-- migration transitions: span_id applies the all-zero rule of the plugin's span IDs (event.TransitionSpanID)
+ALTER TABLE `st`.`transitions_local`
+    MODIFY COLUMN span_id FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        if(toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8) = unhex('0000000000000000'), toFixedString(unhex('0000000000000001'), 8), toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)));
+
+ALTER TABLE `st`.`transitions`
+    MODIFY COLUMN span_id FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
+        if(toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8) = unhex('0000000000000000'), toFixedString(unhex('0000000000000001'), 8), toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)));
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
