@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/statustrace/statustrace/internal/schema"
 )
@@ -35,8 +36,9 @@ const lockTable = schema.Migrations + "_lock"
 const lockLease = 10 * time.Minute
 
 // errLockHeld is returned when the lock could not be had before the
-// context ended: the caller retries later.
-var errLockHeld = errors.New("another migrator holds the schema migration lock")
+// context ended (held by another migrator, or the server too slow to say):
+// the caller retries later.
+var errLockHeld = errors.New("the schema migration lock was not had in time")
 
 // lock takes the migration lock, waiting while another live migrator holds
 // it, and returns its release.
@@ -62,8 +64,14 @@ func (o Options) lock(ctx context.Context, conn Conn) (release func(), err error
 				}
 			}, nil
 		}
+		if ctx.Err() != nil {
+			// The context ended while we asked (a slow or busy server): the
+			// lock was not had in time, which the caller retries like a
+			// held lock.
+			return nil, fmt.Errorf("%w: gave up before the server answered: %w", errLockHeld, ctx.Err())
+		}
 		var ex *clickhouse.Exception
-		if !errors.As(err, &ex) || ex.Code != 57 { // TABLE_ALREADY_EXISTS
+		if !errors.As(err, &ex) || proto.Error(ex.Code) != proto.ErrTableAlreadyExists {
 			return nil, fmt.Errorf("take the migration lock: %w", err)
 		}
 		holder, until := o.readLock(ctx, conn)
@@ -78,7 +86,7 @@ func (o Options) lock(ctx context.Context, conn Conn) (release func(), err error
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (%s, until %s)", errLockHeld, holder, until.UTC().Format(time.RFC3339))
+			return nil, fmt.Errorf("%w: another migrator holds it (%s, until %s)", errLockHeld, holder, until.UTC().Format(time.RFC3339))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
