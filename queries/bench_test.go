@@ -48,21 +48,9 @@ import (
 // holds about 2.5M of these events.
 func BenchmarkQueryCost(b *testing.B) {
 	ctx := context.Background()
-	// The local endpoint reports read counts over HTTP only (no
-	// system.query_log); a server named by CLICKHOUSE_DSN, either way.
-	var db *chtest.DB
-	if os.Getenv("CLICKHOUSE_DSN") != "" {
-		db = chtest.New(b)
-	} else {
-		db = chtest.NewOn(b, chtest.HTTP)
-	}
-	n := 2_000_000
-	if v := os.Getenv("STATUSTRACE_BENCH_EVENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil || n < 1000 {
-			b.Fatalf("STATUSTRACE_BENCH_EVENTS=%q: want an integer >= 1000", v)
-		}
-	} else if limit := memoryLimit(ctx, db.Conn); limit > 0 && limit < 8<<30 {
+	db := benchDB(b)
+	n, set := benchEvents(b, 2_000_000)
+	if limit := memoryLimit(ctx, db.Conn); !set && limit > 0 && limit < 8<<30 {
 		// The embedded local engine keeps everything in WebAssembly memory
 		// (max_server_memory_usage 1.8 GiB): it holds about 2.5M of these
 		// events, so the 1x load is 1M and the 2x load brings it to 2M.
@@ -151,10 +139,12 @@ func BenchmarkQueryCost(b *testing.B) {
 		return lookupMax, statsRead
 	}
 
-	seed(b, db.Conn, 0, n, n, start, gap, 0)
+	// transitions serves lookups, stats_minute statistics; events is not read here.
+	sd := seeding{optimize: []string{schema.Transitions, schema.Stats}}
+	sd.seed(b, db.Conn, 0, n, n, start, gap, 0)
 	l1, s1 := measure("1x", n)
 	fmt.Printf("BENCH stats_read_rows events=%d read=%d\n", n, s1)
-	seed(b, db.Conn, uint64(n), n, n, start, gap, gap/2)
+	sd.seed(b, db.Conn, uint64(n), n, n, start, gap, gap/2)
 	l2, s2 := measure("2x", 2*n)
 	fmt.Printf("BENCH stats_read_rows events=%d read=%d\n", 2*n, s2)
 	fmt.Printf("BENCH lookup_read_rows at_1x=%d at_2x=%d\n", l1, l2)
@@ -170,7 +160,7 @@ func BenchmarkQueryCost(b *testing.B) {
 
 func benchTenant(n uint64) string { return "bench-" + strconv.FormatUint(n%2, 10) }
 
-// requestIDExpr is the request_id of event n in seedSQL. IDs and trace IDs
+// requestIDExpr is the request_id of event n in seedSQL's rows. IDs and trace IDs
 // are compact and compressible on purpose: the local engine keeps its data
 // in memory (under 2 GiB in all), and a lookup's cost does not depend on what
 // the IDs look like, only on the parts and granules it must open.
@@ -183,12 +173,23 @@ func benchRequestID(_ context.Context, _ driver.Conn, n uint64) (string, error) 
 // seedSQL generates count events numbered from offset, three transitions
 // each, spread evenly over the window; one in ten fails with an error.
 // tenant: 2 tenants; function: 10 per tenant; so a minute of one function
-// holds about events/(70h*60*20) events.
-var seedSQL = `INSERT INTO ` + schema.Transitions + ` (` + strings.Join([]string{
-	schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
-	schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
-	schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID,
-}, ", ") + `)
+// holds about events/(70h*60*20) events. With durations it also fills the
+// durations the exporter stores (so the digest view runs): queue waits of
+// 1.5s plus up to a second, runs of 1.5s plus up to 4 seconds.
+func seedSQL(durations bool) string {
+	cols := []string{
+		schema.ColTenant, schema.ColNamespace, schema.ColFunction, schema.ColQualifier, schema.ColRequestID,
+		schema.ColSeq, schema.ColAttempt, schema.ColFromState, schema.ColToState, schema.ColTime,
+		schema.ColErrorCode, schema.ColErrorMessage, schema.ColInvokeType, schema.ColNode, schema.ColTraceID,
+	}
+	extra := ""
+	if durations {
+		cols = append(cols, schema.ColFromStateNS, schema.ColEventNS)
+		extra = `,
+    [0, 1500000000 + (n % 1000) * 1000000, 1500000000 + (n % 4000) * 1000000][s],
+    if(s = 3, 3000000000 + (n % 4000) * 1000000, 0)`
+	}
+	return `INSERT INTO ` + schema.Transitions + ` (` + strings.Join(cols, ", ") + `)
 SELECT
     concat('bench-', toString(n % 2)),
     'default',
@@ -204,19 +205,28 @@ SELECT
     if(s = 3 AND n % 10 = 0, 'handler returned an error', ''),
     'async',
     concat('node-', toString(n % 3)),
-    toFixedString(unhex(leftPad(hex(n + 1), 32, '0')), 16)
+    toFixedString(unhex(leftPad(hex(n + 1), 32, '0')), 16)` + extra + `
 FROM (SELECT number + {offset:UInt64} AS n FROM numbers({count:UInt64}))
 ARRAY JOIN [1, 2, 3] AS s`
+}
 
 const seedChunk = 100_000
 
-func seed(b *testing.B, conn driver.Conn, offset uint64, count, perWindow int, start time.Time, gap, shift time.Duration) {
+// seeding is one seed run: seedSQL(durations), then OPTIMIZE ... FINAL of
+// the tables the benchmark reads, the state a server's merges reach.
+type seeding struct {
+	durations bool
+	optimize  []string
+}
+
+func (sd seeding) seed(b *testing.B, conn driver.Conn, offset uint64, count, perWindow int, start time.Time, gap, shift time.Duration) {
 	b.Helper()
 	ctx := context.Background()
+	q := seedSQL(sd.durations)
 	t0 := time.Now()
 	for done := 0; done < count; done += seedChunk {
 		c := min(seedChunk, count-done)
-		err := conn.Exec(ctx, seedSQL,
+		err := conn.Exec(ctx, q,
 			clickhouse.Named("start_ns", start.UnixNano()), clickhouse.Named("per_window", uint64(perWindow)),
 			clickhouse.Named("gap_ns", int64(gap)), clickhouse.Named("shift_ns", int64(shift)),
 			clickhouse.Named("offset", offset+uint64(done)), clickhouse.Named("count", uint64(c)))
@@ -226,14 +236,37 @@ func seed(b *testing.B, conn driver.Conn, offset uint64, count, perWindow int, s
 	}
 	inserted := time.Since(t0)
 	t1 := time.Now()
-	// transitions serves lookups, stats_minute statistics; events is not read here.
-	for _, tbl := range []string{schema.Transitions, schema.Stats} {
+	for _, tbl := range sd.optimize {
 		if err := conn.Exec(ctx, "OPTIMIZE TABLE "+tbl+" FINAL"); err != nil {
 			b.Fatalf("optimize %s: %v", tbl, err)
 		}
 	}
 	fmt.Printf("BENCH seed events=%d insert_seconds=%.1f events_per_second=%.0f optimize_seconds=%.1f\n",
 		count, inserted.Seconds(), float64(count)/inserted.Seconds(), time.Since(t1).Seconds())
+}
+
+// benchDB is the database a read-count benchmark runs in: the local
+// endpoint reports read counts over HTTP only (no system.query_log); a
+// server named by CLICKHOUSE_DSN, either way.
+func benchDB(b *testing.B) *chtest.DB {
+	if os.Getenv("CLICKHOUSE_DSN") != "" {
+		return chtest.New(b)
+	}
+	return chtest.NewOn(b, chtest.HTTP)
+}
+
+// benchEvents is STATUSTRACE_BENCH_EVENTS, or def when it is not set (set
+// says which).
+func benchEvents(b *testing.B, def int) (n int, set bool) {
+	v := os.Getenv("STATUSTRACE_BENCH_EVENTS")
+	if v == "" {
+		return def, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1000 {
+		b.Fatalf("STATUSTRACE_BENCH_EVENTS=%q: want an integer >= 1000", v)
+	}
+	return n, true
 }
 
 // memoryLimit is the server's max_server_memory_usage, or 0 if unknown.

@@ -40,7 +40,7 @@ const MaxFunctions = 200
 // Functions summarizes every function with transitions in the window, by
 // namespace and name, from the per-minute statistics. With durations, each
 // function's queue-wait and run percentiles are added (Durations per
-// function: it reads raw transitions, so keep the window short).
+// function, from the per-minute digests: one more query per function).
 func (s *Store) Functions(ctx context.Context, sc Scope, q StatsQuery, durations bool) ([]FunctionSummary, error) {
 	if err := sc.validate(); err != nil {
 		return nil, err

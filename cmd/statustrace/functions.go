@@ -22,9 +22,9 @@ func (a *app) functionsCmd() *cobra.Command {
 
 func (a *app) functionsListCmd() *cobra.Command {
 	var (
-		q                     queries.StatsQuery
-		since, from, to, step string
-		durations             bool
+		q         queries.StatsQuery
+		win       statsWindow
+		durations bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -33,14 +33,7 @@ func (a *app) functionsListCmd() *cobra.Command {
   statustrace functions list --namespace billing --since 1d --durations -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if q.Window, err = a.window(since, from, to); err != nil {
-				return err
-			}
-			if q.Step, err = api.ParseStep(step); err != nil {
-				return err
-			}
-			if err := q.Validate(); err != nil {
+			if err := win.apply(a, &q); err != nil {
 				return err
 			}
 			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
@@ -67,16 +60,8 @@ func (a *app) functionsListCmd() *cobra.Command {
 	fl := cmd.Flags()
 	fl.StringVar(&q.Namespace, "namespace", "", "only this namespace")
 	fl.StringVar(&q.Function, "function", "", "only this function")
-	fl.StringVar(&since, "since", "1h", "window: from this long ago until now (or --from/--to)")
-	fl.StringVar(&from, "from", "", "window start (RFC 3339, Unix ms or a duration ago)")
-	fl.StringVar(&to, "to", "", "window end (default now)")
-	fl.StringVar(&step, "step", "", "series step (json output): 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
-	fl.BoolVar(&durations, "durations", false, "also run duration and queue-wait percentiles (reads raw transitions: slower)")
-	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
-		if cmd.Flags().Changed("from") && !cmd.Flags().Changed("since") {
-			since = ""
-		}
-	}
+	win.register(cmd, "series step (json output): 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
+	fl.BoolVar(&durations, "durations", false, "also run duration and queue-wait percentiles (per-minute digests, one query per function)")
 	return cmd
 }
 

@@ -43,7 +43,7 @@ func (a *app) window(since, from, to string) (queries.TimeRange, error) {
 func (a *app) statsCmd() *cobra.Command {
 	var (
 		q                     queries.StatsQuery
-		since, from, to, step string
+		win                   statsWindow
 		durations, showSeries bool
 	)
 	cmd := &cobra.Command{
@@ -54,14 +54,7 @@ func (a *app) statsCmd() *cobra.Command {
   statustrace stats --function resize --since 1h --durations -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if q.Window, err = a.window(since, from, to); err != nil {
-				return err
-			}
-			if q.Step, err = api.ParseStep(step); err != nil {
-				return err
-			}
-			if err := q.Validate(); err != nil {
+			if err := win.apply(a, &q); err != nil {
 				return err
 			}
 			return a.withSource(cmd.Context(), func(ctx context.Context, src source) error {
@@ -80,19 +73,40 @@ func (a *app) statsCmd() *cobra.Command {
 	fl.StringVar(&q.Namespace, "namespace", "", "namespace (default: all the tenant's)")
 	fl.StringVar(&q.Function, "function", "", "function name (default: all)")
 	fl.StringVar(&q.Qualifier, "qualifier", "", "version or alias (default: all)")
-	fl.StringVar(&since, "since", "1h", "window: from this long ago until now (or --from/--to)")
-	fl.StringVar(&from, "from", "", "window start (RFC 3339, Unix ms or a duration ago)")
-	fl.StringVar(&to, "to", "", "window end (default now)")
-	fl.StringVar(&step, "step", "", "series step: 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
+	win.register(cmd, "series step: 1m, 1h, ... (default 1m up to a 6h window, else 1h)")
 	fl.BoolVar(&durations, "durations", false, "also queue-wait, run, retry-delay and end-to-end percentiles (from per-minute digests, within 1%)")
 	fl.BoolVar(&showSeries, "series", false, "print the series too")
-	// --from replaces the --since default.
+	return cmd
+}
+
+// statsWindow is the window flags of the statistics commands (stats,
+// functions list): --since (default 1h), --from, --to and --step.
+type statsWindow struct{ since, from, to, step string }
+
+// register adds the flags to cmd; --from replaces the --since default.
+func (w *statsWindow) register(cmd *cobra.Command, stepHelp string) {
+	fl := cmd.Flags()
+	fl.StringVar(&w.since, "since", "1h", "window: from this long ago until now (or --from/--to)")
+	fl.StringVar(&w.from, "from", "", "window start (RFC 3339, Unix ms or a duration ago)")
+	fl.StringVar(&w.to, "to", "", "window end (default now)")
+	fl.StringVar(&w.step, "step", "", stepHelp)
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) {
 		if cmd.Flags().Changed("from") && !cmd.Flags().Changed("since") {
-			since = ""
+			w.since = ""
 		}
 	}
-	return cmd
+}
+
+// apply parses the flags into q's window and step and validates q.
+func (w *statsWindow) apply(a *app, q *queries.StatsQuery) error {
+	var err error
+	if q.Window, err = a.window(w.since, w.from, w.to); err != nil {
+		return err
+	}
+	if q.Step, err = api.ParseStep(w.step); err != nil {
+		return err
+	}
+	return q.Validate()
 }
 
 // stateOrder sorts detailed states in their lifecycle order.

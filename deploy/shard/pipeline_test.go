@@ -3,7 +3,6 @@ package shard_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/statustrace/statustrace/deploy/shard"
 	"github.com/statustrace/statustrace/event"
 	statustraceexporter "github.com/statustrace/statustrace/exporter"
+	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
@@ -48,7 +48,11 @@ func sendThroughCollector(t *testing.T, ctx context.Context, set *shard.Set, bas
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	ports, err := stack.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 	rf := otlpreceiver.NewFactory()
 	rcfg := rf.CreateDefaultConfig()
 	cm := confmap.NewFromStringMap(map[string]any{"protocols": map[string]any{"grpc": map[string]any{"endpoint": addr}}})
@@ -147,14 +151,4 @@ func startExporter(t *testing.T, ctx context.Context, endpoint, db string, param
 	}
 	t.Cleanup(func() { _ = exp.Shutdown(context.Background()) })
 	return exp
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

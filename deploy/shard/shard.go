@@ -20,9 +20,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/statustrace/statustrace/internal/stack"
 )
 
 // Cluster is the name the router's configuration gives the shards.
@@ -92,12 +93,13 @@ func Start(ctx context.Context, root, dir string, n int) (*Set, error) {
 	s := &Set{root: root}
 	newEndpoint := func(name string) (Endpoint, error) {
 		e := Endpoint{Name: name, State: filepath.Join(dir, name)}
-		var err error
-		if e.HTTPAddr, err = freeAddr(); err != nil {
+		// Two distinct ports: both held until both are found.
+		ports, err := stack.FreePorts(2)
+		if err != nil {
 			return e, err
 		}
-		e.TCPAddr, err = freeAddr()
-		return e, err
+		e.HTTPAddr, e.TCPAddr = fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+		return e, nil
 	}
 	for i := range n {
 		e, err := newEndpoint(fmt.Sprintf("shard%d", i+1))
@@ -178,15 +180,4 @@ func (s *Set) stop(nodes []Endpoint) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// freeAddr is a free TCP port on 127.0.0.1 (free when asked: the endpoint
-// binds it moments later).
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port), nil
 }

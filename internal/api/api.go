@@ -258,27 +258,33 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := s.queryCtx(r)
+	defer cancel()
+	if d, ok := s.eventInScope(ctx, w, r); ok {
+		writeJSON(w, http.StatusOK, d)
+	}
+}
+
+// eventInScope is the start of every GET /v1/events/{request_id}... route:
+// no query parameters, a valid request ID, and the event looked up in the
+// caller's scope. When ok is false it has answered with the error.
+func (s *Server) eventInScope(ctx context.Context, w http.ResponseWriter, r *http.Request) (d *queries.EventDetail, ok bool) {
 	q, err := parseQuery(r.URL.RawQuery)
 	if err == nil {
 		err = onlyParams(q)
 	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	id := r.PathValue("request_id")
-	if err := checkKey("request_id", id); err != nil {
-		s.fail(w, r, err)
-		return
+	if err == nil {
+		err = checkKey("request_id", id)
 	}
-	ctx, cancel := s.queryCtx(r)
-	defer cancel()
-	d, err := s.cfg.Backend.Get(ctx, principal(r.Context()).Scope(), id)
+	if err == nil {
+		d, err = s.cfg.Backend.Get(ctx, principal(r.Context()).Scope(), id)
+	}
 	if err != nil {
 		s.fail(w, r, err)
-		return
+		return nil, false
 	}
-	writeJSON(w, http.StatusOK, d)
+	return d, true
 }
 
 func (s *Server) stats(w http.ResponseWriter, r *http.Request) {

@@ -94,15 +94,7 @@ func (c *Client) send(ctx context.Context, method, path string, q url.Values, bo
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, q url.Values, v any) error {
-	resp, err := c.do(ctx, path, q)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("decode %s: %w", path, err)
-	}
-	return nil
+	return c.sendJSON(ctx, http.MethodGet, path, q, nil, v)
 }
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -23,23 +23,10 @@ type EventTrace struct {
 // eventTrace answers GET /v1/events/{request_id}/trace: the event is looked
 // up in the caller's scope first, and only its own trace ID is read.
 func (s *Server) eventTrace(w http.ResponseWriter, r *http.Request) {
-	q, err := parseQuery(r.URL.RawQuery)
-	if err == nil {
-		err = onlyParams(q)
-	}
-	id := r.PathValue("request_id")
-	if err == nil {
-		err = checkKey("request_id", id)
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	ctx, cancel := s.queryCtx(r)
 	defer cancel()
-	d, err := s.cfg.Backend.Get(ctx, principal(r.Context()).Scope(), id)
-	if err != nil {
-		s.fail(w, r, err)
+	d, ok := s.eventInScope(ctx, w, r)
+	if !ok {
 		return
 	}
 	out := EventTrace{RequestID: d.RequestID, TraceID: d.TraceID, Spans: []queries.Span{}}

@@ -93,14 +93,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	require.NoError(t, querytest.Insert(ctx, db.Conn, other))
 
 	ids := []string{"ok-0", "ok-1", "ok-2", "fail-0", "fail-1", "wait-0", "wait-1"}
-	for _, id := range ids {
-		fn := strings.SplitN(id, "-", 2)[0]
-		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: fn, RequestID: id, Payload: []byte(`{}`)})
-		require.NoError(t, err)
-		require.Equal(t, http.StatusAccepted, code, id)
-	}
-	require.NoError(t, sc.WaitState(ctx, "wait-0", event.StateRunning.String()))
-	require.NoError(t, sc.WaitState(ctx, "wait-1", event.StateRunning.String()))
+	invokeShop(t, ctx, sc, ids...)
 	waitFor(t, ctx, func() bool {
 		p, err := ac.List(ctx, queries.ListFilter{Statuses: []string{"FAILED"}})
 		return err == nil && p.Total == 2

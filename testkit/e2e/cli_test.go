@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -123,14 +122,7 @@ func TestCLIAgainstThePipeline(t *testing.T) {
 	sc := stack.NewSchedulerClient(s.SchedulerURL, s.SchedulerToken)
 	env := cliEnv("STATUSTRACE_SERVER="+s.APIURL, "STATUSTRACE_TOKEN="+s.APIToken)
 
-	for _, id := range []string{"ok-0", "fail-0", "wait-0", "wait-1"} {
-		fn := strings.SplitN(id, "-", 2)[0]
-		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: fn, RequestID: id, Payload: []byte(`{}`)})
-		require.NoError(t, err)
-		require.Equal(t, http.StatusAccepted, code, id)
-	}
-	require.NoError(t, sc.WaitState(ctx, "wait-0", event.StateRunning.String()))
-	require.NoError(t, sc.WaitState(ctx, "wait-1", event.StateRunning.String()))
+	invokeShop(t, ctx, sc, "ok-0", "fail-0", "wait-0", "wait-1")
 	waitFor(t, ctx, func() bool {
 		r := runCLI(t, bin, env, "events", "list", "--status", "FAILED,RUNNING", "-o", "json")
 		var p queries.Page

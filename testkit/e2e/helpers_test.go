@@ -2,11 +2,16 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/scheduler/config"
 	"github.com/statustrace/statustrace/testkit/chtest"
@@ -72,3 +77,20 @@ func startStackWith(tb testing.TB, sched config.Config, apiArgs []string) (*stac
 func ptr[T any](v T) *T { return &v }
 
 func dur(d time.Duration) config.Duration { return config.Duration(d) }
+
+// invokeShop invokes shop/<fn> once per request ID "<fn>-<n>" and waits
+// until the wait-* events run (they run until terminated).
+func invokeShop(t *testing.T, ctx context.Context, sc *stack.SchedulerClient, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		fn := strings.SplitN(id, "-", 2)[0]
+		code, _, err := sc.Invoke(ctx, stack.Invocation{Namespace: "shop", Function: fn, RequestID: id, Payload: []byte(`{}`)})
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, code, id)
+	}
+	for _, id := range ids {
+		if strings.HasPrefix(id, "wait-") {
+			require.NoError(t, sc.WaitState(ctx, id, event.StateRunning.String()))
+		}
+	}
+}
