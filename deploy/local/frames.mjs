@@ -8,7 +8,7 @@
 // it is concurrent (native chDB) answers requests as they finish, the other
 // (chdb-wasm, not reentrant) strictly one at a time.
 //
-// Request header:  {op: "exec", id, session, statements: [{sql, format}], reset: [...], file}
+// Request header:  {op: "exec", id, session, lane, statements: [{sql, format}], reset: [...], file}
 //                  {op: "close", id, session}
 // Response header: {id, ok, error, rows, bytes, scannedRows, scannedBytes, elapsed}
 // The response body is the output of the last statement. The reset
@@ -50,7 +50,7 @@ export async function runStatements(query, statements, reset) {
 }
 
 // serve reads frames from stdin and hands them to engine one after another:
-//   engine.close(session), engine.exec(session, statements, reset, file, body) ->
+//   engine.close(session), engine.exec(session, statements, reset, file, body, lane) ->
 //   {rows, bytes, scannedRows, scannedBytes, elapsed, data},
 //   engine.info() -> [version, displayName, timezone], engine.shutdown();
 //   engine.name (native or wasm) is reported with the ready frame;
@@ -66,24 +66,38 @@ export async function serve(engine) {
         return await writeFrame({ id, ok: true });
       }
       if (header.op !== 'exec') return await writeFrame({ id, ok: false, error: `unknown op ${header.op}` });
-      const r = await engine.exec(header.session, header.statements, header.reset, header.file, body);
+      const r = await engine.exec(header.session, header.statements, header.reset, header.file, body, header.lane);
       const { data, ...counts } = r;
       return await writeFrame({ id, ok: true, ...counts }, data);
     } catch (e) {
       return writeFrame({ id, ok: false, error: String(e?.message ?? e) });
     }
   };
+  // Chunks are kept in a list until a whole frame has arrived and joined
+  // once: joining on every chunk copied a multi-megabyte INSERT body dozens
+  // of times.
   let buf = Buffer.alloc(0);
+  let pending = [];
+  let pendingLen = 0;
+  let need = 4; // bytes buf must hold before the next frame can be read
   let chain = Promise.resolve();
   const inflight = new Set();
   requests.on('data', (chunk) => {
-    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    pending.push(chunk);
+    pendingLen += chunk.length;
+    if (buf.length + pendingLen < need) return;
+    buf = Buffer.concat([buf, ...pending]);
+    pending = [];
+    pendingLen = 0;
     for (;;) {
-      if (buf.length < 4) return;
+      need = 4;
+      if (buf.length < need) return;
       const hl = buf.readUInt32LE(0);
-      if (buf.length < 8 + hl) return;
+      need = 8 + hl;
+      if (buf.length < need) return;
       const bl = buf.readUInt32LE(4 + hl);
-      if (buf.length < 8 + hl + bl) return;
+      need = 8 + hl + bl;
+      if (buf.length < need) return;
       const header = JSON.parse(buf.subarray(4, 4 + hl).toString('utf8'));
       const body = Buffer.from(buf.subarray(8 + hl, 8 + hl + bl)); // copy: buf is reused
       buf = buf.subarray(8 + hl + bl);

@@ -409,6 +409,59 @@ func TestConcurrency(t *testing.T) {
 	})
 }
 
+// TestAsyncInsertDoesNotHoldQueries: an INSERT the client sends with
+// async_insert (the otel_traces exporter's: bulk, not on the real-time
+// path) runs beside the queries of the shared connection, not in front of
+// them. The insert is made slow by a view that sleeps per row; a query
+// that sees it in system.processes ran while it was still running. On the
+// shared connection the query would have waited for the insert to finish.
+// chdb-wasm runs one statement at a time and is skipped.
+func TestAsyncInsertDoesNotHoldQueries(t *testing.T) {
+	if localEngine(t, chtest.NewOn(t, chtest.HTTP)) == "wasm" {
+		t.Skip("chdb-wasm runs one statement at a time")
+	}
+	onEach(t, func(t *testing.T, db *chtest.DB) {
+		c := ctx(t)
+		for _, q := range []string{
+			"CREATE TABLE ai (i UInt32) ENGINE = MergeTree ORDER BY i",
+			"CREATE TABLE ai_slow (i UInt32, s UInt8) ENGINE = MergeTree ORDER BY i",
+			"CREATE MATERIALIZED VIEW ai_mv TO ai_slow AS SELECT i, sleepEachRow(0.5) AS s FROM ai",
+		} {
+			require.NoError(t, db.Conn.Exec(c, q), q)
+		}
+		inserted := make(chan error, 1)
+		go func() {
+			batch, err := db.Conn.PrepareBatch(clickhouse.Context(c, clickhouse.WithSettings(clickhouse.Settings{
+				"async_insert": 1, "wait_for_async_insert": 1,
+			})), "INSERT INTO ai")
+			if err == nil {
+				for i := 0; i < 4; i++ {
+					_ = batch.Append(uint32(i))
+				}
+				err = batch.Send()
+			}
+			inserted <- err
+		}()
+		for seen := false; !seen; {
+			var running uint64
+			require.NoError(t, db.Conn.QueryRow(c,
+				"SELECT count() FROM system.processes WHERE query LIKE 'INSERT INTO%ai%'").Scan(&running))
+			seen = running > 0
+			select {
+			case err := <-inserted:
+				require.NoError(t, err)
+				require.True(t, seen, "the insert finished before any query could see it running: queries waited behind it")
+				inserted <- nil
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		require.NoError(t, <-inserted)
+		var n uint64
+		require.NoError(t, db.Conn.QueryRow(c, "SELECT count() FROM ai_slow").Scan(&n))
+		require.Equal(t, uint64(4), n, "the insert's rows, through its view")
+	})
+}
+
 // TestParameterNotLeaked: a parameter one request set is not visible to the
 // next request that does not set it.
 func TestParameterNotLeaked(t *testing.T) {

@@ -39,6 +39,7 @@ type request struct {
 	Op         string      `json:"op"`
 	ID         uint64      `json:"id"`
 	Session    string      `json:"session,omitempty"`
+	Lane       string      `json:"lane,omitempty"`
 	Statements []Statement `json:"statements,omitempty"`
 	Reset      []Statement `json:"reset,omitempty"`
 	File       string      `json:"file,omitempty"`
@@ -166,6 +167,19 @@ func (e *Engine) Done() <-chan struct{} { return e.done }
 // carries the last statement's output.
 func (e *Engine) Exec(session string, stmts, reset []Statement, file string, data []byte) (Result, error) {
 	return e.call(request{Op: "exec", Session: session, Statements: stmts, Reset: reset, File: file}, data)
+}
+
+// ExecAsyncInsert is Exec, without a session, for an INSERT the client
+// sent with async_insert: the native engine runs it on a connection of its
+// own (lane "async") beside the shared one. A client asks for async_insert
+// when it does not need its rows at once (the otel_traces exporter's bulk
+// inserts), and on the shared connection every status insert and lookup
+// queued behind it. The engine does not buffer the insert (it reads the
+// rows from a file, which ClickHouse inserts synchronously); the rows are
+// there when it returns, as with wait_for_async_insert. The wasm engine,
+// one statement at a time, ignores the lane.
+func (e *Engine) ExecAsyncInsert(stmts, reset []Statement, file string, data []byte) (Result, error) {
+	return e.call(request{Op: "exec", Lane: "async", Statements: stmts, Reset: reset, File: file}, data)
 }
 
 // CloseSession frees a session's connection (temporary tables, settings).

@@ -335,8 +335,14 @@ func (s *Server) execute(params paramSet, body []byte) (*output, *chError) {
 		s.schemaGen.Add(1)
 		defer s.schemaGen.Add(1)
 	}
-	res, err := s.engine.Exec(session, stmts, post, file, data)
-	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "bytes_in", len(data), "took", time.Since(start), "err", err)
+	var res Result
+	var err error
+	if session == "" && insertFormat != "" && settingOn(params.Get("async_insert")) {
+		res, err = s.engine.ExecAsyncInsert(stmts, post, file, data)
+	} else {
+		res, err = s.engine.Exec(session, stmts, post, file, data)
+	}
+	s.log.Debug("query", "sql", truncate(stmt, 300), "session", session, "pre", len(pre), "reset", len(post), "bytes_in", len(data), "took", time.Since(start), "err", err)
 	if err == nil && res.OK && len(res.Data) == 0 && strings.EqualFold(format, "Native") && isSelect(stmt) {
 		// The engine writes nothing for no rows; a server writes the header
 		// block, and clients read the result's columns from it.
@@ -707,6 +713,13 @@ func newQueryID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// settingOn reports whether a boolean setting's value turns it on, as
+// ClickHouse reads it (1, true; case-insensitive).
+func settingOn(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
+	return v == "1" || v == "true"
 }
 
 // quoteIdent quotes an identifier with backticks for USE and SET.
