@@ -23,10 +23,12 @@ build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 	$(GO) build -o $(BIN)/statustrace-collector ./collector
 
+# gofmt, go vet, and go.mod/go.sum tidy (make test runs it first).
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 # Starts the local ClickHouse endpoint unless CLICKHOUSE_DSN is set (idempotent)
 # and prints the DSN to use (native protocol; STATUSTRACE_LOCAL_PROTOCOL=http
