@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/internal/stack"
 	"github.com/statustrace/statustrace/plugin/spans"
 	"github.com/statustrace/statustrace/testkit/chtest"
@@ -63,7 +64,7 @@ func startShipped(t *testing.T, o shippedOpts) *running {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ports, err := stack.FreePorts(4)
+	ports, err := freeport.Ports(4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/faultproxy"
@@ -40,16 +40,6 @@ import (
 // A real collector in this process: otelcol with the otlp receiver, the
 // memory limiter, this exporter and file_storage, configured from YAML as a
 // deployment would be.
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 type collectorOpts struct {
 	otlpAddr   string
@@ -308,7 +298,7 @@ func checkExactlyOnce(t *testing.T, db *chtest.DB, ts []transition) {
 
 func TestCollectorPipeline(t *testing.T) {
 	db := newDB(t)
-	otlp := freeAddr(t)
+	otlp := freeport.Addr(t)
 	runCollector(t, collectorOpts{otlpAddr: otlp, endpoint: db.DSN, database: db.Name, queueDir: t.TempDir()}, testCompression)
 	rng := rand.New(rand.NewPCG(11, 12))
 	ts := genEvents(rng, 60, time.Now().Add(-time.Hour), 30*time.Minute)
@@ -346,7 +336,7 @@ func dsnHost(t *testing.T, dsn string) string {
 func TestClickHouseOutage(t *testing.T) {
 	db := newDB(t)
 	px := faultproxy.New(t, dsnHost(t, db.DSN))
-	otlp := freeAddr(t)
+	otlp := freeport.Addr(t)
 	runCollector(t, collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.Addr), database: db.Name, queueDir: t.TempDir()}, testCompression)
 	rng := rand.New(rand.NewPCG(13, 14))
 	ts := genEvents(rng, 60, time.Now().Add(-time.Hour), 30*time.Minute)
@@ -372,7 +362,7 @@ func TestCollectorRestartLosesNothingQueued(t *testing.T) {
 	db := newDB(t)
 	px := faultproxy.New(t, dsnHost(t, db.DSN))
 	queueDir := t.TempDir()
-	otlp := freeAddr(t)
+	otlp := freeport.Addr(t)
 	opts := collectorOpts{otlpAddr: otlp, endpoint: viaProxy(t, db.DSN, px.Addr), database: db.Name, queueDir: queueDir}
 	stop := runCollector(t, opts, testCompression)
 	waitSchema(t, db) // created while ClickHouse is reachable

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/statustrace/statustrace/event"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
@@ -16,7 +17,7 @@ import (
 // they were reported.
 func TestPluginSpansThroughCollector(t *testing.T) {
 	db := newDB(t)
-	otlp := freeAddr(t)
+	otlp := freeport.Addr(t)
 	runCollector(t, collectorOpts{otlpAddr: otlp, endpoint: db.DSN, database: db.Name, queueDir: t.TempDir()}, testCompression)
 
 	sink := spans.NewSink(nil)

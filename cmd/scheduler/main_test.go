@@ -19,6 +19,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
+
+	"github.com/statustrace/statustrace/internal/freeport"
 )
 
 type countingReceiver struct {
@@ -73,13 +75,6 @@ func serveOTLP(t *testing.T, addr string) (*countingReceiver, string) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	return rx, l.Addr().String()
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func build(t *testing.T, pkg, out string) {
@@ -156,7 +151,8 @@ func processRunning(exe string) bool {
 // returns the config's path and the API's base URL.
 func writeConfig(t *testing.T, dir, plugin, collector string) (string, string) {
 	t.Helper()
-	api, demo := freeAddr(t), freeAddr(t)
+	addrs := freeport.Addrs(t, 2)
+	api, demo := addrs[0], addrs[1]
 	cfg := fmt.Sprintf(`
 node: bin-node
 api_tokens: [%q]
@@ -247,7 +243,7 @@ func TestGracefulStopWhileCollectorDownLosesNothing(t *testing.T) {
 	bin, plugin := filepath.Join(dir, "scheduler"), filepath.Join(dir, "statustrace-plugin")
 	build(t, "github.com/statustrace/statustrace/cmd/scheduler", bin)
 	build(t, "github.com/statustrace/statustrace/cmd/statustrace-plugin", plugin)
-	collector := freeAddr(t) // nothing listens there yet
+	collector := freeport.Addr(t) // nothing listens there yet
 	cfgPath, base := writeConfig(t, dir, plugin, collector)
 	sc := startScheduler(t, bin, cfgPath, base)
 	const events = 20

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/statustrace/statustrace/exporter/migrate"
 	"github.com/statustrace/statustrace/internal/api"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/queries"
 	"github.com/statustrace/statustrace/testkit/chtest"
 	"github.com/statustrace/statustrace/testkit/querytest"
@@ -42,16 +42,6 @@ func must(t *testing.T, r result) result {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 	return r
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestCLI migrates a fresh database with `statustrace migrate`, seeds it,
@@ -87,7 +77,7 @@ func TestCLI(t *testing.T) {
 
 	direct := map[string]string{"CLICKHOUSE_DSN": db.DSN, "STATUSTRACE_TENANT": querytest.TenantA}
 	tokenA, tokenB := "cli-test-token-tenant-a", "cli-test-token-tenant-b"
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	srvEnv := map[string]string{"CLICKHOUSE_DSN": db.DSN, "STATUSTRACE_API_TOKENS": tokenA + "=" + querytest.TenantA + ";" + tokenB + "=" + querytest.TenantB}
 	sctx, stop := context.WithCancel(ctx)
 	served := make(chan result, 1)

@@ -21,7 +21,7 @@ import (
 	"github.com/statustrace/statustrace/deploy/shard"
 	"github.com/statustrace/statustrace/event"
 	statustraceexporter "github.com/statustrace/statustrace/exporter"
-	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
@@ -48,7 +48,7 @@ func sendThroughCollector(t *testing.T, ctx context.Context, set *shard.Set, bas
 	if err != nil {
 		t.Fatal(err)
 	}
-	ports, err := stack.FreePorts(1)
+	ports, err := freeport.Ports(1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/statustrace/statustrace/internal/stack"
+	"github.com/statustrace/statustrace/internal/freeport"
 )
 
 // Cluster is the name the router's configuration gives the shards.
@@ -94,7 +94,7 @@ func Start(ctx context.Context, root, dir string, n int) (*Set, error) {
 	newEndpoint := func(name string) (Endpoint, error) {
 		e := Endpoint{Name: name, State: filepath.Join(dir, name)}
 		// Two distinct ports: both held until both are found.
-		ports, err := stack.FreePorts(2)
+		ports, err := freeport.Ports(2)
 		if err != nil {
 			return e, err
 		}

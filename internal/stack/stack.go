@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/scheduler/config"
 )
@@ -131,7 +131,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(7)
+	ports, err := freeport.Ports(7)
 	if err != nil {
 		return nil, err
 	}
@@ -331,35 +331,27 @@ func (s *Stack) Processes() []*Process {
 	return ps
 }
 
-// FreePorts reserves n distinct free loopback TCP ports (released before
-// return, so another process could race for them; the children fail
-// clearly if so).
-func FreePorts(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
 // Tail returns the last n lines of a file (for error messages).
-func Tail(path string, n int) string {
+func Tail(path string, n int) string { return TailFunc(path, n, nil) }
+
+// TailFunc is Tail over the lines keep accepts (all when keep is nil): the
+// collector's debug exporter logs every batch, and in a failed test's
+// output those lines hide the warnings that say what went wrong.
+func TailFunc(path string, n int, keep func(line string) bool) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "(" + err.Error() + ")"
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if keep != nil {
+		kept := lines[:0]
+		for _, l := range lines {
+			if keep(l) {
+				kept = append(kept, l)
+			}
+		}
+		lines = kept
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/statustrace/statustrace/exporter/migrate"
+	"github.com/statustrace/statustrace/internal/freeport"
 	"github.com/statustrace/statustrace/internal/schema"
 )
 
@@ -35,16 +36,10 @@ func newEndpoint(t *testing.T) *endpoint {
 		t.Skip("starts endpoints of its own")
 	}
 	dir := t.TempDir()
-	e := &endpoint{state: filepath.Join(dir, "state"), data: filepath.Join(dir, "data"), http: freeAddr(t), tcp: freeAddr(t)}
+	addrs := freeport.Addrs(t, 2)
+	e := &endpoint{state: filepath.Join(dir, "state"), data: filepath.Join(dir, "data"), http: addrs[0], tcp: addrs[1]}
 	t.Cleanup(func() { _, _ = e.run(t, "stop.sh") })
 	return e
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // run runs a deploy/local script with this endpoint's settings (the
