@@ -96,6 +96,9 @@ const asyncLane = newPool(8);
 // thread's) keeps parts from piling up at the rates make bench drives.
 // STATUSTRACE_LOCAL_MERGE_NICE sets it (0 turns it off).
 const MERGE_NICE = Number.parseInt(process.env.STATUSTRACE_LOCAL_MERGE_NICE ?? '10', 10) || 0;
+// A thread's name is read on every pass, not once: a thread of ClickHouse's
+// global pool takes the name of the job it runs, so one that stops merging
+// gets its priority back, and threads that ended are forgotten.
 const reniced = new Set();
 function reniceMerges() {
   let tids;
@@ -104,12 +107,15 @@ function reniceMerges() {
   } catch {
     return false; // not Linux
   }
+  const alive = new Set(tids);
+  for (const tid of reniced) if (!alive.has(tid)) reniced.delete(tid);
   for (const tid of tids) {
-    if (reniced.has(tid)) continue;
     try {
-      if (!readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('MergeMutate')) continue;
-      setPriority(Number(tid), MERGE_NICE);
-      reniced.add(tid);
+      const merging = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('MergeMutate');
+      if (merging === reniced.has(tid)) continue;
+      setPriority(Number(tid), merging ? MERGE_NICE : 0);
+      if (merging) reniced.add(tid);
+      else reniced.delete(tid);
     } catch {
       // the thread ended, or the priority cannot be set: leave it
     }
