@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -122,10 +123,19 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Helper()
 		require.NoError(t, chromedp.Do(bctx, steps...))
 	}
+	// A live page replaces its content while a test reads it; reading the
+	// text in one evaluation sees one version of the page, where a node
+	// lookup followed by a text read can lose the node in between.
 	text := func(sel string) string {
 		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
-		require.NoError(t, err, sel)
+		q, err := json.Marshal(sel)
+		require.NoError(t, err)
+		var v string
+		waitFor(t, ctx, func() bool {
+			v, err = chromedp.Run(bctx, chromedp.Evaluate[string](
+				`(function (e) { return e ? e.innerText : "\u0000" })(document.querySelector(`+string(q)+`))`))
+			return err == nil && v != "\x00"
+		}, func() string { return fmt.Sprintf("no %s on the page (%v)", sel, err) })
 		return v
 	}
 	css := func(sel string) chromedp.CSS { return chromedp.CSS(sel) }
@@ -151,6 +161,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#filters")),
 		chromedp.Click(css("#status-FAILED")),
 		chromedp.Click(css("#apply")),
+		// The unfiltered list has fail-0 too: the checked attribute (not
+		// the property a click sets) says the filtered page has loaded.
+		chromedp.WaitVisible(css(`#status-FAILED[checked]`)),
 		chromedp.WaitVisible(css(`#events tr[data-request-id="fail-0"]`)))
 	txt = text("#events")
 	require.Contains(t, txt, "fail-1")
