@@ -17,6 +17,9 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/freeport"
@@ -34,6 +37,7 @@ import (
 type running struct {
 	otlp, health, metrics string
 	col                   *otelcol.Collector
+	logs                  *observer.ObservedLogs // what it logs at warn level and above
 	done                  chan error
 	stopOnce              sync.Once
 }
@@ -82,6 +86,9 @@ func startShipped(t *testing.T, o shippedOpts) *running {
 		t.Setenv(k, v)
 	}
 	set := settings()
+	obs, logs := observer.New(zapcore.WarnLevel)
+	r.logs = logs
+	set.LoggingOptions = []zap.Option{zap.WrapCore(func(c zapcore.Core) zapcore.Core { return zapcore.NewTee(c, obs) })}
 	set.DisableGracefulShutdown = true
 	set.SkipSettingGRPCLogger = true
 	set.ConfigProviderSettings.ResolverSettings = confmap.ResolverSettings{
@@ -325,6 +332,14 @@ func TestRefusedSpanDoesNotBlockOtelTraces(t *testing.T) {
 			t.Fatalf("rejected spans counted: %v, want 1", col.metric(t, "statustrace_clickhouse_spans_rejected"))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// The operator reads one warning for the dropped span, not an error
+	// line per bisection step that says the batch was rejected.
+	if n := col.logs.FilterMessage("dropped spans ClickHouse refused").Len(); n != 1 {
+		t.Errorf("%d warnings about the dropped span, want 1", n)
+	}
+	if l := col.logs.FilterMessageSnippet("Rejecting data").All(); len(l) != 0 {
+		t.Errorf("%d lines say data was rejected, first: %s %v", len(l), l[0].Message, l[0].ContextMap())
 	}
 }
 

@@ -68,12 +68,14 @@ type tracesExporter struct {
 func create(ctx context.Context, contrib exporter.Factory, set exporter.Settings, cfg *clickhouseexporter.Config) (exporter.Traces, error) {
 	// The contrib exporter runs bare: no queue, no retry of its own (they
 	// are ours, around it), no metrics of its own (exporterhelper's would
-	// count every span twice under the same component ID).
+	// count every span twice under the same component ID), and no error
+	// line of its helper for a push that ours retries or bisects.
 	innerCfg := *cfg
 	innerCfg.QueueSettings = configoptional.None[exporterhelper.QueueBatchConfig]()
 	innerCfg.BackOffConfig.Enabled = false
 	innerSet := set
 	innerSet.TelemetrySettings.MeterProvider = noopmetric.NewMeterProvider()
+	innerSet.TelemetrySettings.Logger = innerLogger(set.Logger)
 	inner, err := contrib.CreateTraces(ctx, innerSet, &innerCfg)
 	if err != nil {
 		return nil, err
