@@ -35,6 +35,27 @@ func SQLStateRank(col string) string {
 	return "toUInt8(indexOf([" + strings.Join(names, ",") + "], " + col + "))"
 }
 
+// SQLStateKey orders one event's transitions the way its current state is
+// chosen: by seq, then, for two reports of one seq, by state rank (terminal
+// over non-terminal, then later over earlier). It is a UInt64, seq*256 +
+// rank, so the events table keeps the current state as a plain max: no
+// aggregate state per row, which made its view the costliest part of an
+// insert. seqExpr and stateExpr are SQL expressions of our own templates,
+// never user input.
+func SQLStateKey(seqExpr, stateExpr string) string {
+	return "toUInt64(" + seqExpr + ") * 256 + " + SQLStateRank(stateExpr)
+}
+
+// SQLStateOfKey is the state name a SQLStateKey value holds ("" for 0).
+// keyExpr is an SQL expression of our own templates, never user input.
+func SQLStateOfKey(keyExpr string) string {
+	names := make([]string, 0, StateExpired)
+	for _, s := range States() {
+		names = append(names, SQLLiteral(s.String()))
+	}
+	return "arrayElement([" + strings.Join(names, ",") + "], toUInt8(modulo(" + keyExpr + ", 256)))"
+}
+
 // SQLIsTerminal is State.Terminal over a state-name column.
 func SQLIsTerminal(col string) string {
 	return col + " IN (" + SQLList(TerminalStates()) + ")"
@@ -72,6 +93,8 @@ func SQLPublicStatus(col string) string {
 //	{{publicStatus "col"}}     multiIf(...): the public status of col
 //	{{stateRank "col"}}        the tie-break rank of col (UInt8)
 //	{{transitionSpanID "r" "s"}}  TransitionSpanID over columns r, s: FixedString(8)
+//	{{stateKey "seq" "state"}} an event's order of transitions (UInt64; expressions)
+//	{{stateOfKey "max(k)"}}    the state a stateKey value holds (expression)
 //
 // and, to range over (lower-case names, fit for column aliases and for
 // state/public above): {{states}}, {{terminalStates}},
@@ -118,6 +141,10 @@ func TemplateFuncs() template.FuncMap {
 			}
 			return SQLTransitionSpanID(requestIDCol, seqCol), nil
 		},
+		// Expressions, not only columns: the readers apply them to
+		// aggregates (max(state_key)), the migrations to finalized states.
+		"stateKey":     SQLStateKey,
+		"stateOfKey":   SQLStateOfKey,
 		"isWaiting":    column(SQLIsWaiting),
 		"publicStatus": column(SQLPublicStatus),
 		"stateRank":    column(SQLStateRank),

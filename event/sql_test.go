@@ -47,6 +47,28 @@ func TestSQLStateRankListsStatesInRankOrder(t *testing.T) {
 	}
 }
 
+// The state key's two halves: seq above, the rank of SQLStateRank below,
+// and SQLStateOfKey reads the rank back through the same list.
+func TestSQLStateKeyAndStateOfKeyAgree(t *testing.T) {
+	if got, want := SQLStateKey("seq", "to_state"), "toUInt64(seq) * 256 + "+SQLStateRank("to_state"); got != want {
+		t.Errorf("SQLStateKey = %s, want %s", got, want)
+	}
+	e := SQLStateOfKey("max(k)")
+	m := regexp.MustCompile(`^arrayElement\(\[([^\]]*)\], toUInt8\(modulo\(max\(k\), 256\)\)\)$`).FindStringSubmatch(e)
+	if m == nil {
+		t.Fatalf("unexpected expression %s", e)
+	}
+	for i, q := range strings.Split(m[1], ",") {
+		s, err := ParseState(strings.Trim(q, "'"))
+		if err != nil || int(s.Rank()) != i+1 {
+			t.Errorf("position %d holds %s (rank %d): the key's rank would read back as another state", i+1, q, s.Rank())
+		}
+	}
+	if int(StateExpired.Rank()) >= 256 {
+		t.Errorf("ranks reach %d: they no longer fit below the seq in the key", StateExpired.Rank())
+	}
+}
+
 func TestSQLIsTerminal(t *testing.T) {
 	e := SQLIsTerminal("c")
 	for _, s := range States() {
@@ -83,6 +105,8 @@ func TestTemplateFuncs(t *testing.T) {
 		`{{isTerminal "to_state"}}`:               SQLIsTerminal("to_state"),
 		`{{isWaiting "e_state"}}`:                 SQLIsWaiting("e_state"),
 		`{{transitionSpanID "request_id" "seq"}}`: SQLTransitionSpanID("request_id", "seq"),
+		`{{stateKey "seq" "to_state"}}`:           SQLStateKey("seq", "to_state"),
+		`{{stateOfKey "max(state_key)"}}`:         SQLStateOfKey("max(state_key)"),
 	} {
 		if got, err := render(src); err != nil || got != want {
 			t.Errorf("%s = %q, %v; want %q", src, got, err, want)

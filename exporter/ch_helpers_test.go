@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
 	"github.com/statustrace/statustrace/testkit/chtest"
 )
@@ -119,17 +120,19 @@ func deliver(t *testing.T, exp exporter.Traces, ts []transition) {
 // q names a table of db in SQL.
 func q(db *chtest.DB, table string) string { return quoteIdent(db.Name) + "." + quoteIdent(table) }
 
-const eventsQuery = `SELECT request_id,
-    argMaxMerge(state) AS state,
+// eventsQuery reads the events table as every reader does
+// (internal/sqltmpl's _event_current.sql).
+var eventsQuery = `SELECT request_id,
+    ` + event.SQLStateOfKey("max(state_key)") + ` AS state,
     max(last_seq) AS last_seq,
     max(attempts) AS attempts,
     toUnixTimestamp64Nano(min(first_time)) AS first_time,
     toUnixTimestamp64Nano(max(last_time)) AS last_time,
     ifNull(toUnixTimestamp64Nano(min(start_time)), 0) AS start_time,
     ifNull(toUnixTimestamp64Nano(max(end_time)), 0) AS end_time,
-    argMaxMerge(last_error_code) AS error_code,
-    argMaxMerge(last_error_message) AS error_msg,
-    argMaxMerge(last_node) AS last_node,
+    tupleElement(max(error_at), 3) AS error_code,
+    tupleElement(max(error_at), 4) AS error_msg,
+    tupleElement(max(node_at), 2) AS last_node,
     hex(max(trace_id)) AS trace_id
 FROM %s
 GROUP BY tenant, namespace, function, qualifier, request_id

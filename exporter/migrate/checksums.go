@@ -21,6 +21,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	3: {rendered: "e987d3626fe0f2c795e13cd52e1a667a6eded6e6eaa41053ab03c21204858735"},
 	4: {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
 	5: {rendered: "83fc4d097c9e2edf3ccd22cf235f5b80cf3bcd8a1eae8e5b7e9e3313b2b80603"},
+	6: {rendered: "c505009729a20525f1e9390c8a019be9fbbaa5aecb8f096b5aaf4ffff13d77b3"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/testkit/chtest"
 )
@@ -220,7 +221,7 @@ func stateAfterMerge(t *testing.T, db *chtest.DB, opts Options) (transitions, ev
 		" WHERE request_id = 'conflict' AND seq = 2").Scan(&transitions); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Conn.QueryRow(ctx, "SELECT argMaxMerge(state) FROM "+opts.qualifiedFor(schema.Events)+
+	if err := db.Conn.QueryRow(ctx, "SELECT "+event.SQLStateOfKey("max(state_key)")+" FROM "+opts.qualifiedFor(schema.Events)+
 		" WHERE request_id = 'conflict' GROUP BY request_id").Scan(&events); err != nil {
 		t.Fatal(err)
 	}
@@ -460,4 +461,86 @@ func TestMigrationLockOnEngine(t *testing.T) {
 	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'schema_migrations_lock%'"); n != 0 {
 		t.Errorf("%d lock tables left", n)
 	}
+}
+
+// Migration 6 moves the events table's current state, last error and node
+// from argMax states to plain maxima: rows written before it (read through
+// the new columns' DEFAULT) and after it answer together, before and after
+// merges, as the argMax columns did.
+func TestUpgradeFromVersion5OnEngine(t *testing.T) {
+	db := newDB(t)
+	ctx := context.Background()
+	opts := Options{Database: db.Name}
+	if _, err := up(ctx, db.Conn, opts, builtin[:5]); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	insert := func(req string, seq uint64, state, node, code, msg, at string) {
+		t.Helper()
+		err := db.Conn.Exec(ctx, "INSERT INTO "+opts.qualifiedFor(schema.Transitions)+
+			" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time, node, error_code, error_message)"+
+			" VALUES ('t', 'ns', 'fn', '', ?, ?, 1, '', ?, toDateTime64(?, 9, 'UTC'), ?, ?, ?)",
+			req, seq, state, day+" "+at, node, code, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Before: each insert is a part of its own, as separate batches are.
+	insert("old", 1, "QUEUED", "a", "", "", "10:00:00")
+	insert("old", 2, "RUNNING", "a", "", "", "10:00:01")
+	insert("old", 3, "RETRYING", "a", "E1", "m1", "10:00:02")
+	insert("mixed", 1, "QUEUED", "a", "", "", "10:00:00")
+	insert("olderr", 1, "QUEUED", "a", "", "", "10:00:00")
+	insert("olderr", 2, "FAILED", "a", "E3", "m3", "10:00:01")
+	insert("errthenok", 1, "QUEUED", "a", "", "", "10:00:00")
+	insert("errthenok", 2, "RETRYING", "a", "E4", "m4", "10:00:01")
+
+	res, err := up(ctx, db.Conn, opts, builtin[:6])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 6 {
+		t.Fatalf("upgrade applied %v, want version 6", res.Applied)
+	}
+	insert("mixed", 2, "RUNNING", "b", "", "", "10:00:01")
+	insert("mixed", 3, "FAILED", "b", "E2", "m2", "10:00:02")
+	insert("new", 1, "QUEUED", "c", "", "", "10:00:00")
+	insert("new", 2, "FINISHED", "c", "", "", "10:00:01")
+	insert("new", 2, "RUNNING", "c", "", "", "10:00:00.5") // a late report of the same seq: the terminal one stays
+	insert("errthenok", 3, "RUNNING", "b", "", "", "10:00:02")
+	insert("errthenok", 4, "FINISHED", "b", "", "", "10:00:03")
+
+	want := []string{
+		"errthenok FINISHED 4 E4 m4 b",
+		"mixed FAILED 3 E2 m2 b",
+		"new FINISHED 2   c",
+		"old RETRYING 3 E1 m1 a",
+		"olderr FAILED 2 E3 m3 a",
+	}
+	read := func(when string) {
+		t.Helper()
+		var got []string
+		rows, err := db.Conn.Query(ctx, "SELECT concat(request_id, ' ', "+event.SQLStateOfKey("max(state_key)")+", ' ', toString(max(last_seq)), ' ', "+
+			"tupleElement(max(error_at), 3), ' ', tupleElement(max(error_at), 4), ' ', tupleElement(max(node_at), 2)) FROM "+
+			opts.qualifiedFor(schema.Events)+" GROUP BY tenant, namespace, function, qualifier, request_id ORDER BY request_id")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, s)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("events %s:\n%s\nwant:\n%s", when, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+	read("before merges")
+	if err := db.Conn.Exec(ctx, "OPTIMIZE TABLE "+opts.qualifiedFor(schema.Events)+" FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	read("after merges")
 }

@@ -34,6 +34,7 @@ var builtin = []Migration{
 	{Version: 3, Name: "transitions: same (tenant, request_id, seq) keeps the higher-ranked state on merge (version column state_rank)"},
 	{Version: 4, Name: "duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms"},
 	{Version: 5, Name: "transitions: span_id applies the all-zero rule of the plugin's span IDs (event.TransitionSpanID)"},
+	{Version: 6, Name: "events: the current state, last error and node as plain maxima, one row per transition (no aggregate states on insert)"},
 }
 
 //go:embed sql/*.sql

@@ -20,12 +20,14 @@
 //     does not grow with the table.
 //   - Events (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
 //     qualifier, request_id), bloom filter on request_id): current status per
-//     event, fed by the materialized view MVEvents. Every column is an
-//     idempotent aggregate (argMax/min/max/uniqExact), so duplicates change
-//     nothing and a query is correct whether or not merges ran, provided it
-//     groups: `GROUP BY tenant, namespace, function, qualifier, request_id` and
-//     reads `argMaxMerge(state)`, `min(first_time)`, ... (see the column
-//     comments below).
+//     event, fed by the materialized view MVEvents with one row per
+//     transition (schema version 6; merges fold an event's rows). Every
+//     column is an idempotent aggregate (max/min/any over ordered values),
+//     so duplicates change nothing and a query is correct whether or not
+//     merges ran, provided it groups: `GROUP BY tenant, namespace, function,
+//     qualifier, request_id` and reads `max(state_key)`, `min(first_time)`,
+//     ... (see the column comments below; internal/sqltmpl's
+//     _event_current.sql reads them all).
 //   - Stats (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
 //     qualifier, bucket, to_state, error_code)): per-minute counts of
 //     transitions into each state, fed by MVStats. The count is a uniqExact
@@ -104,16 +106,19 @@ const (
 // Columns of Events (besides the key columns tenant, namespace, function,
 // qualifier, request_id). The comment gives the type and how to read it.
 const (
-	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): argMaxMerge(state) = current to_state
+	ColStateKey         = "state_key"          // SimpleAggregateFunction(max, UInt64): seq*256 + state rank (event.SQLStateKey); event.SQLStateOfKey("max(state_key)") = current to_state
+	ColErrorAt          = "error_at"           // SimpleAggregateFunction(max, Tuple(UInt8, UInt64, String, String)): (has an error, seq, code, message); tupleElement(max(error_at), 3) = latest error code, "" if never failed
+	ColNodeAt           = "node_at"            // SimpleAggregateFunction(max, Tuple(UInt64, String)): (seq, node); tupleElement(max(node_at), 2) = node of the latest transition
+	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): rows before schema version 6 only; state_key's DEFAULT reads it
 	ColLastSeq          = "last_seq"           // SimpleAggregateFunction(max, UInt64): max(last_seq)
 	ColAttempts         = "attempts"           // SimpleAggregateFunction(max, UInt32): max(attempts)
 	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(9)): min(first_time); whole ms since migration 2
 	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time); whole ms since migration 2
 	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(9))): min(start_time) = QUEUED time (whole ms)
 	ColEndTime          = "end_time"           // SimpleAggregateFunction(max, Nullable(DateTime64(9))): max(end_time) = terminal time (whole ms), NULL while running
-	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_code), "" if never failed
-	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_error_message)
-	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): argMaxMerge(last_node)
+	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; error_at's DEFAULT reads it
+	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; error_at's DEFAULT reads it
+	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; node_at's DEFAULT reads it
 	ColEventInvokeType  = "invoke_type"        // SimpleAggregateFunction(any, LowCardinality(String)): any(invoke_type)
 	ColEventTraceID     = "trace_id"           // SimpleAggregateFunction(max, FixedString(16)): max(trace_id); one trace per event
 )

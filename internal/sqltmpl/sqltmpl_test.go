@@ -23,7 +23,7 @@ func TestParseAndExecute(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"argMaxMerge(state) AS e_state", // the shared fragment
+		event.SQLStateOfKey("max(state_key)") + " AS e_state", // the shared fragment
 		"FROM " + schema.Events,
 		"to_state = " + event.SQLLiteral(event.StateFinished.String()),
 		schema.RetentionCutoffExpr,

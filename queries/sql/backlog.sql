@@ -26,7 +26,7 @@ FROM
         namespace,
         function,
         qualifier,
-        argMaxMerge(state) AS e_state,
+        {{stateOfKey "max(state_key)"}} AS e_state,
         toUnixTimestamp64Milli(ifNull(min(start_time), min(first_time))) AS start_ms
     FROM {{.Events}}
     WHERE {{template "_scope.sql" .}}

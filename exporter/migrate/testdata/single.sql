@@ -256,6 +256,32 @@ ALTER TABLE `statustrace`.`transitions`
     MODIFY COLUMN span_id FixedString(8) ALIAS if(span_id_override != unhex('0000000000000000'), span_id_override,
         if(toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8) = unhex('0000000000000000'), toFixedString(unhex('0000000000000001'), 8), toFixedString(substring(SHA256(concat('statustrace/transition\0', request_id, '\0', reverse(reinterpretAsFixedString(seq)))), 1, 8), 8)));
 
+-- migration events: the current state, last error and node as plain maxima, one row per transition (no aggregate states on insert)
+ALTER TABLE `statustrace`.`events`
+    ADD COLUMN IF NOT EXISTS state_key SimpleAggregateFunction(max, UInt64)
+        DEFAULT toUInt64(last_seq) * 256 + toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], finalizeAggregation(state))) CODEC(T64, ZSTD(1)),
+    ADD COLUMN IF NOT EXISTS error_at SimpleAggregateFunction(max, Tuple(UInt8, UInt64, String, String))
+        DEFAULT (toUInt8(finalizeAggregation(last_error_code) != '' OR finalizeAggregation(last_error_message) != ''), last_seq,
+                 finalizeAggregation(last_error_code), finalizeAggregation(last_error_message)) CODEC(ZSTD(3)),
+    ADD COLUMN IF NOT EXISTS node_at SimpleAggregateFunction(max, Tuple(UInt64, String))
+        DEFAULT (last_seq, finalizeAggregation(last_node)) CODEC(ZSTD(3));
+
+ALTER TABLE `statustrace`.`events_mv` MODIFY QUERY
+SELECT
+    tenant, namespace, function, qualifier, request_id,
+    toUInt64(seq) * 256 + toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) AS state_key,
+    seq AS last_seq,
+    attempt AS attempts,
+    toDateTime64(toStartOfMillisecond(time), 9, 'UTC') AS first_time,
+    toDateTime64(toStartOfMillisecond(time), 9, 'UTC') AS last_time,
+    if(to_state = 'QUEUED', toDateTime64(toStartOfMillisecond(time), 9, 'UTC'), NULL) AS start_time,
+    if(to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED'), toDateTime64(toStartOfMillisecond(time), 9, 'UTC'), NULL) AS end_time,
+    (toUInt8(error_code != '' OR error_message != ''), seq, CAST(error_code, 'String'), error_message) AS error_at,
+    (seq, CAST(node, 'String')) AS node_at,
+    invoke_type,
+    trace_id
+FROM `statustrace`.`transitions`;
+
 -- retention
 ALTER TABLE `statustrace`.`transitions` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `statustrace`.`events` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);

@@ -7,7 +7,7 @@ the backlog is the present.
 SELECT namespace, function, count() AS waiting,
     dateDiff('millisecond', min(accepted_at), now64(3)) / 1000 AS oldest_age_s
 FROM (
-    SELECT namespace, function, argMaxMerge(state) AS current_state,
+    SELECT namespace, function, {{stateOfKey "max(state_key)"}} AS current_state,
         ifNull(min(start_time), min(first_time)) AS accepted_at
     FROM {{.Events}}
     WHERE {{template "_key_filters.sql" .}}

@@ -6,7 +6,7 @@ SELECT
     countIf(current_state = {{state $s}}) AS {{$s}}
 {{- end}}
 FROM (
-    SELECT argMaxMerge(state) AS current_state
+    SELECT {{stateOfKey "max(state_key)"}} AS current_state
     FROM {{.Events}}
     WHERE {{template "_key_filters.sql" .}}
     GROUP BY tenant, namespace, function, qualifier, request_id
