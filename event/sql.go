@@ -28,11 +28,17 @@ func SQLList(states []State) string {
 // anything that is not a state. Released migrations store this text, so its
 // form (array without spaces) must not change.
 func SQLStateRank(col string) string {
+	return "toUInt8(indexOf(" + sqlRankArray() + ", " + col + "))"
+}
+
+// sqlRankArray lists every state name at the position of its rank (1-based,
+// as indexOf and arrayElement count), without spaces.
+func sqlRankArray() string {
 	names := make([]string, 0, StateExpired)
 	for _, s := range States() {
 		names = append(names, SQLLiteral(s.String()))
 	}
-	return "toUInt8(indexOf([" + strings.Join(names, ",") + "], " + col + "))"
+	return "[" + strings.Join(names, ",") + "]"
 }
 
 // SQLStateKey orders one event's transitions the way its current state is
@@ -49,11 +55,7 @@ func SQLStateKey(seqExpr, stateExpr string) string {
 // SQLStateOfKey is the state name a SQLStateKey value holds ("" for 0).
 // keyExpr is an SQL expression of our own templates, never user input.
 func SQLStateOfKey(keyExpr string) string {
-	names := make([]string, 0, StateExpired)
-	for _, s := range States() {
-		names = append(names, SQLLiteral(s.String()))
-	}
-	return "arrayElement([" + strings.Join(names, ",") + "], toUInt8(modulo(" + keyExpr + ", 256)))"
+	return "arrayElement(" + sqlRankArray() + ", toUInt8(modulo(" + keyExpr + ", 256)))"
 }
 
 // SQLIsTerminal is State.Terminal over a state-name column.

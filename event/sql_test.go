@@ -33,18 +33,24 @@ func TestSQLPublicStatusMatchesPublic(t *testing.T) {
 	}
 }
 
-func TestSQLStateRankListsStatesInRankOrder(t *testing.T) {
-	e := SQLStateRank("c")
-	m := regexp.MustCompile(`indexOf\(\[([^\]]*)\], c\)`).FindStringSubmatch(e)
+// requireRankList checks that the state list pattern's first group finds in
+// expr holds every state at the position of its rank.
+func requireRankList(t *testing.T, expr, pattern string) {
+	t.Helper()
+	m := regexp.MustCompile(pattern).FindStringSubmatch(expr)
 	if m == nil {
-		t.Fatalf("unexpected rank expression %s", e)
+		t.Fatalf("unexpected expression %s", expr)
 	}
 	for i, q := range strings.Split(m[1], ",") {
 		s, err := ParseState(strings.Trim(q, "'"))
 		if err != nil || int(s.Rank()) != i+1 {
-			t.Errorf("position %d holds %s (rank %d): indexOf would disagree with Rank", i+1, q, s.Rank())
+			t.Errorf("position %d holds %s (rank %d): the SQL would disagree with Rank", i+1, q, s.Rank())
 		}
 	}
+}
+
+func TestSQLStateRankListsStatesInRankOrder(t *testing.T) {
+	requireRankList(t, SQLStateRank("c"), `indexOf\(\[([^\]]*)\], c\)`)
 }
 
 // The state key's two halves: seq above, the rank of SQLStateRank below,
@@ -53,17 +59,7 @@ func TestSQLStateKeyAndStateOfKeyAgree(t *testing.T) {
 	if got, want := SQLStateKey("seq", "to_state"), "toUInt64(seq) * 256 + "+SQLStateRank("to_state"); got != want {
 		t.Errorf("SQLStateKey = %s, want %s", got, want)
 	}
-	e := SQLStateOfKey("max(k)")
-	m := regexp.MustCompile(`^arrayElement\(\[([^\]]*)\], toUInt8\(modulo\(max\(k\), 256\)\)\)$`).FindStringSubmatch(e)
-	if m == nil {
-		t.Fatalf("unexpected expression %s", e)
-	}
-	for i, q := range strings.Split(m[1], ",") {
-		s, err := ParseState(strings.Trim(q, "'"))
-		if err != nil || int(s.Rank()) != i+1 {
-			t.Errorf("position %d holds %s (rank %d): the key's rank would read back as another state", i+1, q, s.Rank())
-		}
-	}
+	requireRankList(t, SQLStateOfKey("max(k)"), `^arrayElement\(\[([^\]]*)\], toUInt8\(modulo\(max\(k\), 256\)\)\)$`)
 	if int(StateExpired.Rank()) >= 256 {
 		t.Errorf("ranks reach %d: they no longer fit below the seq in the key", StateExpired.Rank())
 	}
