@@ -49,13 +49,17 @@ func sqlRankArray() string {
 // insert. seqExpr and stateExpr are SQL expressions of our own templates,
 // never user input.
 func SQLStateKey(seqExpr, stateExpr string) string {
-	return "toUInt64(" + seqExpr + ") * 256 + " + SQLStateRank(stateExpr)
+	return "toUInt64(" + seqExpr + ") * " + stateKeyBase + " + " + SQLStateRank(stateExpr)
 }
+
+// stateKeyBase is what SQLStateKey multiplies the seq by: every rank is
+// below it. Released migrations store the key's text, so it stays 256.
+const stateKeyBase = "256"
 
 // SQLStateOfKey is the state name a SQLStateKey value holds ("" for 0).
 // keyExpr is an SQL expression of our own templates, never user input.
 func SQLStateOfKey(keyExpr string) string {
-	return "arrayElement(" + sqlRankArray() + ", toUInt8(modulo(" + keyExpr + ", 256)))"
+	return "arrayElement(" + sqlRankArray() + ", toUInt8(modulo(" + keyExpr + ", " + stateKeyBase + ")))"
 }
 
 // SQLIsTerminal is State.Terminal over a state-name column.

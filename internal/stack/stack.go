@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -344,13 +345,7 @@ func TailFunc(path string, n int, keep func(line string) bool) string {
 	}
 	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
 	if keep != nil {
-		kept := lines[:0]
-		for _, l := range lines {
-			if keep(l) {
-				kept = append(kept, l)
-			}
-		}
-		lines = kept
+		lines = slices.DeleteFunc(lines, func(l string) bool { return !keep(l) })
 	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
