@@ -123,7 +123,7 @@ func BenchmarkExporterVsContrib(b *testing.B) {
 	fmt.Printf("%-20s %12s %12s %16s %18s\n", "exporter", "spans/s", "CPU s / 1M", "bytes/span all", "bytes/span spans")
 	fmt.Printf("%-20s %12.0f %12.2f %16.1f %18.1f\n", "statustrace", oursTP, oursCPU, oursBPS, oursRawBPS)
 	fmt.Printf("%-20s %12.0f %12.2f %16.1f %18.1f\n", "contrib clickhouse", contribTP, contribCPU, contribBPS, contribRawBPS)
-	fmt.Printf("bytes/span all: every table each writes (statustrace: transitions + events + stats_minute views; contrib: otel_traces + otel_traces_trace_id_ts)\n")
+	fmt.Printf("bytes/span all: every table each writes (statustrace: transitions + events + transitions_minute views; contrib: otel_traces + otel_traces_trace_id_ts)\n")
 	fmt.Printf("bytes/span spans: the one-row-per-span table only (transitions vs otel_traces)\n")
 	fmt.Printf("BENCH exporter_vs_contrib throughput_ratio=%.3f cpu_ratio=%.3f bytes_ratio=%.3f\n",
 		oursTP/contribTP, oursCPU/contribCPU, oursBPS/contribBPS)

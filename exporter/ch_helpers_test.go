@@ -18,6 +18,7 @@ import (
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/exporter/internal/metadata"
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/testkit/chtest"
 )
 
@@ -163,7 +164,7 @@ FROM (
 ORDER BY request_id`
 
 const statsQuery = `SELECT tenant, function, qualifier, toInt64(toUnixTimestamp(bucket)) AS bucket, to_state, error_code,
-    uniqExactMerge(transitions) AS transitions
+    length(maxMap(transitions).1) AS transitions
 FROM %s
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code
 ORDER BY tenant, function, qualifier, bucket, to_state, error_code`
@@ -222,13 +223,13 @@ func snapshot(t *testing.T, db *chtest.DB) counts {
 		Raw:             count(t, db, "SELECT count() FROM "+q(db, "transitions")+" FINAL"),
 		Events:          count(t, db, "SELECT count() FROM (SELECT 1 FROM "+q(db, "events")+" GROUP BY tenant, namespace, function, qualifier, request_id)"),
 		LastSeqs:        count(t, db, "SELECT sum(n) FROM (SELECT max(last_seq) AS n FROM "+q(db, "events")+" GROUP BY tenant, namespace, function, qualifier, request_id)"),
-		StatTransitions: count(t, db, "SELECT sum(n) FROM (SELECT uniqExactMerge(transitions) AS n FROM "+q(db, "stats_minute")+" GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code)"),
+		StatTransitions: count(t, db, "SELECT sum(n) FROM (SELECT length(maxMap(transitions).1) AS n FROM "+q(db, schema.Stats)+" GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code)"),
 	}
 }
 
 func optimizeAll(t *testing.T, db *chtest.DB) {
 	t.Helper()
-	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+	for _, tbl := range []string{"transitions", "events", schema.Stats} {
 		if err := db.Conn.Exec(queryCtx(t), "OPTIMIZE TABLE "+q(db, tbl)+" FINAL"); err != nil {
 			t.Fatalf("optimize %s: %v", tbl, err)
 		}

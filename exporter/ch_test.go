@@ -198,7 +198,7 @@ func TestViewsEqualBruteForce(t *testing.T) {
 		}
 		diffEvents(t, phase+": events view vs Go", selectEvents(t, db, eventsQuery, "events"), wantEvents)
 		diffEvents(t, phase+": raw brute force vs Go", selectEvents(t, db, bruteEventsQuery, "transitions"), wantEvents)
-		diffStats(t, phase+": stats view vs Go", selectStats(t, db, statsQuery, "stats_minute"), wantStats)
+		diffStats(t, phase+": stats view vs Go", selectStats(t, db, statsQuery, schema.Stats), wantStats)
 		diffStats(t, phase+": raw brute force stats vs Go", selectStats(t, db, bruteStatsQuery, "transitions"), wantStats)
 	}
 }
@@ -213,7 +213,7 @@ func TestRetentionDropsOldRows(t *testing.T) {
 	exp := startExporter(t, cfg)
 	// Keep background TTL merges from dropping the expired parts at once, so
 	// that the cutoff filter is shown hiding rows that are still stored.
-	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+	for _, tbl := range []string{"transitions", "events", schema.Stats} {
 		if err := db.Conn.Exec(context.Background(), "SYSTEM STOP TTL MERGES "+q(db, tbl)); err != nil {
 			t.Fatal(err)
 		}
@@ -251,7 +251,7 @@ func TestRetentionDropsOldRows(t *testing.T) {
 		strings.ReplaceAll(schema.RetentionCutoffExpr, "FROM "+schema.Settings, "FROM "+q(db, schema.Settings))+")"); n != uint64(len(freshEvents)) {
 		t.Errorf("visible events %d, want %d", n, len(freshEvents))
 	}
-	for _, tbl := range []string{"transitions", "events", "stats_minute"} {
+	for _, tbl := range []string{"transitions", "events", schema.Stats} {
 		if err := db.Conn.Exec(context.Background(), "SYSTEM START TTL MERGES "+q(db, tbl)); err != nil {
 			t.Fatal(err)
 		}
@@ -263,7 +263,7 @@ func TestRetentionDropsOldRows(t *testing.T) {
 	if n := count(t, db, "SELECT count() FROM "+q(db, "events")+" WHERE startsWith(request_id, 'old-')"); n != 0 {
 		t.Errorf("%d expired events rows left after OPTIMIZE FINAL", n)
 	}
-	if n := count(t, db, "SELECT count() FROM "+q(db, "stats_minute")+" WHERE bucket < now() - INTERVAL 3 DAY"); n != 0 {
+	if n := count(t, db, "SELECT count() FROM "+q(db, schema.Stats)+" WHERE bucket < now() - INTERVAL 3 DAY"); n != 0 {
 		t.Errorf("%d expired stats rows left after OPTIMIZE FINAL", n)
 	}
 	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")); n != uint64(len(fresh)) {

@@ -290,7 +290,7 @@ func waitSchema(t *testing.T, db *chtest.DB) {
 func checkExactlyOnce(t *testing.T, db *chtest.DB, ts []transition) {
 	t.Helper()
 	diffEvents(t, "events view", selectEvents(t, db, eventsQuery, "events"), expectEvents(ts))
-	diffStats(t, "stats view", selectStats(t, db, statsQuery, "stats_minute"), expectStats(ts))
+	diffStats(t, "stats view", selectStats(t, db, statsQuery, schema.Stats), expectStats(ts))
 	if n := count(t, db, "SELECT count() FROM "+q(db, "transitions")+" FINAL"); n != uint64(len(ts)) {
 		t.Errorf("%d distinct transitions, want %d", n, len(ts))
 	}

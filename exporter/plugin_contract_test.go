@@ -8,6 +8,7 @@ import (
 
 	"github.com/statustrace/statustrace/event"
 	"github.com/statustrace/statustrace/internal/freeport"
+	"github.com/statustrace/statustrace/internal/schema"
 	"github.com/statustrace/statustrace/plugin"
 	"github.com/statustrace/statustrace/plugin/spans"
 )
@@ -58,5 +59,5 @@ func TestPluginSpansThroughCollector(t *testing.T) {
 		got[i].TraceID = ""
 	}
 	diffEvents(t, "events from plugin spans", got, want)
-	diffStats(t, "stats from plugin spans", selectStats(t, db, statsQuery, "stats_minute"), expectStats(ts))
+	diffStats(t, "stats from plugin spans", selectStats(t, db, statsQuery, schema.Stats), expectStats(ts))
 }

@@ -39,7 +39,7 @@ import (
 // system.query_log with a native-protocol CLICKHOUSE_DSN. Each query the
 // package runs for the call is replayed once more to read its counter.
 //
-// After each load transitions and stats_minute are merged (OPTIMIZE ...
+// After each load transitions and transitions_minute are merged (OPTIMIZE ...
 // FINAL), the state a server's background merges reach: unmerged, every
 // insert's part adds a granule to a lookup.
 //
@@ -139,7 +139,7 @@ func BenchmarkQueryCost(b *testing.B) {
 		return lookupMax, statsRead
 	}
 
-	// transitions serves lookups, stats_minute statistics; events is not read here.
+	// transitions serves lookups, transitions_minute statistics; events is not read here.
 	sd := seeding{optimize: []string{schema.Transitions, schema.Stats}}
 	sd.seed(b, db.Conn, 0, n, n, start, gap, 0)
 	l1, s1 := measure("1x", n)

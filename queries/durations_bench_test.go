@@ -68,7 +68,7 @@ func BenchmarkDurationsCost(b *testing.B) {
 			d.QueueWaits, d.QueueWait.P50, d.QueueWait.P99, d.Run.P50, d.EndToEnd.P50)
 		return digest, raw
 	}
-	sd := seeding{durations: true, optimize: []string{schema.Transitions, schema.Durations}}
+	sd := seeding{durations: true, optimize: []string{schema.Transitions, schema.Stats}}
 	sd.seed(b, db.Conn, 0, n, n, start, gap, 0)
 	d1, r1 := measure(n)
 	sd.seed(b, db.Conn, uint64(n), n, n, start, gap, gap/2)

@@ -134,7 +134,7 @@ func Model(f Figures, s Settings, in Input) (*Report, error) {
 	r.StatusBytes = v("status_bytes_per_transition")
 	r.TraceBytes = v("otel_traces_bytes_per_span") * spansPerTransition
 	add("transitions per event (benchmark workload)", f1(perEvent), src("spans", "events"))
-	add("bytes on disk per transition: status tables (transitions + events + stats_minute)", f1(r.StatusBytes), src("status_bytes_per_transition"))
+	add("bytes on disk per transition: status tables (transitions + events + transitions_minute)", f1(r.StatusBytes), src("status_bytes_per_transition"))
 	add("bytes on disk per transition: otel_traces (+ trace_id_ts; incl. the event's root span)", f1(r.TraceBytes), src("otel_traces_bytes_per_span", "spans", "events"))
 	add("bytes on disk per event: status / otel_traces", f0(r.StatusBytes*perEvent)+" / "+f0(r.TraceBytes*perEvent), "the two above × transitions per event")
 
@@ -239,7 +239,7 @@ func (r *Report) loads(status, traces Batching, spansPerTransition float64) []Ta
 	tIns := c * traces.batches(tRate) / sh
 	tRows := tRate / traces.batches(tRate)
 	var out []TableLoad
-	for _, t := range []string{"transitions", "events (view)", "stats_minute (view)"} {
+	for _, t := range []string{"transitions", "events (view)", "transitions_minute (view)"} {
 		out = append(out, load(t, sIns, sRows, math.Min(servers, c*float64(status.Consumers)), status))
 	}
 	for _, t := range []string{"otel_traces", "otel_traces_trace_id_ts (view)"} {

@@ -27,7 +27,7 @@ const DefaultAsyncFlush = 200 * time.Millisecond
 // Settings are the collector's two ClickHouse exporters.
 type Settings struct {
 	Source string   // the file they were read from
-	Status Batching // statustrace exporter: transitions (+ events, stats_minute views)
+	Status Batching // statustrace exporter: transitions (+ events, transitions_minute views)
 	Traces Batching // clickhouse (contrib) exporter: otel_traces (+ its trace_id_ts view)
 }
 

@@ -22,6 +22,8 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	4: {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
 	5: {rendered: "83fc4d097c9e2edf3ccd22cf235f5b80cf3bcd8a1eae8e5b7e9e3313b2b80603"},
 	6: {rendered: "c505009729a20525f1e9390c8a019be9fbbaa5aecb8f096b5aaf4ffff13d77b3"},
+	7: {rendered: "37b31c1d20d79d97a16c32f811cf6b63beaea6274ee104f2730362066cd2db80"},
+	8: {rendered: "6f71684d7c5a2e663dbd32d17e20697d5c880ce35eff45ecca36f9e24651171e"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -299,7 +299,7 @@ func TestUpgradeFromVersion2OnEngine(t *testing.T) {
 	if ddl := tableDDL(t, db, schema.Transitions); !strings.Contains(ddl, "ReplacingMergeTree(state_rank)") {
 		t.Errorf("transitions not rebuilt with the version column: %s", ddl)
 	}
-	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name LIKE 'transitions_%'"); n != 0 {
+	if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name IN ('transitions_v3_new', 'transitions_v2_old')"); n != 0 {
 		t.Errorf("%d leftover tables", n)
 	}
 	applied, _, err := Status(ctx, db.Conn, opts)
@@ -543,4 +543,131 @@ func TestUpgradeFromVersion5OnEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("after merges")
+}
+
+// Migration 7 moves the counts and the duration digests into one table and
+// rebuilds it from transitions. Against a database left at version 6 and
+// fed the same rows: every count and histogram read from stats_minute and
+// durations_minute there reads the same from transitions_minute here, after
+// the backfill, after a re-delivery of the old rows and after new rows
+// through the view, before and after merges; the old tables are gone.
+func TestUpgradeFromVersion6OnEngine(t *testing.T) {
+	ctx := context.Background()
+	db, ref := newDB(t), newDB(t)
+	opts, refOpts := Options{Database: db.Name}, Options{Database: ref.Name}
+	for _, d := range []struct {
+		db   *chtest.DB
+		opts Options
+	}{{db, opts}, {ref, refOpts}} {
+		if _, err := up(ctx, d.db.Conn, d.opts, builtin[:6]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := time.Now().UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	type row struct {
+		req           string
+		seq           uint64
+		from, to      string
+		code, at      string
+		stepMS, ageMS uint64
+	}
+	old := []row{
+		{"a", 1, "", "QUEUED", "", "10:00:00", 0, 0},
+		{"a", 2, "QUEUED", "RUNNING", "", "10:00:01", 1000, 0},
+		{"a", 3, "RUNNING", "FINISHED", "", "10:00:03", 2000, 3000},
+		{"b", 1, "", "QUEUED", "", "10:00:00", 0, 0},
+		{"b", 2, "QUEUED", "RUNNING", "", "10:00:00.5", 500, 0},
+		{"b", 3, "RUNNING", "RETRYING", "E1", "10:00:01", 500, 0},
+		{"b", 4, "RETRYING", "RUNNING", "", "10:01:01", 60000, 0},
+		{"b", 5, "RUNNING", "FAILED", "E2", "10:01:02", 1000, 62000},
+		{"c", 1, "", "QUEUED", "", "10:02:00", 0, 0},
+		{"c", 2, "QUEUED", "RUNNING", "", "10:02:00.01", 0, 0}, // duration unknown (0): counted, no digest
+	}
+	fresh := []row{{"d", 1, "", "QUEUED", "", "10:00:00", 0, 0}, {"d", 2, "QUEUED", "RUNNING", "", "10:00:02", 2000, 0}}
+	insert := func(d *chtest.DB, o Options, rs ...row) {
+		t.Helper()
+		for _, r := range rs {
+			err := d.Conn.Exec(ctx, "INSERT INTO "+o.qualifiedFor(schema.Transitions)+
+				" (tenant, namespace, function, qualifier, request_id, seq, attempt, from_state, to_state, time, error_code, from_state_ns, event_ns)"+
+				" VALUES ('t', 'ns', 'fn', '', ?, ?, 1, ?, ?, toDateTime64(?, 9, 'UTC'), ?, ?, ?)",
+				r.req, r.seq, r.from, r.to, day+" "+r.at, r.code, r.stepMS*1e6, r.ageMS*1e6)
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lines := func(d *chtest.DB, query string) string {
+		t.Helper()
+		rows, err := d.Conn.Query(ctx, query)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, query)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, s)
+		}
+		return strings.Join(out, "\n")
+	}
+	stats := func(table, n string) string {
+		return "SELECT concat(toString(bucket), ' ', to_state, ' ', error_code, ' ', toString(" + n + ")) FROM " +
+			table + " GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code ORDER BY bucket, to_state, error_code"
+	}
+	want := func() (string, string) {
+		t.Helper()
+		s := lines(ref, stats(refOpts.qualifiedFor(schema.StatsV1), "uniqExactMerge(transitions)"))
+		d := lines(ref, "SELECT concat(kind, ' ', toString(uniqExactMapMerge(digest))) FROM "+refOpts.qualifiedFor(schema.DurationsV4)+" GROUP BY kind ORDER BY kind")
+		return s, d
+	}
+	newStats := stats(opts.qualifiedFor(schema.Stats), "length(maxMap(transitions).1)")
+	newDigests := "SELECT concat(part.1, ' ', toString(sumMap(map(part.2, n)))) FROM (SELECT k, count() AS n FROM (SELECT maxMap(transitions).2 AS keys FROM " +
+		opts.qualifiedFor(schema.Stats) + " GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code) ARRAY JOIN keys AS k GROUP BY k) ARRAY JOIN " +
+		schema.DurationPartsExpr("k") + " AS part GROUP BY part.1 ORDER BY part.1"
+	check := func(when string) {
+		t.Helper()
+		wantStats, wantDigests := want()
+		if got := lines(db, newStats); got != wantStats {
+			t.Errorf("counts %s:\n%s\nwant (version 6):\n%s", when, got, wantStats)
+		}
+		if got := lines(db, newDigests); got != wantDigests {
+			t.Errorf("digests %s:\n%s\nwant (version 6):\n%s", when, got, wantDigests)
+		}
+	}
+
+	insert(db, opts, old...)
+	insert(ref, refOpts, old...)
+	if s, d := want(); strings.Count(s, "\n") < 7 || strings.Count(d, "\n") != 3 {
+		t.Fatalf("version 6 read too little to compare:\n%s\n%s", s, d)
+	}
+	res, err := up(ctx, db.Conn, opts, builtin[:7])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Applied) != 1 || res.Applied[0] != 7 {
+		t.Fatalf("upgrade applied %v, want version 7", res.Applied)
+	}
+	for _, gone := range []string{schema.StatsV1, schema.MVStatsV1, schema.DurationsV4, schema.MVDurationsV4} {
+		if n := countOf(t, db, "SELECT count() FROM system.tables WHERE database = '"+db.Name+"' AND name = '"+gone+"'"); n != 0 {
+			t.Errorf("%s still exists after migration 7", gone)
+		}
+	}
+	check("after the backfill")
+	insert(db, opts, old...) // re-delivered: the view feeds the same hashes again
+	check("after a re-delivery")
+	insert(db, opts, fresh...)
+	insert(ref, refOpts, fresh...)
+	check("after new rows")
+	for _, d := range []struct {
+		db    *chtest.DB
+		table string
+	}{{db, opts.qualifiedFor(schema.Stats)}, {ref, refOpts.qualifiedFor(schema.StatsV1)}, {ref, refOpts.qualifiedFor(schema.DurationsV4)}} {
+		if err := d.db.Conn.Exec(ctx, "OPTIMIZE TABLE "+d.table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after merges")
 }

@@ -35,6 +35,8 @@ var builtin = []Migration{
 	{Version: 4, Name: "duration digests: transitions carry the time in from_state and the event's age, durations_minute holds per-minute deduplicated histograms"},
 	{Version: 5, Name: "transitions: span_id applies the all-zero rule of the plugin's span IDs (event.TransitionSpanID)"},
 	{Version: 6, Name: "events: the current state, last error and node as plain maxima, one row per transition (no aggregate states on insert)"},
+	{Version: 7, Name: "transitions_minute: one set of transition hashes per minute, state and error code serves the counts and the duration digests (stats_minute and durations_minute dropped)"},
+	{Version: 8, Name: "transitions: from_state_ns and event_ns expire at once (column TTL): the view reads them on insert, nothing reads them after"},
 }
 
 //go:embed sql/*.sql
@@ -93,8 +95,12 @@ var ttlTables = []struct{ name, expr string }{
 	{"events", "toDateTime(last_time)"},
 	{"stats_minute", "bucket"},
 	{"durations_minute", "bucket"},
+	{"transitions_minute", "bucket"},
 }
 
 // ttlSince is the migration that creates a ttlTables entry, for those that
 // migration 1 did not.
-var ttlSince = map[string]uint32{"durations_minute": 4}
+var ttlSince = map[string]uint32{"durations_minute": 4, "transitions_minute": 7}
+
+// ttlUntil is the migration that drops a ttlTables entry.
+var ttlUntil = map[string]uint32{"stats_minute": 7, "durations_minute": 7}

@@ -178,12 +178,15 @@ func (o Options) retentionSeconds() int64 { return int64(o.Retention / time.Seco
 // sharded tables are split across shards in cluster mode (a Distributed
 // table named as in internal/schema, over name+LocalSuffix). Other names
 // (settings, migrations, views) exist once per node.
-var sharded = map[string]bool{schema.Transitions: true, schema.Events: true, schema.Stats: true, schema.Durations: true}
+var sharded = map[string]bool{
+	schema.Transitions: true, schema.Events: true, schema.Stats: true,
+	schema.StatsV1: true, schema.DurationsV4: true,
+}
 
 var known = map[string]bool{
 	schema.Transitions: true, schema.Events: true, schema.Stats: true,
 	schema.Settings: true, schema.Migrations: true, schema.MVEvents: true, schema.MVStats: true,
-	schema.Durations: true, schema.MVDurations: true,
+	schema.StatsV1: true, schema.MVStatsV1: true, schema.DurationsV4: true, schema.MVDurationsV4: true,
 }
 
 func quote(id string) string { return "`" + strings.ReplaceAll(id, "`", "``") + "`" }
@@ -281,7 +284,21 @@ func (o Options) funcs() template.FuncMap {
 			return o.stateRankExpr(), nil
 		},
 		"transitionsColumns": func() string { return transitionsColumns },
-		"settings":           o.settings,
+		// fragment renders sql/_name.sql with the statement's functions:
+		// SQL that two statements of a migration share (pinned by the
+		// checksums like the migrations that include it).
+		"fragment": func(name string) (string, error) {
+			src, err := sqlFS.ReadFile("sql/_" + name + ".sql")
+			if err != nil {
+				return "", fmt.Errorf("fragment %q: %w", name, err)
+			}
+			st, err := o.render(string(src))
+			if err != nil {
+				return "", fmt.Errorf("fragment %q: %w", name, err)
+			}
+			return st.SQL, nil
+		},
+		"settings": o.settings,
 		// clustered is true in cluster mode (a statement for the
 		// Distributed table only).
 		"clustered": func() bool { return o.Cluster != "" },
@@ -467,6 +484,9 @@ func (o Options) retentionSQL() []string {
 	out := make([]string, 0, len(ttlTables))
 	for _, t := range ttlTables {
 		if v := ttlSince[t.name]; o.upTo != 0 && v > o.upTo {
+			continue
+		}
+		if v := ttlUntil[t.name]; v != 0 && (o.upTo == 0 || o.upTo >= v) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("ALTER TABLE %s%s MODIFY %s",

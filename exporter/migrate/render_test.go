@@ -109,6 +109,9 @@ func TestRenderCluster(t *testing.T) {
 		if s == "" || strings.HasPrefix(s, "SELECT throwIf(") { // a check, not DDL
 			continue
 		}
+		if strings.HasPrefix(s, "INSERT INTO ") { // a backfill: data, on the migrating node's shard
+			continue
+		}
 		if !strings.Contains(s, " ON CLUSTER `c1`") {
 			t.Errorf("cluster statement without ON CLUSTER:\n%s", s)
 		}

@@ -1,6 +1,10 @@
 package schema
 
-import "math"
+import (
+	"math"
+	"strconv"
+	"strings"
+)
 
 // Duration digests (schema version 4).
 //
@@ -9,25 +13,26 @@ import "math"
 //     from_state (span start to end; the plugin starts a transition span at
 //     the previous transition), and ColEventNS, on a terminal transition the
 //     time since the event's first transition.
-//   - Durations (AggregatingMergeTree, ORDER BY (tenant, namespace,
-//     function, qualifier, bucket, kind)): per minute and kind of duration, a
+//   - DurationsV4 (AggregatingMergeTree, ORDER BY (tenant, namespace,
+//     function, qualifier, bucket, kind), dropped by schema version 7, which
+//     keeps the same histograms in Stats, see DurationKeyExpr): per minute
+//     and kind of duration, a
 //     log-scale histogram whose every bin is a uniqExact set over
 //     cityHash64(request_id, seq) — the same dedup as Stats: a re-delivered
-//     transition counts once, however it was batched. Fed by MVDurations.
+//     transition counts once, however it was batched. Fed by MVDurationsV4.
 //     Read with uniqExactMapMerge(digest): Map(bin, transitions), merged over
 //     any rows (one transition lives in one row), and DigestValue turns a bin
 //     back into a duration with a relative error of at most DigestRelError.
 //     A read is one row per (function, minute, kind): its cost does not grow
 //     with the number of events.
 const (
-	Durations   = "durations_minute"
-	MVDurations = "durations_minute_mv"
+	DurationsV4   = "durations_minute"    // schema versions 4-6
+	MVDurationsV4 = "durations_minute_mv" // schema versions 4-6
 
 	ColFromStateNS = "from_state_ns" // UInt64 in transitions: ns spent in from_state; 0 unknown
 	ColEventNS     = "event_ns"      // UInt64 in transitions: terminal rows, ns since the event's first transition; 0 otherwise
 
-	ColDurationKind   = "kind"   // LowCardinality(String): one of the Duration* kinds
-	ColDurationDigest = "digest" // AggregateFunction(uniqExactMap, Map(UInt16, UInt64))
+	ColDurationKind = "kind" // duration_digests' output: one of the Duration* kinds
 )
 
 // Kinds of durations (values of ColDurationKind).
@@ -63,4 +68,75 @@ func DigestValue(b uint16) float64 {
 // DigestValueExpr is DigestValue in SQL, for a bin column or expression.
 func DigestValueExpr(bin string) string {
 	return "(2 * pow(1.02, " + bin + " + 1) / 2.02)"
+}
+
+// Duration keys (schema version 7). Stats maps each transition's hash to a
+// UInt32 key that packs the durations the transition ends, so one set of
+// 64-bit hashes serves the counts and the histograms (before, stats_minute
+// and durations_minute each kept a hash set: 8 + 6 bytes per transition):
+//
+//	bits 25-26  the step kind: DurationCode (queue_wait, run, retry_delay), 0 none
+//	bit  24     the transition ends the event (an end_to_end duration)
+//	bits 12-23  the step duration's digest bin
+//	bits  0-11  the end-to-end duration's digest bin
+//
+// A stats row's count is the number of its hashes; a kind's histogram is
+// the number of keys per bin over the keys that carry it
+// (DurationPartsExpr). A bin fits 12 bits: the
+// longest duration a UInt64 of ns can hold is bin 2,242 (3 days: 1,677);
+// the key caps it at durationBinMax anyway.
+const (
+	durationKindShift = 25
+	durationEndBit    = 24
+	durationStepShift = 12
+	durationBinMax    = 1<<durationStepShift - 1
+)
+
+// durationSteps are the kinds a single transition's step can end, in code
+// order (code = index + 1); DurationEndToEnd has the flag bit instead.
+var durationSteps = []string{DurationQueueWait, DurationRun, DurationRetryDelay}
+
+// DurationCode is the code of a step kind in a duration key (1, 2, 3), and
+// false for a kind that is not a step (end_to_end, unknown).
+func DurationCode(kind string) (int, bool) {
+	for i, k := range durationSteps {
+		if k == kind {
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// DurationKeyExpr is the SQL of a transition's duration key. stepKind is an
+// expression giving its DurationCode (0: the transition ends no step),
+// stepNS the step's duration in ns, terminal a condition true when the
+// transition ends the event, endNS the event's age in ns then. A duration
+// of 0 is unknown and left out. The arguments are expressions of our own
+// templates, never user input.
+func DurationKeyExpr(stepKind, stepNS, terminal, endNS string) string {
+	step := "(" + stepKind + " != 0 AND " + stepNS + " > 0)"
+	end := "(" + terminal + " AND " + endNS + " > 0)"
+	bin := func(ns string) string {
+		return "least(" + DigestBinExpr("greatest("+ns+", 1)") + ", " + strconv.Itoa(durationBinMax) + ")"
+	}
+	return "bitOr(bitOr(bitShiftLeft(toUInt32(if(" + step + ", " + stepKind + ", 0)), " + strconv.Itoa(durationKindShift) + "), " +
+		"bitShiftLeft(toUInt32(" + end + "), " + strconv.Itoa(durationEndBit) + ")), " +
+		"bitOr(bitShiftLeft(toUInt32(if(" + step + ", " + bin(stepNS) + ", 0)), " + strconv.Itoa(durationStepShift) + "), " +
+		"toUInt32(if(" + end + ", " + bin(endNS) + ", 0))))"
+}
+
+// DurationPartsExpr is the SQL of the durations a key (an expression of
+// type UInt32) carries: an Array(Tuple(String, UInt16)) of (kind, bin),
+// empty for a transition that ends none.
+func DurationPartsExpr(key string) string {
+	codes := make([]string, len(durationSteps))
+	kinds := make([]string, len(durationSteps))
+	for i, k := range durationSteps {
+		codes[i] = strconv.Itoa(i + 1)
+		kinds[i] = "'" + k + "'"
+	}
+	return "arrayFilter(p -> p.1 != '', [" +
+		"(transform(toUInt8(bitShiftRight(" + key + ", " + strconv.Itoa(durationKindShift) + ")), [" + strings.Join(codes, ", ") + "], [" + strings.Join(kinds, ", ") + "], ''), " +
+		"toUInt16(bitAnd(bitShiftRight(" + key + ", " + strconv.Itoa(durationStepShift) + "), " + strconv.Itoa(durationBinMax) + "))), " +
+		"(if(bitTest(" + key + ", " + strconv.Itoa(durationEndBit) + "), '" + DurationEndToEnd + "', ''), toUInt16(bitAnd(" + key + ", " + strconv.Itoa(durationBinMax) + ")))])"
 }

@@ -24,3 +24,20 @@ func TestDigest(t *testing.T) {
 	}
 	t.Logf("worst relative error %.6f, bound %.6f", worst, DigestRelError)
 }
+
+// Every bin a UInt64 of nanoseconds can reach fits a duration key's 12 bits,
+// so the key's cap never merges two bins.
+func TestDurationBinsFitTheKey(t *testing.T) {
+	top := math.Floor(math.Log(math.MaxUint64) / math.Log(DigestGamma))
+	if top > durationBinMax {
+		t.Fatalf("the longest duration is bin %g, the key holds bins up to %d", top, durationBinMax)
+	}
+	if durationKindShift < durationEndBit+1 || durationEndBit < 2*durationStepShift || durationKindShift+2 > 32 {
+		t.Fatal("duration key fields overlap or overflow a UInt32")
+	}
+	for _, k := range DurationKinds {
+		if c, ok := DurationCode(k); ok && c >= 1<<(32-durationKindShift) {
+			t.Fatalf("%s: code %d does not fit the key", k, c)
+		}
+	}
+}

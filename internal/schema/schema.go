@@ -30,11 +30,15 @@
 //     _event_current.sql reads them all).
 //   - Stats (AggregatingMergeTree, ORDER BY (tenant, namespace, function,
 //     qualifier, bucket, to_state, error_code)): per-minute counts of
-//     transitions into each state, fed by MVStats. The count is a uniqExact
-//     state over cityHash64(request_id, seq), so a re-delivered transition is
-//     counted once no matter how the duplicate was batched (exact up to a
-//     64-bit hash collision, < 1e-7 for a million transitions in one row).
-//     Read with uniqExactMerge(transitions). For the number of events, not
+//     transitions into each state and their duration digests, fed by
+//     MVStats (schema version 7). Each transition's cityHash64(request_id,
+//     seq) is kept once, as a key of a maxMap whose value is its duration
+//     key (DurationKeyExpr), so a re-delivered transition is counted once
+//     no matter how the duplicate was batched (exact up to a 64-bit hash
+//     collision, < 1e-7 for a million transitions in one row). Read with
+//     maxMap(transitions) grouped by the whole key: the count is the length
+//     of its hashes, the histograms come from DurationPartsExpr over its
+//     duration keys. For the number of events, not
 //     transitions, in a state use Events.
 //   - Settings (ReplacingMergeTree(updated_at), ORDER BY name): runtime
 //     settings the query side needs, notably SettingRetentionSeconds.
@@ -63,7 +67,7 @@ const LocalSuffix = "_local"
 const (
 	Transitions = "transitions"
 	Events      = "events"
-	Stats       = "stats_minute"
+	Stats       = "transitions_minute"
 	Settings    = "settings"
 	Migrations  = "schema_migrations"
 
@@ -72,7 +76,13 @@ const (
 	OtelTraces = "otel_traces"
 
 	MVEvents = "events_mv"
-	MVStats  = "stats_minute_mv"
+	MVStats  = "transitions_minute_mv"
+
+	// StatsV1 and its view held the per-minute counts in schema versions
+	// 1-6 (a uniqExact set per state and error code); version 7 moved them
+	// into Stats with the duration digests and dropped both.
+	StatsV1   = "stats_minute"
+	MVStatsV1 = "stats_minute_mv"
 )
 
 // Columns of Transitions. Keys and low-cardinality text are
@@ -127,7 +137,7 @@ const (
 // and error_code, named as in Transitions).
 const (
 	ColBucket           = "bucket"      // DateTime: toStartOfMinute(transition time)
-	ColStatTransitions  = "transitions" // AggregateFunction(uniqExact, UInt64) over cityHash64(request_id, seq): uniqExactMerge = transitions into to_state
+	ColStatTransitions  = "transitions" // SimpleAggregateFunction(maxMap, Tuple(Array(UInt64), Array(UInt32))): (sorted cityHash64(request_id, seq), their duration keys, DurationKeyExpr); length(maxMap(...).1) = transitions into to_state
 	StatsBucketDuration = 60            // seconds per bucket
 )
 

@@ -28,6 +28,10 @@ import (
 //
 //	{{cutoff}}                 the oldest visible time (schema.RetentionCutoffExpr)
 //	{{durationKind "run"}}     'run': a kind of the duration digests (schema.DurationKinds)
+//	{{durationCode "run"}}     2: a step kind's code in a duration key (schema.DurationCode)
+//	{{durationKey "kind" "ns" "terminal" "endNS"}}
+//	                           a transition's duration key (schema.DurationKeyExpr)
+//	{{durationParts "key"}}    the (kind, bin) pairs a duration key carries (schema.DurationPartsExpr)
 //	{{digestBin "expr"}}       the digest bin of a duration in ns (schema.DigestBinExpr)
 //	{{digestValue "expr"}}     the duration in ns a bin stands for (schema.DigestValueExpr)
 func Funcs() template.FuncMap {
@@ -39,8 +43,17 @@ func Funcs() template.FuncMap {
 		}
 		return "'" + kind + "'", nil
 	}
+	f["durationCode"] = func(kind string) (int, error) {
+		c, ok := schema.DurationCode(kind)
+		if !ok {
+			return 0, fmt.Errorf("durationCode: %q is not a step kind (schema.DurationCode)", kind)
+		}
+		return c, nil
+	}
 	// The digest expressions take SQL expressions of our own templates
 	// ("k.2", an array element), never user input.
+	f["durationKey"] = schema.DurationKeyExpr
+	f["durationParts"] = schema.DurationPartsExpr
 	f["digestBin"] = schema.DigestBinExpr
 	f["digestValue"] = schema.DigestValueExpr
 	return f
@@ -49,13 +62,13 @@ func Funcs() template.FuncMap {
 // Tables are the unqualified table names templates read, as data fields
 // ({{.Transitions}}, ...), from internal/schema.
 type Tables struct {
-	Transitions, Events, Stats, Settings string
-	Durations                            string // the per-minute duration digests
+	Transitions, Events, Settings string
+	Stats                         string // per-minute counts and duration digests
 }
 
 // DefaultTables names the tables as internal/schema does.
 func DefaultTables() Tables {
-	return Tables{Transitions: schema.Transitions, Events: schema.Events, Stats: schema.Stats, Settings: schema.Settings, Durations: schema.Durations}
+	return Tables{Transitions: schema.Transitions, Events: schema.Events, Stats: schema.Stats, Settings: schema.Settings}
 }
 
 // shared are the fragments every template set includes (sql/_*.sql here):

@@ -1,6 +1,7 @@
 package sqltmpl
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -62,8 +63,9 @@ func TestParseErrors(t *testing.T) {
 // schema does not know fails the render instead of matching nothing.
 func TestDigestFuncs(t *testing.T) {
 	fsys := fstest.MapFS{
-		"sql/d.sql":   {Data: []byte(`SELECT {{digestValue "b"}} FROM {{.Durations}} WHERE kind = {{durationKind "run"}} AND b = {{digestBin "x"}}`)},
+		"sql/d.sql":   {Data: []byte(`SELECT {{digestValue "b"}} FROM {{.Stats}} WHERE kind = {{durationKind "run"}} AND b = {{digestBin "x"}} AND c = {{durationCode "run"}}`)},
 		"sql/bad.sql": {Data: []byte(`{{durationKind "runtime"}}`)},
+		"sql/e2e.sql": {Data: []byte(`{{durationCode "end_to_end"}}`)},
 	}
 	tm, err := Parse(fsys, "sql/*.sql", nil)
 	if err != nil {
@@ -73,12 +75,16 @@ func TestDigestFuncs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "SELECT " + schema.DigestValueExpr("b") + " FROM " + schema.Durations +
-		" WHERE kind = '" + schema.DurationRun + "' AND b = " + schema.DigestBinExpr("x")
+	code, _ := schema.DurationCode(schema.DurationRun)
+	want := "SELECT " + schema.DigestValueExpr("b") + " FROM " + schema.Stats +
+		" WHERE kind = '" + schema.DurationRun + "' AND b = " + schema.DigestBinExpr("x") + fmt.Sprintf(" AND c = %d", code)
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 	if _, err := Execute(tm, "bad", DefaultTables()); err == nil {
 		t.Error("an unknown duration kind rendered")
+	}
+	if _, err := Execute(tm, "e2e", DefaultTables()); err == nil {
+		t.Error("end_to_end rendered as a step code")
 	}
 }

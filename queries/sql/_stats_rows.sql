@@ -1,13 +1,13 @@
 {{- /*
 _stats_rows: the statistics rows of a window, per minute, each finalized
-(uniqExact per stored key, so duplicates count once and per-row counts can
-then be summed). Exact for any window, aligned to minutes or not:
+(the hashes of the transitions, merged per stored key with maxMap, so
+duplicates count once and per-row counts can then be summed). Exact for any window, aligned to minutes or not:
   - the whole minutes inside [from, to) come from the pre-aggregated stats
     table, so rows read are proportional to functions x minutes x states x
     error codes, not to events;
   - the partial minutes at either edge ([from, from rounded up to the
     minute) and [to rounded down, to)) are counted from the raw transitions
-    with the same function the stats view applies (uniqExact of
+    with the same dedup the stats view applies (distinct
     cityHash64(request_id, seq)), grouped into their minute. For an edge that
     is aligned the condition folds to a constant false before anything is
     read, so a window of whole minutes reads the stats table only.
@@ -21,7 +21,7 @@ SELECT
         bucket,
         to_state,
         error_code,
-        uniqExactMerge(transitions) AS n
+        length(maxMap(transitions).1) AS n
     FROM {{.Stats}}
     WHERE {{template "_scope.sql" .}}
       AND {{template "_keys.sql" .}}

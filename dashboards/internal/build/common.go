@@ -166,7 +166,7 @@ func allOption() dashboard.VariableOption {
 	}
 }
 
-// The key variables list what stats_minute saw in the time range.
+// The key variables list what the per-minute stats saw in the time range.
 func tenantVar() *dashboard.QueryVariableBuilder {
 	return queryVar("tenant", "Tenant", "var_tenant")
 }

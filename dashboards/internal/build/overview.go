@@ -52,7 +52,7 @@ func overview() *dashboard.DashboardBuilder {
 			GraphMode(common.BigValueGraphModeNone)).
 		WithPanel(stateSeries(timeseries.NewPanelBuilder().Id(4).
 			Title("Transitions into each state").
-			Description("Exact counts per interval (whole minutes) from stats_minute; a re-delivered transition counts once.").
+			Description("Exact counts per interval (whole minutes) from the per-minute stats; a re-delivered transition counts once.").
 			Datasource(Datasource()).
 			WithTarget(seriesQuery(sql("overview_transitions"))).
 			Span(12).Height(9).

@@ -21,12 +21,14 @@ import (
 //     retention expression needs too.
 //   - events is read grouped by its key with the -Merge/min/max readers
 //     (internal/schema); filters on non-key columns go to HAVING.
-//   - stats_minute is first merged per full key (one exact count per key),
-//     then summed: summing exact per-key counts is exact and cheap.
+//   - the per-minute stats are first merged per full key (one exact count
+//     per key), then summed: summing exact per-key counts is exact and
+//     cheap.
 //   - transitions are deduplicated with LIMIT 1 BY its key.
-//   - durations_minute's digests are merged with uniqExactMapMerge (each
-//     bin a set of transitions, so duplicates count once) before a
-//     percentile is read from the bins (_duration_digest.sql).
+//   - the duration digests come from the same rows: merged per full key
+//     with maxMap (one duration key per transition hash, so duplicates
+//     count once), the keys counted, split into kinds and bins, and summed
+//     before a percentile is read from the bins (_duration_digest.sql).
 //   - Every read applies the retention cutoff ({{cutoff}}).
 //   - Variable values reach SQL only through
 //     decodeURLComponent('${var:percentencode}'), which no value can break

@@ -303,8 +303,71 @@ SELECT
     trace_id
 FROM `st`.`transitions_local`;
 
+-- migration transitions_minute: one set of transition hashes per minute, state and error code serves the counts and the duration digests (stats_minute and durations_minute dropped)
+CREATE TABLE IF NOT EXISTS `st`.`transitions_minute_local` ON CLUSTER `prod-1`
+(
+    tenant      LowCardinality(String),
+    namespace   LowCardinality(String),
+    function    LowCardinality(String),
+    qualifier   LowCardinality(String),
+    bucket      DateTime('UTC') CODEC(Delta(4), ZSTD(1)),
+    to_state    LowCardinality(String),
+    error_code  LowCardinality(String),
+    transitions SimpleAggregateFunction(maxMap, Tuple(Array(UInt64), Array(UInt32))) CODEC(T64, ZSTD(1))
+)
+ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/statustrace/st/{shard}/transitions_minute_local', '{replica}')
+PARTITION BY toDate(bucket)
+ORDER BY (tenant, namespace, function, qualifier, bucket, to_state, error_code)
+TTL bucket + toIntervalSecond(172800)
+SETTINGS ttl_only_drop_parts = 1, index_granularity = 8192, auto_statistics_types = 'minmax';
+
+CREATE TABLE IF NOT EXISTS `st`.`transitions_minute` ON CLUSTER `prod-1` AS `st`.`transitions_minute_local` ENGINE = Distributed('prod-1', 'st', 'transitions_minute_local');
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `st`.`transitions_minute_mv` ON CLUSTER `prod-1` TO `st`.`transitions_minute_local` AS
+WITH multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1,
+             from_state = 'RUNNING', 2,
+             from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) AS step_kind
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    maxMap([cityHash64(request_id, seq)], [bitOr(bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), step_kind, 0)), 25), bitShiftLeft(toUInt32((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0)), 24)), bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(from_state_ns, 1))) / log(1.02)), 65535)), 4095), 0)), 12), toUInt32(if((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(event_ns, 1))) / log(1.02)), 65535)), 4095), 0))))]) AS transitions
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
+-- once per row of: SELECT DISTINCT partition_id FROM system.parts WHERE database = 'st' AND table = 'transitions_local' AND active ORDER BY partition_id
+INSERT INTO `st`.`transitions_minute_local`
+WITH multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1,
+             from_state = 'RUNNING', 2,
+             from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) AS step_kind
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    maxMap([cityHash64(request_id, seq)], [bitOr(bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), step_kind, 0)), 25), bitShiftLeft(toUInt32((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0)), 24)), bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(from_state_ns, 1))) / log(1.02)), 65535)), 4095), 0)), 12), toUInt32(if((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(event_ns, 1))) / log(1.02)), 65535)), 4095), 0))))]) AS transitions
+FROM `st`.`transitions_local`
+WHERE _partition_id = {partition_id}
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
+DROP VIEW IF EXISTS `st`.`stats_minute_mv` ON CLUSTER `prod-1`;
+
+DROP VIEW IF EXISTS `st`.`durations_minute_mv` ON CLUSTER `prod-1`;
+
+DROP TABLE IF EXISTS `st`.`stats_minute` ON CLUSTER `prod-1`;
+
+DROP TABLE IF EXISTS `st`.`durations_minute` ON CLUSTER `prod-1`;
+
+DROP TABLE IF EXISTS `st`.`stats_minute_local` ON CLUSTER `prod-1`;
+
+DROP TABLE IF EXISTS `st`.`durations_minute_local` ON CLUSTER `prod-1`;
+
+-- migration transitions: from_state_ns and event_ns expire at once (column TTL): the view reads them on insert, nothing reads them after
+ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1`
+    MODIFY COLUMN from_state_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)) TTL toDateTime(time),
+    MODIFY COLUMN event_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)) TTL toDateTime(time)
+SETTINGS materialize_ttl_after_modify = 0;
+
 -- retention
 ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(last_time) + toIntervalSecond(172800);
-ALTER TABLE `st`.`stats_minute_local` ON CLUSTER `prod-1` MODIFY TTL bucket + toIntervalSecond(172800);
-ALTER TABLE `st`.`durations_minute_local` ON CLUSTER `prod-1` MODIFY TTL bucket + toIntervalSecond(172800);
+ALTER TABLE `st`.`transitions_minute_local` ON CLUSTER `prod-1` MODIFY TTL bucket + toIntervalSecond(172800);

@@ -113,7 +113,7 @@ func nextSteps(w io.Writer, s *stack.Stack, dsn string, o Options) {
 	fmt.Fprintf(w, "                  %s/statustrace stats --namespace payments --function refund --since 15m --series\n", o.BinDir)
 	fmt.Fprintf(w, "                  %s/statustrace export --since 15m --out events.ndjson   (see cmd/statustrace/README.md)\n", o.BinDir)
 	fmt.Fprintf(w, "scheduler API     curl -H 'Authorization: Bearer %s' -XPOST %s/v1/namespaces/shop/functions/checkout/invocations -d '{}'\n", s.SchedulerToken, s.SchedulerURL)
-	fmt.Fprintf(w, "ClickHouse        %s, database %s: views transitions, events, stats_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
+	fmt.Fprintf(w, "ClickHouse        %s, database %s: tables transitions, events, transitions_minute; full traces in otel_traces\n", dsnForHumans(dsn), o.Database)
 	fmt.Fprintf(w, "logs and configs  %s\n", o.WorkDir)
 	fmt.Fprintf(w, "Grafana           deploy/compose (docker compose up): ClickHouse, the collector, the scheduler and Grafana with the dashboards of dashboards/\n")
 	// deploy/grafana's data source reads the collector's database variable.

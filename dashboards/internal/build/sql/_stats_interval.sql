@@ -1,5 +1,5 @@
 {{- /*
 _stats_interval buckets per Grafana's interval in whole minutes, the
-resolution of stats_minute.
+resolution of the per-minute stats.
 */ -}}
 toStartOfInterval(bucket, INTERVAL intDiv($__interval_s + 59, 60) minute)

@@ -1,5 +1,5 @@
 {{- /*
-var_function: the functions stats_minute saw in the time range.
+var_function: the functions the per-minute stats saw in the time range.
 */ -}}
 SELECT DISTINCT function FROM {{.Stats}}
 WHERE $__timeFilter(bucket) AND bucket >= {{cutoff}} AND {{template "_tenant_filter.sql" .}} AND {{template "_namespace_filter.sql" .}}

@@ -1,5 +1,5 @@
 {{- /*
-var_tenant: the tenants stats_minute saw in the time range.
+var_tenant: the tenants the per-minute stats saw in the time range.
 */ -}}
 SELECT DISTINCT tenant FROM {{.Stats}}
 WHERE $__timeFilter(bucket) AND bucket >= {{cutoff}}
