@@ -24,6 +24,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	6: {rendered: "c505009729a20525f1e9390c8a019be9fbbaa5aecb8f096b5aaf4ffff13d77b3"},
 	7: {rendered: "37b31c1d20d79d97a16c32f811cf6b63beaea6274ee104f2730362066cd2db80"},
 	8: {rendered: "6f71684d7c5a2e663dbd32d17e20697d5c880ce35eff45ecca36f9e24651171e"},
+	9: {rendered: "82a2220384993905254dac5e386b83e9f04cb8c719915face6c40dbd309ce41c"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -37,6 +37,7 @@ var builtin = []Migration{
 	{Version: 6, Name: "events: the current state, last error and node as plain maxima, one row per transition (no aggregate states on insert)"},
 	{Version: 7, Name: "transitions_minute: one set of transition hashes per minute, state and error code serves the counts and the duration digests (stats_minute and durations_minute dropped)"},
 	{Version: 8, Name: "transitions: from_state_ns and event_ns expire at once (column TTL): the view reads them on insert, nothing reads them after"},
+	{Version: 9, Name: "events: rows written before version 6 store the new columns, and the argMax columns nobody reads are dropped"},
 }
 
 //go:embed sql/*.sql

@@ -370,6 +370,16 @@ func (o Options) guards(st *Statement) template.FuncMap {
 			}
 			return "", set(&st.SkipIf, "SELECT toUInt64(count() = 0) AS n FROM "+tables+lit(t))
 		},
+		// skipUnlessDefault: skip when the table's column has no DEFAULT
+		// expression (any more).
+		"skipUnlessDefault": func(name, column string) (string, error) {
+			t, err := table(name, "")
+			if err != nil {
+				return "", err
+			}
+			return "", set(&st.SkipIf, "SELECT toUInt64(count() = 0) AS n FROM system.columns WHERE database = "+lit(o.Database)+
+				" AND table = "+lit(t)+" AND name = "+lit(column)+" AND default_kind = 'DEFAULT'")
+		},
 		// skipIfNotEmpty: skip when the table holds rows.
 		"skipIfNotEmpty": func(name, suffix string) (string, error) {
 			t, err := table(name, suffix)

@@ -119,16 +119,16 @@ const (
 	ColStateKey         = "state_key"          // SimpleAggregateFunction(max, UInt64): seq*256 + state rank (event.SQLStateKey); event.SQLStateOfKey("max(state_key)") = current to_state
 	ColErrorAt          = "error_at"           // SimpleAggregateFunction(max, Tuple(UInt8, UInt64, String, String)): (has an error, seq, code, message); tupleElement(max(error_at), 3) = latest error code, "" if never failed
 	ColNodeAt           = "node_at"            // SimpleAggregateFunction(max, Tuple(UInt64, String)): (seq, node); tupleElement(max(node_at), 2) = node of the latest transition
-	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): rows before schema version 6 only; state_key's DEFAULT reads it
+	ColState            = "state"              // AggregateFunction(argMax, String, Tuple(UInt64, UInt8)): written before schema version 6 only, dropped by version 9 (after storing what state_key's DEFAULT read)
 	ColLastSeq          = "last_seq"           // SimpleAggregateFunction(max, UInt64): max(last_seq)
 	ColAttempts         = "attempts"           // SimpleAggregateFunction(max, UInt32): max(attempts)
 	ColFirstTime        = "first_time"         // SimpleAggregateFunction(min, DateTime64(9)): min(first_time); whole ms since migration 2
 	ColLastTime         = "last_time"          // SimpleAggregateFunction(max, DateTime64(9)): max(last_time); whole ms since migration 2
 	ColStartTime        = "start_time"         // SimpleAggregateFunction(min, Nullable(DateTime64(9))): min(start_time) = QUEUED time (whole ms)
 	ColEndTime          = "end_time"           // SimpleAggregateFunction(max, Nullable(DateTime64(9))): max(end_time) = terminal time (whole ms), NULL while running
-	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; error_at's DEFAULT reads it
-	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; error_at's DEFAULT reads it
-	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): rows before schema version 6 only; node_at's DEFAULT reads it
+	ColLastErrorCode    = "last_error_code"    // AggregateFunction(argMax, String, UInt64): written before schema version 6 only, dropped by version 9 (after storing what error_at's DEFAULT read)
+	ColLastErrorMessage = "last_error_message" // AggregateFunction(argMax, String, UInt64): written before schema version 6 only, dropped by version 9 (after storing what error_at's DEFAULT read)
+	ColLastNode         = "last_node"          // AggregateFunction(argMax, String, UInt64): written before schema version 6 only, dropped by version 9 (after storing what node_at's DEFAULT read)
 	ColEventInvokeType  = "invoke_type"        // SimpleAggregateFunction(any, LowCardinality(String)): any(invoke_type)
 	ColEventTraceID     = "trace_id"           // SimpleAggregateFunction(max, FixedString(16)): max(trace_id); one trace per event
 )

@@ -367,6 +367,32 @@ ALTER TABLE `st`.`transitions_local`
     MODIFY COLUMN event_ns UInt64 DEFAULT 0 CODEC(T64, ZSTD(1)) TTL toDateTime(time)
 SETTINGS materialize_ttl_after_modify = 0;
 
+-- migration events: rows written before version 6 store the new columns, and the argMax columns nobody reads are dropped
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.columns WHERE database = 'st' AND table = 'events_local' AND name = 'state_key' AND default_kind = 'DEFAULT'
+ALTER TABLE `st`.`events_local`
+    MATERIALIZE COLUMN state_key,
+    MATERIALIZE COLUMN error_at,
+    MATERIALIZE COLUMN node_at
+SETTINGS mutations_sync = 2;
+
+-- skipped when not 0: SELECT toUInt64(count() = 0) AS n FROM system.columns WHERE database = 'st' AND table = 'events_local' AND name = 'state_key' AND default_kind = 'DEFAULT'
+ALTER TABLE `st`.`events_local`
+    MODIFY COLUMN state_key REMOVE DEFAULT,
+    MODIFY COLUMN error_at REMOVE DEFAULT,
+    MODIFY COLUMN node_at REMOVE DEFAULT;
+
+ALTER TABLE `st`.`events_local`
+    DROP COLUMN IF EXISTS state,
+    DROP COLUMN IF EXISTS last_error_code,
+    DROP COLUMN IF EXISTS last_error_message,
+    DROP COLUMN IF EXISTS last_node;
+
+ALTER TABLE `st`.`events`
+    DROP COLUMN IF EXISTS state,
+    DROP COLUMN IF EXISTS last_error_code,
+    DROP COLUMN IF EXISTS last_error_message,
+    DROP COLUMN IF EXISTS last_node;
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
