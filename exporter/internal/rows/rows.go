@@ -11,8 +11,11 @@ package rows
 
 import (
 	"math"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -124,6 +127,12 @@ type Columns struct {
 
 	// ids backs TraceID and SpanID: one allocation per batch, not per row.
 	ids []byte
+	// rowIDs is Append's scratch for the row being added (a field, so that
+	// handing it to the column functions allocates nothing).
+	rowIDs rowIDs
+	// part holds the second half of a batch that Map splits between two
+	// goroutines, until it is appended here; reused with c.
+	part *Columns
 }
 
 // rowIDs are a row's IDs as strings viewing Columns.ids (see Append).
@@ -159,6 +168,8 @@ type colDesc struct {
 	slice  func(c *Columns) any                  // the column slice (for the driver)
 	sub    func(dst, src *Columns, lo, hi int)   // dst's column = src's [lo, hi)
 	reset  func(c *Columns)                      // clear and truncate, keeping memory
+	grow   func(c *Columns, n int)               // room for n more rows
+	concat func(dst, src *Columns)               // append src's column to dst's
 	append func(c *Columns, r *Row, ids *rowIDs) // add r's value
 	field  func(c *Columns) any                  // pointer to the field (tests)
 }
@@ -175,6 +186,8 @@ func col[T any](name, typ string, field func(*Columns) *[]T, value func(*Row, *r
 			clear(*f)
 			*f = (*f)[:0]
 		},
+		grow:   func(c *Columns, n int) { *field(c) = slices.Grow(*field(c), n) },
+		concat: func(dst, src *Columns) { *field(dst) = append(*field(dst), *field(src)...) },
 		append: func(c *Columns, r *Row, ids *rowIDs) {
 			f := field(c)
 			*f = append(*f, value(r, ids))
@@ -214,6 +227,9 @@ func (c *Columns) Reset() {
 		columns[i].reset(c)
 	}
 	c.ids = nil // strings handed out point into it: never overwrite
+	if c.part != nil {
+		c.part.Reset()
+	}
 }
 
 // Slices returns the column slices in InsertColumns order.
@@ -256,33 +272,103 @@ func IsStatusScope(scope pcommon.InstrumentationScope) bool {
 // instant for the whole batch) is dropped as expired or bad_timestamp.
 func Map(td ptrace.Traces, c *Columns, window timewindow.Bounds) Stats {
 	var st Stats
-	var r Row
+	var spans []ptrace.SpanSlice
+	n := 0
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		sss := rss.At(i).ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
-			spans := ss.Spans()
 			if !IsStatusScope(ss.Scope()) {
-				st.Ignored += spans.Len()
+				st.Ignored += ss.Spans().Len()
 				continue
 			}
-			for k := 0; k < spans.Len(); k++ {
-				reason, status, detail := MapSpan(spans.At(k), &r, &st, window)
-				switch {
-				case !status:
-					st.Ignored++
-				case reason != DropNone:
-					st.Dropped[reason]++
-					st.Example[reason] = detail
-				default:
-					c.Append(&r)
-					st.Rows++
-				}
-			}
+			spans = append(spans, ss.Spans())
+			n += ss.Spans().Len()
 		}
 	}
+	// Room for every row at once: growing column by column, batch after
+	// batch, was a good part of the work.
+	for i := range columns {
+		columns[i].grow(c, n)
+	}
+	if n < parallelMin || runtime.GOMAXPROCS(0) < 2 {
+		mapRange(spans, 0, n, c, &st, window)
+		return st
+	}
+	// A large batch is mapped in two halves side by side: the insert waits
+	// for the whole batch, and mapping is most of the exporter's own time.
+	// The second half's rows follow the first's, as Map alone would order
+	// them (SplitAt relies on that order).
+	if c.part == nil {
+		c.part = new(Columns)
+	}
+	half := n / 2
+	for i := range columns {
+		columns[i].grow(c.part, n-half)
+	}
+	var st2 Stats
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		mapRange(spans, half, n, c.part, &st2, window)
+	}()
+	mapRange(spans, 0, half, c, &st, window)
+	wg.Wait()
+	for i := range columns {
+		columns[i].concat(c, c.part)
+	}
+	st.add(&st2)
 	return st
+}
+
+// parallelMin is the batch size from which Map splits the work: below it a
+// goroutine costs more than it saves.
+const parallelMin = 4096
+
+// mapRange maps the status spans numbered [from, to) across spans (in
+// order) into c, counting into st.
+func mapRange(spans []ptrace.SpanSlice, from, to int, c *Columns, st *Stats, window timewindow.Bounds) {
+	var r Row
+	at := 0
+	for _, ss := range spans {
+		lo, hi := max(from-at, 0), min(to-at, ss.Len())
+		at += ss.Len()
+		for k := lo; k < hi; k++ {
+			reason, status, detail := MapSpan(ss.At(k), &r, st, window)
+			switch {
+			case !status:
+				st.Ignored++
+			case reason != DropNone:
+				st.Dropped[reason]++
+				st.Example[reason] = detail
+			default:
+				c.Append(&r)
+				st.Rows++
+			}
+		}
+		if at >= to {
+			return
+		}
+	}
+}
+
+// add adds the counts of o, which mapped the spans after s's, to s; the
+// example of a reason is the last one, as in one pass.
+func (s *Stats) add(o *Stats) {
+	s.Rows += o.Rows
+	s.Ignored += o.Ignored
+	for i := range s.Dropped {
+		s.Dropped[i] += o.Dropped[i]
+		if o.Example[i] != (DropDetail{}) {
+			s.Example[i] = o.Example[i]
+		}
+	}
+	for i := range s.Truncated {
+		s.Truncated[i] += o.Truncated[i]
+		s.Sanitized[i] += o.Sanitized[i]
+	}
 }
 
 // Append adds r as the last row.
@@ -301,9 +387,9 @@ func (c *Columns) Append(r *Row) {
 	}
 	c.ids = append(c.ids, override[:]...)
 	b := c.ids[n : n+24 : n+24]
-	ids := rowIDs{trace: idString(b[:16]), span: idString(b[16:])}
+	c.rowIDs = rowIDs{trace: idString(b[:16]), span: idString(b[16:])}
 	for i := range columns {
-		columns[i].append(c, r, &ids)
+		columns[i].append(c, r, &c.rowIDs)
 	}
 }
 

@@ -2,6 +2,7 @@ package rows
 
 import (
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -430,6 +431,67 @@ func TestColumnsTable(t *testing.T) {
 	for i := range v.NumField() {
 		if f := v.Field(i); f.Kind() == reflect.Slice && v.Type().Field(i).IsExported() && f.Len() != 0 {
 			t.Errorf("Columns.%s has %d rows after Reset", v.Type().Field(i).Name, f.Len())
+		}
+	}
+}
+
+// A batch large enough to be mapped in two halves gives the rows, in the
+// order, and the counts of a map done in one piece: across several scopes,
+// with other scopes' spans, drops, repairs and root spans mixed in. The IDs
+// of both halves survive a reset and a second batch.
+func TestMapInHalvesEqualsOnePiece(t *testing.T) {
+	t.Parallel()
+	td := ptrace.NewTraces()
+	for s := range 5 {
+		rs := td.ResourceSpans().AppendEmpty()
+		other := rs.ScopeSpans().AppendEmpty()
+		other.Scope().SetName("someone.else")
+		goodSpan(other, "x", 1, "", "QUEUED")
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName(event.ScopeName)
+		for i := range 2000 {
+			sp := goodSpan(ss, "req-"+strconv.Itoa(s)+"-"+strconv.Itoa(i/5), int64(i%5+1), "", "QUEUED")
+			sp.SetTraceID(pcommon.TraceID{byte(s), byte(i), byte(i >> 8), 1})
+			switch i % 97 {
+			case 3:
+				sp.Attributes().PutStr(event.AttrToState, "NOPE") // dropped
+			case 5:
+				sp.Attributes().PutStr(event.AttrErrorMsg, strings.Repeat("é", event.MaxErrorMessageBytes)) // truncated
+			case 7:
+				sp.Attributes().PutStr(event.AttrSpanRole, event.RoleEvent) // ignored
+			}
+		}
+	}
+	if n := td.SpanCount(); n < 2*parallelMin {
+		t.Fatalf("%d spans: too few to be split", n)
+	}
+	var one Columns
+	var wantSt Stats
+	var spans []ptrace.SpanSlice
+	n := 0
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		ss := td.ResourceSpans().At(i).ScopeSpans()
+		wantSt.Ignored += ss.At(0).Spans().Len()
+		spans = append(spans, ss.At(1).Spans())
+		n += ss.At(1).Spans().Len()
+	}
+	mapRange(spans, 0, n, &one, &wantSt, window)
+
+	var c Columns
+	for round := range 2 {
+		c.Reset()
+		st := Map(td, &c, window)
+		if c.part == nil || c.part.Len() == 0 {
+			t.Fatal("the batch was not split")
+		}
+		if st != wantSt {
+			t.Errorf("round %d: stats %+v, want %+v", round, st, wantSt)
+		}
+		if st.Rows == 0 || st.TotalDropped() == 0 || st.Truncated[FieldErrorMessage] == 0 {
+			t.Fatalf("the batch exercises too little: %+v", st)
+		}
+		if !reflect.DeepEqual(c.Slices(), one.Slices()) {
+			t.Errorf("round %d: columns differ from a map in one piece", round)
 		}
 	}
 }
