@@ -16,15 +16,16 @@ import "fmt"
 // versions, since their rendered SQL is pinned here, and records the
 // current checksum in its place.
 var released = map[uint32]struct{ rendered, legacy string }{
-	1: {rendered: "28b90953c0d3e2d373d3bd6aac8950c12b5b144e2236d148c51181cfc0822079", legacy: "a9c5d05469b1e97484b7f9dbef71fc7bc06408db7687350d68d77f8b22b1441c"},
-	2: {rendered: "fe32c42a623254ca350ecec72396e6407ef7389e396547bcdf9ede27bfe03cd2", legacy: "e28c6e80f720966f0586f7a599da5f03a5e4d594785d4899e01feaebcc2d17bb"},
-	3: {rendered: "e987d3626fe0f2c795e13cd52e1a667a6eded6e6eaa41053ab03c21204858735"},
-	4: {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
-	5: {rendered: "83fc4d097c9e2edf3ccd22cf235f5b80cf3bcd8a1eae8e5b7e9e3313b2b80603"},
-	6: {rendered: "c505009729a20525f1e9390c8a019be9fbbaa5aecb8f096b5aaf4ffff13d77b3"},
-	7: {rendered: "37b31c1d20d79d97a16c32f811cf6b63beaea6274ee104f2730362066cd2db80"},
-	8: {rendered: "6f71684d7c5a2e663dbd32d17e20697d5c880ce35eff45ecca36f9e24651171e"},
-	9: {rendered: "82a2220384993905254dac5e386b83e9f04cb8c719915face6c40dbd309ce41c"},
+	1:  {rendered: "28b90953c0d3e2d373d3bd6aac8950c12b5b144e2236d148c51181cfc0822079", legacy: "a9c5d05469b1e97484b7f9dbef71fc7bc06408db7687350d68d77f8b22b1441c"},
+	2:  {rendered: "fe32c42a623254ca350ecec72396e6407ef7389e396547bcdf9ede27bfe03cd2", legacy: "e28c6e80f720966f0586f7a599da5f03a5e4d594785d4899e01feaebcc2d17bb"},
+	3:  {rendered: "e987d3626fe0f2c795e13cd52e1a667a6eded6e6eaa41053ab03c21204858735"},
+	4:  {rendered: "54249175cb227068fb12a295ba6aa7186743d376c0473c2c701e48b805789ec8"},
+	5:  {rendered: "83fc4d097c9e2edf3ccd22cf235f5b80cf3bcd8a1eae8e5b7e9e3313b2b80603"},
+	6:  {rendered: "c505009729a20525f1e9390c8a019be9fbbaa5aecb8f096b5aaf4ffff13d77b3"},
+	7:  {rendered: "37b31c1d20d79d97a16c32f811cf6b63beaea6274ee104f2730362066cd2db80"},
+	8:  {rendered: "6f71684d7c5a2e663dbd32d17e20697d5c880ce35eff45ecca36f9e24651171e"},
+	9:  {rendered: "82a2220384993905254dac5e386b83e9f04cb8c719915face6c40dbd309ce41c"},
+	10: {rendered: "714d0892d51f02004a645e9bc50ddbba70246d399ba542e43e572eb71edf60ed"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -38,6 +38,7 @@ var builtin = []Migration{
 	{Version: 7, Name: "transitions_minute: one set of transition hashes per minute, state and error code serves the counts and the duration digests (stats_minute and durations_minute dropped)"},
 	{Version: 8, Name: "transitions: from_state_ns and event_ns expire at once (column TTL): the view reads them on insert, nothing reads them after"},
 	{Version: 9, Name: "events: rows written before version 6 store the new columns, and the argMax columns nobody reads are dropped"},
+	{Version: 10, Name: "transitions: stronger codecs on the small columns (ZSTD(9) on the low-cardinality ones, DoubleDelta on seq)"},
 }
 
 //go:embed sql/*.sql

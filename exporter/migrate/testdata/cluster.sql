@@ -393,6 +393,17 @@ ALTER TABLE `st`.`events` ON CLUSTER `prod-1`
     DROP COLUMN IF EXISTS last_error_message,
     DROP COLUMN IF EXISTS last_node;
 
+-- migration transitions: stronger codecs on the small columns (ZSTD(9) on the low-cardinality ones, DoubleDelta on seq)
+ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1`
+    MODIFY COLUMN function   LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN qualifier  LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN seq        UInt64 CODEC(DoubleDelta, ZSTD(1)),
+    MODIFY COLUMN from_state LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN to_state   LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN error_code LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN node       LowCardinality(String) CODEC(ZSTD(9)),
+    MODIFY COLUMN state_rank UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(9));
+
 -- retention
 ALTER TABLE `st`.`transitions_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(time) + toIntervalSecond(172800);
 ALTER TABLE `st`.`events_local` ON CLUSTER `prod-1` MODIFY TTL toDateTime(last_time) + toIntervalSecond(172800);
