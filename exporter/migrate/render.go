@@ -296,6 +296,9 @@ func (o Options) funcs() template.FuncMap {
 			if err != nil {
 				return "", fmt.Errorf("fragment %q: %w", name, err)
 			}
+			if st.SkipIf != "" || st.Each != "" {
+				return "", fmt.Errorf("fragment %q: guards belong to the statement, not to a fragment", name)
+			}
 			return st.SQL, nil
 		},
 		"settings": o.settings,

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -82,9 +83,9 @@ func DigestValueExpr(bin string) string {
 //
 // A stats row's count is the number of its hashes; a kind's histogram is
 // the number of keys per bin over the keys that carry it
-// (DurationPartsExpr). A bin fits 12 bits: the
-// longest duration a UInt64 of ns can hold is bin 2,242 (3 days: 1,677);
-// the key caps it at durationBinMax anyway.
+// (DurationPartsExpr). A bin fits 12 bits: the longest duration a UInt64
+// of ns can hold is bin 2,242 (3 days: 1,677); the key caps it at
+// durationBinMax anyway.
 const (
 	durationKindShift = 25
 	durationEndBit    = 24
@@ -99,12 +100,8 @@ var durationSteps = []string{DurationQueueWait, DurationRun, DurationRetryDelay}
 // DurationCode is the code of a step kind in a duration key (1, 2, 3), and
 // false for a kind that is not a step (end_to_end, unknown).
 func DurationCode(kind string) (int, bool) {
-	for i, k := range durationSteps {
-		if k == kind {
-			return i + 1, true
-		}
-	}
-	return 0, false
+	i := slices.Index(durationSteps, kind)
+	return i + 1, i >= 0
 }
 
 // DurationKeyExpr is the SQL of a transition's duration key. stepKind is an
