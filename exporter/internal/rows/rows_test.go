@@ -1,7 +1,9 @@
 package rows
 
 import (
+	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -296,8 +298,55 @@ func reflectLen(col any) int {
 		return len(v)
 	case []time.Time:
 		return len(v)
+	case []any:
+		return len(v)
 	}
 	return -1
+}
+
+// TestSlicesBoxLowCardinality: the driver gets each LowCardinality column
+// as interface values equal to its strings, row for row, whatever the runs
+// of repeated and changing values; every other column as its typed slice;
+// and Reset lets go of the boxes (they point into pdata).
+func TestSlicesBoxLowCardinality(t *testing.T) {
+	t.Parallel()
+	var c Columns
+	for round, fns := range [][]string{{"a", "a", "b", "a", "c", "c", "b"}, {"c", "d", "d", "a"}} {
+		c.Reset()
+		for i, fn := range fns {
+			r := Row{Seq: 1, To: event.StateQueued, Node: "node-" + fn + fn}
+			r.Tenant, r.Function, r.RequestID = "acme", fn, fmt.Sprint("r", i)
+			c.Append(&r)
+		}
+		for i, col := range c.Slices() {
+			d := columns[i]
+			if d.lowCard == nil {
+				if _, boxed := col.([]any); boxed {
+					t.Errorf("column %s (%s) boxed", d.Name, d.Type)
+				}
+				continue
+			}
+			got, ok := col.([]any)
+			want := d.lowCard(&c)
+			if !ok || len(got) != len(want) {
+				t.Fatalf("round %d: column %s is %T of %d rows, want []any of %d", round, d.Name, col, reflectLen(col), len(want))
+			}
+			for j := range want {
+				if s, _ := got[j].(string); s != want[j] {
+					t.Errorf("round %d: column %s row %d = %q, want %q", round, d.Name, j, got[j], want[j])
+				}
+			}
+		}
+	}
+	c.Reset()
+	for i, b := range c.boxes {
+		if len(b) != 0 || slices.ContainsFunc(b[:cap(b)], func(v any) bool { return v != nil }) {
+			t.Errorf("column %s keeps boxes after Reset", columns[i].Name)
+		}
+	}
+	if len(c.interned) != 0 {
+		t.Errorf("%d interned strings kept after Reset", len(c.interned))
+	}
 }
 
 func TestDropReasonNamesAreUnique(t *testing.T) {
