@@ -26,6 +26,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	8:  {rendered: "6f71684d7c5a2e663dbd32d17e20697d5c880ce35eff45ecca36f9e24651171e"},
 	9:  {rendered: "82a2220384993905254dac5e386b83e9f04cb8c719915face6c40dbd309ce41c"},
 	10: {rendered: "714d0892d51f02004a645e9bc50ddbba70246d399ba542e43e572eb71edf60ed"},
+	11: {rendered: "a44e3328d403eaf5b277458322ac91d4c431100df4b2daf87573c7dbb38f5cde"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -39,6 +39,7 @@ var builtin = []Migration{
 	{Version: 8, Name: "transitions: from_state_ns and event_ns expire at once (column TTL): the view reads them on insert, nothing reads them after"},
 	{Version: 9, Name: "events: rows written before version 6 store the new columns, and the argMax columns nobody reads are dropped"},
 	{Version: 10, Name: "transitions: stronger codecs on the small columns (ZSTD(9) on the low-cardinality ones, DoubleDelta on seq)"},
+	{Version: 11, Name: "transitions_minute_mv sorts each row's (hash, duration key) pairs once instead of building a maxMap"},
 }
 
 //go:embed sql/*.sql

@@ -404,6 +404,20 @@ ALTER TABLE `st`.`transitions_local`
     MODIFY COLUMN node       LowCardinality(String) CODEC(ZSTD(9)),
     MODIFY COLUMN state_rank UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(9));
 
+-- migration transitions_minute_mv sorts each row's (hash, duration key) pairs once instead of building a maxMap
+ALTER TABLE `st`.`transitions_minute_mv` MODIFY QUERY
+WITH multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1,
+             from_state = 'RUNNING', 2,
+             from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) AS step_kind
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    arraySort(groupArray((cityHash64(request_id, seq), bitOr(bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), step_kind, 0)), 25), bitShiftLeft(toUInt32((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0)), 24)), bitOr(bitShiftLeft(toUInt32(if((step_kind != 0 AND from_state_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(from_state_ns, 1))) / log(1.02)), 65535)), 4095), 0)), 12), toUInt32(if((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(event_ns, 1))) / log(1.02)), 65535)), 4095), 0))))))) AS pairs,
+    (arrayMap(p -> p.1, pairs), arrayMap(p -> p.2, pairs)) AS transitions
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
