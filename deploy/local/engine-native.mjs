@@ -15,13 +15,15 @@
 //   (lane "async") beside the shared ones;
 // - INSERT data goes through a file of the request's own in the data
 //   directory, not the engine's virtual file system: the statement's INFILE
-//   path is rewritten to it.
+//   path is rewritten to it;
+// - a connection without a session keeps its database and settings for the
+//   next request, which skips the USE and SETs already in effect (runCached).
 import { createRequire } from 'node:module';
 import { mkdirSync, writeFileSync, rmSync, readdirSync, readFileSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve, runStatements } from './frames.mjs';
+import { serve, runStatements, log } from './frames.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(join(here, 'native', 'package.json'));
@@ -67,6 +69,21 @@ function newPool(max) {
       const next = waiting.shift();
       if (next) next(c);
       else idle.push(c);
+    },
+    // replace closes c, whose state is unknown, and releases a fresh
+    // connection in its place (opened first: the embedded server must not
+    // lose its last connection).
+    replace(c) {
+      let fresh;
+      try {
+        fresh = open();
+      } catch (e) {
+        log(`cannot open a connection to replace one: ${e?.message ?? e}`);
+        return this.release(c);
+      }
+      all[all.indexOf(c)] = fresh;
+      c.close();
+      this.release(fresh);
     },
   };
 }
@@ -124,18 +141,124 @@ function reniceMerges() {
 }
 if (MERGE_NICE > 0 && reniceMerges()) setInterval(reniceMerges, 2000).unref();
 
+// Connections without a session (the shared pool, lane "async") keep what
+// chlocal's prelude (USE, then SET for each setting and parameter) left on
+// them for the next request: each of those statements costs 0.2-2 ms in the
+// engine, and consecutive requests mostly send the same ones. A connection's
+// state: db, the database of its last USE, valid while dbGeneration is
+// dbGen; set, name (as sent) -> {value (the literal as sent), reset (the SET
+// ... = DEFAULT that undoes it; none for a parameter, which chlocal never
+// resets: it refuses a query that names a parameter it was not given)}.
+// Every setting not in set is at its default. No entry: nothing known.
+const states = new WeakMap();
+
+// dbGeneration counts statements, on any connection, that may drop or rename
+// a database (all but reads and inserts): skipping a USE of a database that
+// is gone would let a request run that USE would have failed.
+let dbGeneration = 0;
+
+const ident = '(`(?:[^`\\\\]|\\\\.)*`|\\w+)'; // as chlocal's quoteIdent writes it
+const useRe = new RegExp(`^USE ${ident}$`);
+const setRe = new RegExp(`^SET ${ident} = ([\\s\\S]+)$`);
+const resetRe = new RegExp(`^SET ${ident} = DEFAULT$`);
+const unquote = (id) => (id.startsWith('`') ? id.slice(1, -1).replace(/\\(.)/g, '$1') : id);
+
+// What may precede a statement's first keyword: blanks, comments, parentheses.
+const leadingRe = /^(?:\s+|--[^\n]*(?:\n|$)|#[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/|\()*/;
+const readWords = new Set(['SELECT', 'WITH', 'INSERT', 'DESCRIBE', 'DESC', 'SHOW', 'EXISTS', 'EXPLAIN', 'CHECK']);
+const ddlWords = new Set(['CREATE', 'DROP', 'ALTER', 'TRUNCATE', 'RENAME', 'OPTIMIZE', 'ATTACH', 'DETACH', 'SYSTEM', 'KILL']);
+
+// statementKind tells what a request's main statement may do to its
+// connection: 'read' (reads or inserts) and 'ddl' (may also drop a database)
+// leave its settings and database alone; 'other' is anything else: SET,
+// USE, SET ROLE, transactions, several statements in one (libchdb runs them
+// all), or a statement not known here.
+function statementKind(sql) {
+  const rest = sql.slice(leadingRe.exec(sql)[0].length);
+  if (/;\s*\S/.test(rest)) return 'other';
+  const word = /^[A-Za-z]+/.exec(rest)?.[0].toUpperCase();
+  return readWords.has(word) ? 'read' : ddlWords.has(word) ? 'ddl' : 'other';
+}
+
+// prelude reads a request's statements before the main one as chlocal
+// writes them ({db} for USE, {name, value, reset} for SET, reset from the
+// request's reset statements); null for anything else.
+function prelude(statements, reset) {
+  const pre = [];
+  for (const st of statements.slice(0, -1)) {
+    let m = useRe.exec(st.sql);
+    if (m) {
+      pre.push({ db: unquote(m[1]), st });
+      continue;
+    }
+    if (!(m = setRe.exec(st.sql))) return null;
+    pre.push({ name: m[1], value: m[2], st, reset: null });
+  }
+  for (const st of reset ?? []) {
+    const m = resetRe.exec(st.sql);
+    const p = m && pre.find((p) => p.name === m[1]);
+    if (!p) return null;
+    p.reset = st;
+  }
+  return pre;
+}
+
+// runCached runs a request on a connection without a session. It first
+// resets the settings the connection keeps that this request does not set
+// (lazily: the request that set them did not), then runs its USE and SETs
+// unless already in effect, then its main statement, and keeps what it set
+// instead of running its reset statements. A request it cannot follow (not
+// chlocal's prelude, or kind 'other': withConn then replaces the
+// connection) or one that fails runs its reset statements as always and
+// leaves the state unknown: the next request runs everything.
+async function runCached(conn, query, statements, reset, kind) {
+  const had = states.get(conn) ?? { db: null, dbGen: -1, set: new Map() };
+  states.delete(conn); // set again only when the request succeeds
+  const pre = kind === 'other' ? null : prelude(statements, reset);
+  const next = { db: had.db, dbGen: had.dbGen, set: new Map() };
+  for (const [name, v] of had.set) {
+    if (!v.reset) next.set.set(name, v); // a parameter: left as it is
+    else if (pre?.find((p) => p.name === name)?.reset) next.set.set(name, v); // set again or kept below
+    else await query(v.reset).catch(() => {}); // errors ignored, as for reset statements
+  }
+  if (!pre) return runStatements(query, statements, reset);
+  const gen = dbGeneration;
+  try {
+    for (const p of pre) {
+      if (p.db !== undefined) {
+        if (next.db === p.db && next.dbGen === gen) continue;
+        await query(p.st);
+        next.db = p.db;
+        next.dbGen = gen;
+      } else if (next.set.get(p.name)?.value !== p.value) {
+        await query(p.st); // a SET that fails is not kept: no state is kept then
+        next.set.set(p.name, { value: p.value, reset: p.reset });
+      }
+    }
+    const last = await query(statements.at(-1));
+    states.set(conn, next);
+    return last;
+  } catch (e) {
+    for (const st of reset ?? []) await query(st).catch(() => {});
+    throw e;
+  }
+}
+
 const sessions = new Map(); // session id -> {conn, tail: Promise}
 
 // withConn runs fn on the request's connection: the session's own (its
-// requests one at a time), one of the async lane, or a pooled one.
-async function withConn(session, lane, fn) {
+// requests one at a time), one of the async lane, or a pooled one; a pooled
+// one is replaced afterwards when untracked (its main statement may have
+// changed it in a way runCached cannot follow).
+async function withConn(session, lane, untracked, fn) {
   if (!session) {
     const p = lane === 'async' ? asyncLane : shared;
     const conn = await p.acquire();
     try {
       return await fn(conn);
     } finally {
-      p.release(conn);
+      if (untracked) p.replace(conn);
+      else p.release(conn);
     }
   }
   let s = sessions.get(session);
@@ -162,10 +285,11 @@ await serve({
   async exec(session, statements, reset, file, body, lane) {
     const upload = file ? join(uploads, `insert-${++uploadSeq}.data`) : null;
     if (file) writeFileSync(upload, body);
+    const kind = statementKind(statements.at(-1)?.sql ?? '');
     try {
-      return await withConn(session, lane, async (conn) => {
+      return await withConn(session, lane, kind === 'other', async (conn) => {
         const query = (st) => conn.queryAsync(file ? st.sql.split(file).join(upload) : st.sql, { format: st.format || 'TabSeparated' });
-        const last = await runStatements(query, statements, reset);
+        const last = session ? await runStatements(query, statements, reset) : await runCached(conn, query, statements, reset, kind);
         return {
           rows: last?.rowsRead ?? 0,
           bytes: last?.bytesRead ?? 0,
@@ -178,6 +302,7 @@ await serve({
         };
       });
     } finally {
+      if (kind !== 'read') dbGeneration++;
       if (file) rmSync(upload, { force: true });
     }
   },

@@ -13,7 +13,9 @@
 // Response header: {id, ok, error, rows, bytes, scannedRows, scannedBytes, elapsed}
 // The response body is the output of the last statement. The reset
 // statements run after the others on the same connection, whatever happened
-// (they put back what the request changed: its settings).
+// (they put back what the request changed: its settings); the native engine
+// defers them on a connection without a session until a request that does
+// not set the same (engine-native.mjs, runCached).
 
 import { createReadStream, createWriteStream } from 'node:fs';
 
