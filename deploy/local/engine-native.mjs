@@ -108,11 +108,15 @@ const asyncLane = newPool(8);
 // Background merges run at a lower CPU priority (nice, Linux only) than
 // queries: the embedded engine shares its cores with the scheduler and the
 // collector, and a merge, which can wait, otherwise takes the CPU an INSERT
-// or a status lookup waits for. Merges still take every idle cycle, and
-// their share under contention (nice 10: about a tenth of a query
-// thread's) keeps parts from piling up at the rates make bench drives.
+// or a status lookup waits for. Merges still take every idle cycle. Nice 19
+// rather than 10: under make bench's freshness load (load average about 4.5
+// on 2 cores) a merge of otel_traces (3-4 s) beside merges of the status
+// tables held status inserts back for seconds; p99 freshness was 808-1455
+// ms over 8 runs at nice 10 and 741-1013 over 6 at nice 19. Inserts of
+// 10,000 rows make a part each, far below the 1,000 parts per partition at
+// which ClickHouse delays inserts, so merges that wait cost nothing.
 // STATUSTRACE_LOCAL_MERGE_NICE sets it (0 turns it off).
-const MERGE_NICE = Number.parseInt(process.env.STATUSTRACE_LOCAL_MERGE_NICE ?? '10', 10) || 0;
+const MERGE_NICE = Number.parseInt(process.env.STATUSTRACE_LOCAL_MERGE_NICE ?? '19', 10) || 0;
 // A thread's name is read on every pass, not once: a thread of ClickHouse's
 // global pool takes the name of the job it runs, so one that stops merging
 // gets its priority back, and threads that ended are forgotten.
