@@ -285,7 +285,9 @@ func (c *Columns) boxed(i int, s []string) []any {
 		if box == nil || v != last {
 			b, ok := c.interned[v]
 			if !ok {
-				b = &v // v is this iteration's own variable
+				p := new(string) // not &v: that would move v to the heap on every row
+				*p = v
+				b = p
 				c.interned[v] = b
 			}
 			last, box = v, b

@@ -304,6 +304,24 @@ func reflectLen(col any) int {
 	return -1
 }
 
+// TestSlicesAllocateNothingPerRow: once a batch's boxes exist, handing its
+// columns to the driver allocates a constant few (the slice of columns),
+// not one per row: an allocation per row and LowCardinality column is what
+// boxing is there to avoid (a box taken as &v of the range variable did
+// exactly that).
+func TestSlicesAllocateNothingPerRow(t *testing.T) {
+	var c Columns
+	for i := range 2000 {
+		r := Row{Seq: uint64(i%5 + 1), To: event.StateQueued, Node: "node-" + strconv.Itoa(i%7)}
+		r.Tenant, r.Function, r.RequestID = "acme", "fn-"+strconv.Itoa(i%20), "r"+strconv.Itoa(i/5)
+		c.Append(&r)
+	}
+	c.Slices() // the boxes, once per batch
+	if n := testing.AllocsPerRun(5, func() { c.Slices() }); n > 50 {
+		t.Errorf("Slices of 2,000 rows allocates %.0f times a call, want a constant few", n)
+	}
+}
+
 // TestSlicesBoxLowCardinality: the driver gets each LowCardinality column
 // as interface values pointing to its strings, row for row, one pointer
 // per distinct value, whatever the runs
