@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,9 @@ import (
 // Tests against the real engine (testkit/chtest). Data volumes are modest:
 // the local engine runs one statement at a time.
 
-// The exporter's INSERT columns and types are exactly the table's.
+// The exporter's INSERT columns and types are exactly the table's, less
+// the two durations that it sends as duration_key since schema version 12
+// (they stay for older writers, and default to 0).
 func TestInsertColumnsMatchTable(t *testing.T) {
 	t.Parallel()
 	db := newDB(t)
@@ -37,6 +40,12 @@ func TestInsertColumnsMatchTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cols = slices.DeleteFunc(cols, func(c struct {
+		Name string `ch:"name"`
+		Type string `ch:"type"`
+	}) bool {
+		return c.Name == schema.ColFromStateNS || c.Name == schema.ColEventNS
+	})
 	if len(cols) != len(rows.InsertColumns) {
 		t.Fatalf("table has %d columns, the exporter inserts %d: %+v", len(cols), len(rows.InsertColumns), cols)
 	}

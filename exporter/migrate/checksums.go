@@ -27,6 +27,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	9:  {rendered: "82a2220384993905254dac5e386b83e9f04cb8c719915face6c40dbd309ce41c"},
 	10: {rendered: "714d0892d51f02004a645e9bc50ddbba70246d399ba542e43e572eb71edf60ed"},
 	11: {rendered: "a44e3328d403eaf5b277458322ac91d4c431100df4b2daf87573c7dbb38f5cde"},
+	12: {rendered: "527beeb1c25af598f57ede6380795671bc976e08e4f619183a007e390f018747"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -40,6 +40,7 @@ var builtin = []Migration{
 	{Version: 9, Name: "events: rows written before version 6 store the new columns, and the argMax columns nobody reads are dropped"},
 	{Version: 10, Name: "transitions: stronger codecs on the small columns (ZSTD(9) on the low-cardinality ones, DoubleDelta on seq)"},
 	{Version: 11, Name: "transitions_minute_mv sorts each row's (hash, duration key) pairs once instead of building a maxMap"},
+	{Version: 12, Name: "transitions: the exporter sends each row's duration key (duration_key) instead of two durations"},
 }
 
 //go:embed sql/*.sql

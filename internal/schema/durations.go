@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/statustrace/statustrace/event"
 )
 
 // Duration digests (schema version 4).
@@ -34,6 +36,13 @@ const (
 	ColEventNS     = "event_ns"      // UInt64 in transitions: terminal rows, ns since the event's first transition; 0 otherwise
 
 	ColDurationKind = "kind" // duration_digests' output: one of the Duration* kinds
+
+	// ColDurationKey (UInt32 in transitions, schema version 12) is the
+	// row's duration key (DurationKey), which the exporter sends instead
+	// of ColFromStateNS and ColEventNS; its DEFAULT computes it from those
+	// two for writers that still send them. Like them it is read only by
+	// the per-minute view, on insert, and expires at once (column TTL).
+	ColDurationKey = "duration_key"
 )
 
 // Kinds of durations (values of ColDurationKind).
@@ -136,4 +145,73 @@ func DurationPartsExpr(key string) string {
 		"(transform(toUInt8(bitShiftRight(" + key + ", " + strconv.Itoa(durationKindShift) + ")), [" + strings.Join(codes, ", ") + "], [" + strings.Join(kinds, ", ") + "], ''), " +
 		"toUInt16(bitAnd(bitShiftRight(" + key + ", " + strconv.Itoa(durationStepShift) + "), " + strconv.Itoa(durationBinMax) + "))), " +
 		"(if(bitTest(" + key + ", " + strconv.Itoa(durationEndBit) + "), '" + DurationEndToEnd + "', ''), toUInt16(bitAnd(" + key + ", " + strconv.Itoa(durationBinMax) + ")))])"
+}
+
+// stepRules say which step kind a transition ends, first match first:
+// QUEUED -> RUNNING ends the queue wait, RUNNING -> anything ends a run
+// (an attempt), RETRYING -> RUNNING ends the retry delay. to is
+// event.StateNone where any state matches. StepCode and StepCodeExpr
+// both read this one table.
+var stepRules = []struct {
+	from, to event.State
+	kind     string
+}{
+	{event.StateQueued, event.StateRunning, DurationQueueWait},
+	{event.StateRunning, event.StateNone, DurationRun},
+	{event.StateRetrying, event.StateRunning, DurationRetryDelay},
+}
+
+// StepCode is the DurationCode of the step a transition from -> to ends,
+// 0 when it ends none.
+func StepCode(from, to event.State) int {
+	for _, r := range stepRules {
+		if from == r.from && (r.to == event.StateNone || to == r.to) {
+			c, _ := DurationCode(r.kind)
+			return c
+		}
+	}
+	return 0
+}
+
+// StepCodeExpr is StepCode in SQL over the state columns fromCol and toCol
+// (names of our own templates, never user input).
+func StepCodeExpr(fromCol, toCol string) string {
+	var b strings.Builder
+	b.WriteString("multiIf(")
+	for _, r := range stepRules {
+		c, _ := DurationCode(r.kind)
+		b.WriteString(fromCol + " = " + event.SQLLiteral(r.from.String()))
+		if r.to != event.StateNone {
+			b.WriteString(" AND " + toCol + " = " + event.SQLLiteral(r.to.String()))
+		}
+		b.WriteString(", " + strconv.Itoa(c) + ", ")
+	}
+	b.WriteString("0)")
+	return b.String()
+}
+
+// DurationKey is DurationKeyExpr in Go: the key of a transition whose step
+// code is stepCode (StepCode; 0 none) and took stepNS, and that, when
+// terminal, ends an event endNS old. The exporter computes it (schema
+// version 12), so an insert does not evaluate the expression per row; the
+// column's DEFAULT is DurationKeyExpr, for writers that send the two
+// durations instead. TestDurationKeyMatchesSQL holds the two to the same
+// values on a real engine.
+func DurationKey(stepCode int, stepNS uint64, terminal bool, endNS uint64) uint32 {
+	var k uint32
+	if stepCode != 0 && stepNS > 0 {
+		k |= uint32(stepCode)<<durationKindShift | uint32(digestBinKey(stepNS))<<durationStepShift
+	}
+	if terminal && endNS > 0 {
+		k |= 1<<durationEndBit | uint32(digestBinKey(endNS))
+	}
+	return k
+}
+
+// digestBinKey is DigestBinExpr capped at durationBinMax, as the key
+// stores it: floor(log(ns) / log(1.02)) in float64, the operations
+// ClickHouse runs.
+func digestBinKey(ns uint64) uint16 {
+	b := math.Floor(math.Log(float64(max(ns, 1))) / math.Log(DigestGamma))
+	return uint16(min(b, 65535, durationBinMax))
 }

@@ -31,6 +31,7 @@ import (
 //	{{durationCode "run"}}     2: a step kind's code in a duration key (schema.DurationCode)
 //	{{durationKey "kind" "ns" "terminal" "endNS"}}
 //	                           a transition's duration key (schema.DurationKeyExpr)
+//	{{stepCode "from" "to"}}   the step code a transition ends, over state columns (schema.StepCodeExpr)
 //	{{durationParts "key"}}    the (kind, bin) pairs a duration key carries (schema.DurationPartsExpr)
 //	{{digestBin "expr"}}       the digest bin of a duration in ns (schema.DigestBinExpr)
 //	{{digestValue "expr"}}     the duration in ns a bin stands for (schema.DigestValueExpr)
@@ -53,6 +54,7 @@ func Funcs() template.FuncMap {
 	// The digest expressions take SQL expressions of our own templates
 	// ("k.2", an array element), never user input.
 	f["durationKey"] = schema.DurationKeyExpr
+	f["stepCode"] = schema.StepCodeExpr
 	f["durationParts"] = schema.DurationPartsExpr
 	f["digestBin"] = schema.DigestBinExpr
 	f["digestValue"] = schema.DigestValueExpr

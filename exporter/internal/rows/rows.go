@@ -123,7 +123,7 @@ type Columns struct {
 	Time                                              []time.Time
 	ErrorCode, ErrorMessage, InvokeType, Node         []string
 	TraceID, SpanID                                   []string // raw bytes (16 and 8)
-	FromStateNS, EventNS                              []uint64
+	DurationKey                                       []uint32
 
 	// ids backs TraceID and SpanID: one allocation per batch, not per row.
 	ids []byte
@@ -161,8 +161,7 @@ var columns = [...]colDesc{
 	col(schema.ColNode, "LowCardinality(String)", func(c *Columns) *[]string { return &c.Node }, func(r *Row, _ *rowIDs) string { return r.Node }),
 	col(schema.ColTraceID, "FixedString(16)", func(c *Columns) *[]string { return &c.TraceID }, func(_ *Row, id *rowIDs) string { return id.trace }),
 	col(schema.ColSpanIDOverride, "FixedString(8)", func(c *Columns) *[]string { return &c.SpanID }, func(_ *Row, id *rowIDs) string { return id.span }),
-	col(schema.ColFromStateNS, "UInt64", func(c *Columns) *[]uint64 { return &c.FromStateNS }, func(r *Row, _ *rowIDs) uint64 { return r.FromStateNS }),
-	col(schema.ColEventNS, "UInt64", func(c *Columns) *[]uint64 { return &c.EventNS }, func(r *Row, _ *rowIDs) uint64 { return r.EventNS }),
+	col(schema.ColDurationKey, "UInt32", func(c *Columns) *[]uint32 { return &c.DurationKey }, func(r *Row, _ *rowIDs) uint32 { return r.DurationKey() }),
 }
 
 // colDesc is one column's operations, typed once by col.
@@ -316,6 +315,12 @@ type Row struct {
 	// first transition (the plugin's event start attribute); 0: unknown.
 	FromStateNS uint64
 	EventNS     uint64
+}
+
+// DurationKey is the row's duration key (schema.DurationKey), what the
+// insert stores of FromStateNS and EventNS (schema version 12).
+func (r *Row) DurationKey() uint32 {
+	return schema.DurationKey(schema.StepCode(r.From, r.To), r.FromStateNS, r.To.Terminal(), r.EventNS)
 }
 
 // IsStatusScope reports whether spans of this scope may be status spans.

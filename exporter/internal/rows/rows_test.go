@@ -442,10 +442,18 @@ func TestMapDurations(t *testing.T) {
 	if st := Map(td, &c, window); st.Rows != 5 {
 		t.Fatalf("stats %+v", st)
 	}
-	want := []struct{ from, ev uint64 }{{2e9, 0}, {0, 0}, {3e9, 4e9}, {0, 0}, {2e9, 0}}
+	// The insert carries the durations as duration keys (schema version
+	// 12): step code 1 is the queue wait, 2 a run.
+	want := []uint32{
+		schema.DurationKey(1, 2e9, false, 0),
+		0,
+		schema.DurationKey(2, 3e9, true, 4e9),
+		0,
+		schema.DurationKey(1, 2e9, false, 0),
+	}
 	for i, w := range want {
-		if c.FromStateNS[i] != w.from || c.EventNS[i] != w.ev {
-			t.Errorf("row %d: from_state_ns %d event_ns %d, want %d %d", i, c.FromStateNS[i], c.EventNS[i], w.from, w.ev)
+		if c.DurationKey[i] != w {
+			t.Errorf("row %d: duration_key %#x, want %#x", i, c.DurationKey[i], w)
 		}
 	}
 }
@@ -489,7 +497,8 @@ func TestColumnsTable(t *testing.T) {
 		schema.ColTime: time.Unix(0, r.TimeUnixNano).UTC(), schema.ColErrorCode: "code", schema.ColErrorMessage: "message",
 		schema.ColInvokeType: "invoke", schema.ColNode: "node",
 		schema.ColTraceID: string(r.TraceID[:]), schema.ColSpanIDOverride: string(r.SpanID[:]),
-		schema.ColFromStateNS: uint64(11), schema.ColEventNS: uint64(12),
+		// QUEUED -> RUNNING after 11 ns: step code 1, bin floor(ln 11 / ln 1.02) = 121.
+		schema.ColDurationKey: uint32(1<<25 | 121<<12),
 	}
 	c.Append(&r)
 	c.Append(&r)

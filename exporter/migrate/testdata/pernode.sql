@@ -418,6 +418,27 @@ SELECT
 FROM `st`.`transitions_local`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 
+-- migration transitions: the exporter sends each row's duration key (duration_key) instead of two durations
+ALTER TABLE `st`.`transitions_local`
+    ADD COLUMN IF NOT EXISTS duration_key UInt32
+        DEFAULT bitOr(bitOr(bitShiftLeft(toUInt32(if((multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) != 0 AND from_state_ns > 0), multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0), 0)), 25), bitShiftLeft(toUInt32((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0)), 24)), bitOr(bitShiftLeft(toUInt32(if((multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) != 0 AND from_state_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(from_state_ns, 1))) / log(1.02)), 65535)), 4095), 0)), 12), toUInt32(if((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(event_ns, 1))) / log(1.02)), 65535)), 4095), 0))))
+        CODEC(ZSTD(1)) TTL toDateTime(time)
+SETTINGS materialize_ttl_after_modify = 0;
+
+ALTER TABLE `st`.`transitions`
+    ADD COLUMN IF NOT EXISTS duration_key UInt32
+        DEFAULT bitOr(bitOr(bitShiftLeft(toUInt32(if((multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) != 0 AND from_state_ns > 0), multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0), 0)), 25), bitShiftLeft(toUInt32((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0)), 24)), bitOr(bitShiftLeft(toUInt32(if((multiIf(from_state = 'QUEUED' AND to_state = 'RUNNING', 1, from_state = 'RUNNING', 2, from_state = 'RETRYING' AND to_state = 'RUNNING', 3, 0) != 0 AND from_state_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(from_state_ns, 1))) / log(1.02)), 65535)), 4095), 0)), 12), toUInt32(if((to_state IN ('FINISHED', 'FAILED', 'ABORTED', 'EXPIRED') AND event_ns > 0), least(toUInt16(least(floor(log(toFloat64(greatest(event_ns, 1))) / log(1.02)), 65535)), 4095), 0))));
+
+ALTER TABLE `st`.`transitions_minute_mv` MODIFY QUERY
+SELECT
+    tenant, namespace, function, qualifier,
+    toStartOfMinute(toDateTime(time, 'UTC')) AS bucket,
+    to_state, error_code,
+    arraySort(groupArray((cityHash64(request_id, seq), duration_key))) AS pairs,
+    (pairs.1, pairs.2) AS transitions
+FROM `st`.`transitions_local`
+GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
