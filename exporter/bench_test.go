@@ -41,7 +41,8 @@ import (
 // measurement, so that none pays for another's garbage: in one process,
 // the GC cycles that contrib's allocations (about 4x this exporter's per
 // span) set off otherwise ran during the next exporter's export, in its
-// wall time and in its CPU time (getrusage counts the GC's workers). It fails when a target is missed: throughput_ratio >= 2,
+// wall time and in its CPU time (getrusage counts the GC's workers).
+// It fails when a target is missed: throughput_ratio >= 2,
 // cpu_ratio <= 0.5, bytes_ratio <= 0.5, exporter_vs_ceiling ratio >= 0.8.
 func BenchmarkExporterVsContrib(b *testing.B) {
 	n := 1_000_000

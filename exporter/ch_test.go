@@ -30,20 +30,18 @@ func TestInsertColumnsMatchTable(t *testing.T) {
 	if _, err := migrate.Up(context.Background(), db.Conn, migrate.Options{Database: db.Name}); err != nil {
 		t.Fatal(err)
 	}
-	var cols []struct {
+	type column struct {
 		Name string `ch:"name"`
 		Type string `ch:"type"`
 	}
+	var cols []column
 	err := db.Conn.Select(context.Background(), &cols,
 		"SELECT name, type FROM system.columns WHERE database = ? AND table = ? AND default_kind NOT IN ('ALIAS', 'MATERIALIZED') ORDER BY position",
 		db.Name, schema.Transitions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cols = slices.DeleteFunc(cols, func(c struct {
-		Name string `ch:"name"`
-		Type string `ch:"type"`
-	}) bool {
+	cols = slices.DeleteFunc(cols, func(c column) bool {
 		return c.Name == schema.ColFromStateNS || c.Name == schema.ColEventNS
 	})
 	if len(cols) != len(rows.InsertColumns) {

@@ -112,7 +112,7 @@ const asyncLane = newPool(8);
 // rather than 10: under make bench's freshness load (load average about 4.5
 // on 2 cores) a merge of otel_traces (3-4 s) beside merges of the status
 // tables held status inserts back for seconds; p99 freshness was 808-1455
-// ms over 8 runs at nice 10 and 741-1013 over 6 at nice 19. Inserts of
+// ms over 8 runs at nice 10 and 719-1013 over 7 at nice 19. Inserts of
 // 10,000 rows make a part each, far below the 1,000 parts per partition at
 // which ClickHouse delays inserts, so merges that wait cost nothing.
 // STATUSTRACE_LOCAL_MERGE_NICE sets it (0 turns it off).
