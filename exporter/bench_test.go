@@ -219,10 +219,10 @@ const gcHeadroom = 32 << 20
 //   - with the default setting each export's headroom is the live heap,
 //     which the other inserters' buffers make up too. In an experiment
 //     that sent this exporter's batches as blocks of 4,096 rows (not kept),
-//     the live heap fell by 4-5 MB, contrib's collections over 40 batches
-//     went from 47-57 to 77-78 and its CPU per span rose by 0.7-1.2 us:
-//     this exporter was credited with a speed-up that was not its own.
-//     With freshHeap contrib made 42-44 collections with either.
+//     the live heap fell by about 4 MB, contrib's collections over 40
+//     batches went from 47-57 to 77-78 and its CPU per span rose by
+//     0.7-1.2 us: this exporter was credited with a speed-up that was not
+//     its own. With freshHeap contrib made 42-44 collections with either.
 func freshHeap() (restore func()) {
 	runtime.GC()
 	var ms runtime.MemStats
