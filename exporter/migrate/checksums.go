@@ -28,6 +28,7 @@ var released = map[uint32]struct{ rendered, legacy string }{
 	10: {rendered: "714d0892d51f02004a645e9bc50ddbba70246d399ba542e43e572eb71edf60ed"},
 	11: {rendered: "a44e3328d403eaf5b277458322ac91d4c431100df4b2daf87573c7dbb38f5cde"},
 	12: {rendered: "527beeb1c25af598f57ede6380795671bc976e08e4f619183a007e390f018747"},
+	13: {rendered: "66331f4b0ea9c82846d0bf66c834454087f21e92f46725364dbad1327dfba8a1"},
 }
 
 // checkReleased refuses migrations whose SQL no longer matches what was

@@ -41,6 +41,7 @@ var builtin = []Migration{
 	{Version: 10, Name: "transitions: stronger codecs on the small columns (ZSTD(9) on the low-cardinality ones, DoubleDelta on seq)"},
 	{Version: 11, Name: "transitions_minute_mv sorts each row's (hash, duration key) pairs once instead of building a maxMap"},
 	{Version: 12, Name: "transitions: the exporter sends each row's duration key (duration_key) instead of two durations"},
+	{Version: 13, Name: "transitions: ZSTD(6) instead of ZSTD(9) on the low-cardinality columns and state_rank (cheaper inserts, same bytes within 0.1 per transition)"},
 }
 
 //go:embed sql/*.sql

@@ -439,6 +439,16 @@ SELECT
 FROM `st`.`transitions_local`
 GROUP BY tenant, namespace, function, qualifier, bucket, to_state, error_code;
 
+-- migration transitions: ZSTD(6) instead of ZSTD(9) on the low-cardinality columns and state_rank (cheaper inserts, same bytes within 0.1 per transition)
+ALTER TABLE `st`.`transitions_local`
+    MODIFY COLUMN function   LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN qualifier  LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN from_state LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN to_state   LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN error_code LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN node       LowCardinality(String) CODEC(ZSTD(6)),
+    MODIFY COLUMN state_rank UInt8 MATERIALIZED toUInt8(indexOf(['QUEUED','RUNNING','RETRYING','TERMINATING','FINISHED','FAILED','ABORTED','EXPIRED'], to_state)) CODEC(ZSTD(6));
+
 -- retention
 ALTER TABLE `st`.`transitions_local` MODIFY TTL toDateTime(time) + toIntervalSecond(259200);
 ALTER TABLE `st`.`events_local` MODIFY TTL toDateTime(last_time) + toIntervalSecond(259200);
