@@ -133,10 +133,19 @@ type Columns struct {
 	// part holds the second half of a batch that Map splits between two
 	// goroutines, until it is appended here; reused with c.
 	part *Columns
-	// boxes and interned back Slices' LowCardinality columns (see boxed).
-	boxes    [][]any
-	interned map[string]any
+	// boxes and interned back the LowCardinality columns Column hands out
+	// (see boxed), one of each per column so that columns can be prepared
+	// side by side.
+	boxes    [numColumns][]any
+	interned [numColumns]map[string]any
 }
+
+// numColumns is len(columns), written out because Columns' arrays are sized
+// by it and columns refers to Columns; the index below does not compile
+// unless the two are equal.
+const numColumns = 17
+
+var _ = [1]struct{}{}[len(columns)-numColumns]
 
 // rowIDs are a row's IDs as strings viewing Columns.ids (see Append).
 type rowIDs struct{ trace, span string }
@@ -243,23 +252,30 @@ func (c *Columns) Reset() {
 	for i := range c.boxes {
 		clear(c.boxes[i]) // the boxed strings point into pdata too
 		c.boxes[i] = c.boxes[i][:0]
+		clear(c.interned[i])
 	}
-	clear(c.interned)
 }
 
 // Slices returns the column slices in InsertColumns order, for the
-// driver's columnar append. A LowCardinality column comes as []any (see
-// boxed); the others as their typed slices.
+// driver's columnar append (see Column).
 func (c *Columns) Slices() []any {
 	out := make([]any, len(columns))
 	for i := range columns {
-		if columns[i].lowCard != nil {
-			out[i] = c.boxed(i, columns[i].lowCard(c))
-			continue
-		}
-		out[i] = columns[i].slice(c)
+		out[i] = c.Column(i)
 	}
 	return out
+}
+
+// Column returns column i (InsertColumns order) for the driver's columnar
+// append: a LowCardinality column as []any (see boxed), the others as
+// their typed slices. Calls for different columns may run at once (they
+// share nothing), so the columns of a batch can be handed over side by
+// side.
+func (c *Columns) Column(i int) any {
+	if columns[i].lowCard != nil {
+		return c.boxed(i, columns[i].lowCard(c))
+	}
+	return columns[i].slice(c)
 }
 
 // boxed returns s as interface values, one shared *string per distinct
@@ -273,21 +289,21 @@ func (c *Columns) Slices() []any {
 // Consecutive rows mostly repeat a value, so the last one is checked
 // before the map.
 func (c *Columns) boxed(i int, s []string) []any {
-	if c.boxes == nil {
-		c.boxes = make([][]any, len(columns))
-		c.interned = make(map[string]any)
+	if c.interned[i] == nil {
+		c.interned[i] = make(map[string]any)
 	}
+	interned := c.interned[i]
 	out := slices.Grow(c.boxes[i][:0], len(s))
 	var last string
 	var box any
 	for _, v := range s {
 		if box == nil || v != last {
-			b, ok := c.interned[v]
+			b, ok := interned[v]
 			if !ok {
 				p := new(string) // not &v: that would move v to the heap on every row
 				*p = v
 				b = p
-				c.interned[v] = b
+				interned[v] = b
 			}
 			last, box = v, b
 		}

@@ -373,8 +373,10 @@ func TestSlicesBoxLowCardinality(t *testing.T) {
 			t.Errorf("column %s keeps boxes after Reset", columns[i].Name)
 		}
 	}
-	if len(c.interned) != 0 {
-		t.Errorf("%d interned strings kept after Reset", len(c.interned))
+	for i, m := range c.interned {
+		if len(m) != 0 {
+			t.Errorf("column %s keeps %d interned strings after Reset", columns[i].Name, len(m))
+		}
 	}
 }
 
