@@ -118,7 +118,16 @@ func TestOutOfWindowTransitionsAreDropped(t *testing.T) {
 // A row that ClickHouse itself refuses (here: a CHECK constraint) is found
 // by bisection, dropped and counted as rejected; every other row of the
 // batch is written, and the batch does not fail.
+//
+// It runs with a small batch and with one large enough that its columns
+// are appended side by side (appendColumns).
 func TestRefusedRowIsBisectedOut(t *testing.T) {
+	for _, events := range []int{50, parallelAppendMin / 3} {
+		t.Run(fmt.Sprint(events, " events"), func(t *testing.T) { testRefusedRowIsBisectedOut(t, events) })
+	}
+}
+
+func testRefusedRowIsBisectedOut(t *testing.T, events int) {
 	db := newDB(t)
 	tel, logs, settings := telemetrySettings(t)
 	exp := startExporterWith(t, testConfig(db), settings())
@@ -126,7 +135,10 @@ func TestRefusedRowIsBisectedOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(23, 24))
-	ts := genEvents(rng, 50, time.Now().Add(-time.Hour), 30*time.Minute)
+	ts := genEvents(rng, events, time.Now().Add(-time.Hour), 30*time.Minute)
+	if events > 50 && len(ts) < parallelAppendMin {
+		t.Fatalf("%d transitions: too few to append the columns side by side", len(ts))
+	}
 	bad := ts[len(ts)/2]
 	bad.RequestID, bad.Seq = "poison", 1
 	batch := append(append(append([]transition{}, ts[:len(ts)/2]...), bad), ts[len(ts)/2:]...)
