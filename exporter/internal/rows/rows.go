@@ -493,7 +493,15 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 		role                      string
 		haveRole, haveSeq, haveTo bool
 		fromName, toName          string
+		eventStart                pcommon.Value
+		haveEventStart            bool
 	)
+	// drop is the outcome for a span dropped for attr. The request ID in
+	// the detail is made fit for a log line only here: most spans are not
+	// dropped, and doing it for each was a tenth of mapping.
+	drop := func(rsn DropReason, attr string) (DropReason, bool, DropDetail) {
+		return rsn, true, DropDetail{attr, shortForLog(r.RequestID)}
+	}
 	bad := func(rsn DropReason, attr string) {
 		if reason == DropNone {
 			reason, detail.Attribute = rsn, attr
@@ -537,20 +545,21 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 			r.InvokeType = text(v)
 		case event.AttrNode:
 			r.Node = text(v)
+		case event.AttrEventStartUnixNano:
+			eventStart, haveEventStart = v, true
 		}
 	}
 	if haveRole && role == event.RoleEvent {
 		return DropNone, false, DropDetail{} // root spans go to otel_traces only
 	}
-	detail.RequestID = shortForLog(r.RequestID)
 	if reason != DropNone {
-		return reason, true, detail
+		return drop(reason, detail.Attribute)
 	}
 	switch {
 	case !haveRole:
-		return DropMissingAttribute, true, DropDetail{event.AttrSpanRole, detail.RequestID}
+		return drop(DropMissingAttribute, event.AttrSpanRole)
 	case role != event.RoleTransition:
-		return DropUnknownRole, true, DropDetail{event.AttrSpanRole, detail.RequestID}
+		return drop(DropUnknownRole, event.AttrSpanRole)
 	}
 
 	// Required keys, then their limits. Keys are never truncated: a cut
@@ -567,43 +576,42 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 		{event.AttrQualifier, &r.Qualifier, false},
 	} {
 		if kv.req && *kv.v == "" {
-			return DropMissingAttribute, true, DropDetail{kv.name, detail.RequestID}
+			return drop(DropMissingAttribute, kv.name)
 		}
 		if !utf8.ValidString(*kv.v) {
-			return DropInvalidKey, true, DropDetail{kv.name, shortForLog(r.RequestID)}
+			return drop(DropInvalidKey, kv.name)
 		}
 		if len(*kv.v) > event.MaxKeyBytes {
-			return DropKeyTooLong, true, DropDetail{kv.name, shortForLog(r.RequestID)}
+			return drop(DropKeyTooLong, kv.name)
 		}
 	}
-	detail.RequestID = shortForLog(r.RequestID)
 	if !haveSeq {
-		return DropMissingAttribute, true, DropDetail{event.AttrSeq, detail.RequestID}
+		return drop(DropMissingAttribute, event.AttrSeq)
 	}
 	if r.Seq < 1 {
-		return DropInvalidSeq, true, DropDetail{event.AttrSeq, detail.RequestID}
+		return drop(DropInvalidSeq, event.AttrSeq)
 	}
 	if !haveTo || toName == "" {
-		return DropMissingAttribute, true, DropDetail{event.AttrToState, detail.RequestID}
+		return drop(DropMissingAttribute, event.AttrToState)
 	}
 	var err error
 	if r.To, err = event.ParseState(toName); err != nil || !r.To.Valid() {
-		return DropUnknownState, true, DropDetail{event.AttrToState, detail.RequestID}
+		return drop(DropUnknownState, event.AttrToState)
 	}
 	if r.From, err = event.ParseState(fromName); err != nil {
-		return DropUnknownState, true, DropDetail{event.AttrFromState, detail.RequestID}
+		return drop(DropUnknownState, event.AttrFromState)
 	}
 
 	end := span.EndTimestamp()
 	if end == 0 || uint64(end) > math.MaxInt64 {
-		return DropBadTimestamp, true, DropDetail{"end_time", detail.RequestID}
+		return drop(DropBadTimestamp, "end_time")
 	}
 	switch window.Check(int64(end)) {
 	case timewindow.OK:
 	case timewindow.Expired:
-		return DropExpired, true, DropDetail{"end_time", detail.RequestID}
+		return drop(DropExpired, "end_time")
 	default:
-		return DropBadTimestamp, true, DropDetail{"end_time", detail.RequestID}
+		return drop(DropBadTimestamp, "end_time")
 	}
 	r.TimeUnixNano = int64(end)
 
@@ -619,8 +627,8 @@ func MapSpan(span ptrace.Span, r *Row, st *Stats, window timewindow.Bounds) (rea
 	if start := span.StartTimestamp(); r.From != event.StateNone && start > 0 && start < end {
 		r.FromStateNS = uint64(end - start)
 	}
-	if v, ok := span.Attributes().Get(event.AttrEventStartUnixNano); ok && r.To.Terminal() {
-		if es, ok := uintValue(v, uint64(end)); ok && es > 0 && es < uint64(end) {
+	if haveEventStart && r.To.Terminal() {
+		if es, ok := uintValue(eventStart, uint64(end)); ok && es > 0 && es < uint64(end) {
 			r.EventNS = uint64(end) - es
 		}
 	}
