@@ -55,7 +55,7 @@ func TestAppendColumnsMatchesDriver(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, n := range []int{parallelAppendMin * 3, 100} {
 		var c rows.Columns
-		st := rows.Map(statusSpansOnly(genTransitions(rng, n, "a-")), &c, testWindow())
+		st := rows.Map(statusSpansOnly(genTransitions(rng, n, "a-", time.Now().Add(-time.Hour))), &c, testWindow())
 		if st.Rows != n {
 			t.Fatalf("mapped %d rows of %d: %+v", st.Rows, n, st)
 		}
@@ -87,7 +87,7 @@ func TestAppendColumnsNamesTheFailingColumn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	for _, n := range []int{parallelAppendMin, 10} {
 		var c rows.Columns
-		rows.Map(statusSpansOnly(genTransitions(rng, n, "b-")), &c, testWindow())
+		rows.Map(statusSpansOnly(genTransitions(rng, n, "b-", time.Now().Add(-time.Hour))), &c, testWindow())
 		cols := insertColumns(t)
 		// request_id (a String) offered to a UInt8 column.
 		bad, err := column.Type("UInt8").Column("request_id", &column.ServerContext{Timezone: time.UTC})
