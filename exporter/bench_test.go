@@ -279,7 +279,7 @@ const genSpan = 63 * time.Minute
 // the generated times would cross a UTC midnight, the last such span
 // before it. The tables are partitioned by day, and rows of one event on
 // two days stay two rows in events and two parts' worth of dictionaries:
-// a benchmark run at 00:30 UTC measured 30.9 B per transition against
+// a benchmark run at 00:26 UTC measured 30.9 B per transition against
 // 30.0–30.1 at other times (bytes_ratio 0.506 against 0.492), a figure of
 // the clock, not of the exporter. The benchmark fixes it once per run, so
 // that a run crossing an hour does not mix days either.
