@@ -9,7 +9,8 @@
 -- Time spent in a state is the time between a transition and the event's
 -- previous one (the schema keeps no duration column). Queue wait: QUEUED ->
 -- RUNNING. Run duration: each attempt, RUNNING -> the next state. Retry
--- delay: RETRYING -> RUNNING. A transition whose predecessor is missing
+-- delay: RETRYING -> RUNNING (the step rules of schema.StepCode, which the
+-- duration keys use too). A transition whose predecessor is missing
 -- (outside the window or retention, not yet arrived) is left out.
 --
 -- Cost: unlike the status_* views this reads the tenant's raw transitions in
@@ -33,18 +34,16 @@ SELECT
 FROM
 (
     SELECT
-        countIf(kind = 'queue') AS queue_waits,
-        quantilesIf(0.5, 0.9, 0.99)(toFloat64(d), kind = 'queue') AS q,
-        countIf(kind = 'run') AS runs,
-        quantilesIf(0.5, 0.9, 0.99)(toFloat64(d), kind = 'run') AS r,
-        countIf(kind = 'retry') AS retry_delays,
-        quantileIf(0.5)(toFloat64(d), kind = 'retry') AS retry_delay_p50_ns
+        countIf(kind = {{durationCode "queue_wait"}}) AS queue_waits,
+        quantilesIf(0.5, 0.9, 0.99)(toFloat64(d), kind = {{durationCode "queue_wait"}}) AS q,
+        countIf(kind = {{durationCode "run"}}) AS runs,
+        quantilesIf(0.5, 0.9, 0.99)(toFloat64(d), kind = {{durationCode "run"}}) AS r,
+        countIf(kind = {{durationCode "retry_delay"}}) AS retry_delays,
+        quantileIf(0.5)(toFloat64(d), kind = {{durationCode "retry_delay"}}) AS retry_delay_p50_ns
     FROM
     (
         SELECT
-            multiIf(from_state = {{state "queued"}} AND to_state = {{state "running"}}, 'queue',
-                    from_state = {{state "running"}}, 'run',
-                    from_state = {{state "retrying"}} AND to_state = {{state "running"}}, 'retry', '') AS kind,
+            {{stepCode "from_state" "to_state"}} AS kind,
             toInt64(toUnixTimestamp64Nano(time)) - prev_ns AS d
         FROM
         (
@@ -62,5 +61,5 @@ FROM
         )
         WHERE from_state != '' AND prev_to_state = from_state
     )
-    WHERE kind != '' AND d >= 0
+    WHERE kind != 0 AND d >= 0
 ) AS counted
